@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Numeric targets are compiled with optimisation even in debug builds (tests would otherwise run
+// the kernels 10-100x slower) and for AVX2+FMA, which every machine of this kind has.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+    .unsafeFlags(["-target-cpu", "haswell"]),
+]
+
+let package = Package(
+    name: "ntng",
+    products: [
+        .executable(name: "ntng", targets: ["Host"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // OpenBLAS from Debian's libopenblas-dev; pkg-config picks OpenBLAS's own cblas.h.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+
+        // Float32 CPU tensor core: buffers, kernels (forward and backward side by side), GEMM.
+        // Knows nothing of models, plugins or the CLI.
+        .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+
+        // The BERT-style encoder built from TensorCore kernels, with the controls methods need.
+        .target(name: "Models", dependencies: ["TensorCore"], swiftSettings: numericSettings),
+
+        // SentencePiece behind a plain C header, so no Swift module needs C++ interop.
+        .target(
+            name: "CSentencePiece",
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train")]),
+
+        // Pre-training text from Debian packages, tokenizer, prepared token files, MLM batches.
+        .target(name: "Corpus", dependencies: ["CSentencePiece"], swiftSettings: numericSettings),
+
+        // The C ABI a method plugin compiles against. Plugins know only this.
+        .target(name: "PluginAPI"),
+
+        // Host logic: budget clock, reference profiles, optimizers, training loop, results store.
+        .target(
+            name: "Training",
+            dependencies: [
+                "TensorCore", "Models", "Corpus", "PluginAPI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: numericSettings),
+
+        // The `ntng` executable: command-line parsing only; everything else lives in libraries.
+        .executableTarget(
+            name: "Host",
+            dependencies: [
+                "TensorCore", "Models", "Corpus", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "TensorCore", "Corpus"]),
+    ]
+)

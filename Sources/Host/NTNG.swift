@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct NTNG: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ntng", abstract: "Fair comparisons of efficient training methods.")
+}

@@ -1,0 +1,1 @@
+#include "ntng_plugin.h"

@@ -1,0 +1,3 @@
+import Testing
+@testable import Corpus
+@Test func placeholder() { #expect(true) }

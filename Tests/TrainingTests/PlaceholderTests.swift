@@ -1,0 +1,3 @@
+import Testing
+@testable import Training
+@Test func placeholder() { #expect(true) }
