@@ -1,0 +1,339 @@
+import TensorCore
+
+/// A pre-LayerNorm BERT encoder with a sparse masked-LM head, following crammed BERT: bias-free
+/// linears, scaled sinusoidal positions, embedding LayerNorm, final LayerNorm, a bias-free head
+/// transform and a decoder tied to the token embedding, computed on masked positions only.
+///
+/// Controls the training methods need: run only a chosen list of layers (the rest act as the
+/// identity), grow the depth by copying layers, per-example losses without a backward pass, and
+/// gradients against labels sampled from the model's own softmax.
+public final class MaskedLanguageModel {
+    public private(set) var config: ModelConfig
+    public private(set) var parameters: ParameterStore
+    private var arena: TensorArena
+    private var buffers: EncoderActivations
+    private var weights: Weights
+    /// What the last forward pass ran, for the backward pass that follows it.
+    private var pass = PassState()
+
+    /// A freshly initialised model: matrices and embeddings ~ N(0, initStd²), norm gains 1,
+    /// biases 0, position scale 1/√hidden. The same seed gives the same weights.
+    public init(config: ModelConfig, seed: UInt64) throws {
+        try config.validate()
+        self.config = config
+        parameters = ParameterStore(Self.parameterSpecs(config))
+        (arena, buffers) = TensorArena.layout { EncoderActivations(config: config, arena: $0) }
+        Embedding.fillSinusoids(buffers.sinusoids)
+        weights = Weights(parameters, layers: config.layers)
+        pass.sampledLabels = Array(repeating: 0, count: config.microBatch * config.maxMaskedPerSequence)
+        for e in parameters.entries { Self.initialise(e, in: parameters, config: config, seed: seed) }
+    }
+
+    /// Swaps in a new shape and parameter store, laying out buffers for it.
+    func replace(config newConfig: ModelConfig, parameters store: ParameterStore) {
+        config = newConfig
+        parameters = store
+        (arena, buffers) = TensorArena.layout { EncoderActivations(config: newConfig, arena: $0) }
+        Embedding.fillSinusoids(buffers.sinusoids)
+        weights = Weights(store, layers: newConfig.layers)
+        pass = PassState()
+        pass.sampledLabels = Array(repeating: 0, count: newConfig.microBatch * newConfig.maxMaskedPerSequence)
+    }
+
+    /// Bytes of activation and scratch memory laid out for the current shape.
+    public var activationBytes: Int { arena.bytes }
+
+    // MARK: - Parameters
+
+    static func layerPrefix(_ layer: Int) -> String { "layers.\(layer)." }
+
+    static func parameterSpecs(_ c: ModelConfig) -> [(name: String, shape: [Int], layer: Int?, kind: ParameterKind)] {
+        let h = c.hidden
+        var specs: [(name: String, shape: [Int], layer: Int?, kind: ParameterKind)] = [
+            ("embedding.token", [c.vocabularySize, h], nil, .embedding),
+            ("embedding.position_scale", [1], nil, .scale),
+            ("embedding.norm.gain", [h], nil, .normGain),
+            ("embedding.norm.bias", [h], nil, .normBias),
+        ]
+        for l in 0..<c.layers {
+            let p = layerPrefix(l)
+            specs += [
+                (p + "attention_norm.gain", [h], l, .normGain),
+                (p + "attention_norm.bias", [h], l, .normBias),
+                (p + "attention.qkv.weight", [3 * h, h], l, .matrix),
+                (p + "attention.output.weight", [h, h], l, .matrix),
+                (p + "ffn_norm.gain", [h], l, .normGain),
+                (p + "ffn_norm.bias", [h], l, .normBias),
+                (p + "ffn.input.weight", [c.ffn, h], l, .matrix),
+                (p + "ffn.output.weight", [h, c.ffnOutputWidth], l, .matrix),
+            ]
+        }
+        specs += [
+            ("final_norm.gain", [h], nil, .normGain),
+            ("final_norm.bias", [h], nil, .normBias),
+            ("head.dense.weight", [h, h], nil, .matrix),
+        ]
+        return specs
+    }
+
+    static func initialise(_ e: ParameterInfo, in store: ParameterStore, config: ModelConfig, seed: UInt64) {
+        let t = store.value(e.name)
+        switch e.kind {
+        case .matrix, .embedding:
+            // Each tensor draws from its own stream keyed by its name, so adding or reordering
+            // parameters never changes the others' initial values.
+            var rng = SplitMix64(seed: SplitMix64.mix(seed ^ stableHash(e.name)))
+            for i in 0..<t.count { t.base[i] = rng.nextNormal() * config.initStandardDeviation }
+        case .normGain: t.buffer.update(repeating: 1)
+        case .normBias: t.zero()
+        case .scale: t.base[0] = 1 / Float(config.hidden).squareRoot()
+        }
+    }
+
+    /// FNV-1a over the UTF-8 bytes: stable across runs and machines, unlike `hashValue`.
+    static func stableHash(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
+    // MARK: - Passes
+
+    /// Which labels a backward pass differentiates against.
+    public enum Targets: Sendable, Equatable {
+        /// The batch's true labels.
+        case labels
+        /// Labels drawn from the model's own softmax, keyed by this seed (Sophia's GNB estimator).
+        case sampledFromModel(seed: UInt64)
+    }
+
+    /// Loss figures of one pass.
+    public struct Loss: Sendable, Equatable {
+        /// Sum of cross-entropy over the masked tokens.
+        public var sum: Double
+        /// Number of masked tokens.
+        public var maskedCount: Int
+        /// Mean cross-entropy per masked token.
+        public var mean: Double { maskedCount == 0 ? 0 : sum / Double(maskedCount) }
+    }
+
+    /// Forward pass only: the loss, with per-example losses readable from `perExampleLoss`.
+    /// `activeLayers` lists the layers to run, in order (nil = all).
+    @discardableResult
+    public func forward(_ batch: MaskedLMBatch, activeLayers: [Int]? = nil, targets: Targets = .labels) -> Loss {
+        runForward(batch, activeLayers: activeLayers, targets: targets, gradientScale: nil)
+    }
+
+    /// Forward and backward: accumulates (`+=`) into `parameters.gradients` the gradient of
+    /// `gradientScale × Σ masked-token losses` (pass `1 / total masked tokens of the full batch` for a
+    /// mean over micro-batches; nil means this batch's own mean).
+    @discardableResult
+    public func forwardBackward(
+        _ batch: MaskedLMBatch, activeLayers: [Int]? = nil, targets: Targets = .labels, gradientScale: Float? = nil
+    ) -> Loss {
+        let scale = gradientScale ?? 1 / Float(Swift.max(batch.maskedCount, 1))
+        let loss = runForward(batch, activeLayers: activeLayers, targets: targets, gradientScale: scale)
+        runBackward(batch)
+        return loss
+    }
+
+    /// Per-example summed loss of the last pass: `[sequences]`, summing to `Loss.sum`.
+    public var perExampleLoss: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: buffers.perExampleLoss.base, count: pass.sequences)
+    }
+
+    /// Per-example masked-token count of the last pass.
+    public var perExampleMaskedCount: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: buffers.perExampleCount.base, count: pass.sequences)
+    }
+
+    /// The labels the last `.sampledFromModel` pass drew.
+    public var sampledLabels: ArraySlice<Int32> { pass.sampledLabels[0..<pass.masked] }
+
+    private func runForward(_ batch: MaskedLMBatch, activeLayers: [Int]?, targets: Targets, gradientScale: Float?) -> Loss {
+        let c = config, a = buffers, w = weights
+        let b = batch.sequences, s = c.sequenceLength, t = b * s, m = batch.maskedCount
+        precondition(b <= c.microBatch && batch.sequenceLength == s && m <= b * c.maxMaskedPerSequence,
+                     "batch does not fit the model's buffers; call MaskedLMBatch.validate(for:) first")
+        pass.setActive(activeLayers, depth: c.layers)
+        pass.sequences = b
+        pass.masked = m
+
+        batch.tokens.withUnsafeBufferPointer { tokens in
+            Embedding.forward(tokens: tokens.baseAddress!, rows: t, sequence: s, table: w.token,
+                              sinusoids: a.sinusoids, positionScale: w.positionScale, output: a.embeddingSum)
+        }
+        LayerNorm.forward(input: a.embeddingSum, gain: w.embeddingNormGain, bias: w.embeddingNormBias,
+                          output: a.residual[0], mean: a.embeddingMean, rstd: a.embeddingRstd,
+                          epsilon: c.layerNormEpsilon, rows: t)
+
+        let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: c.hidden)
+        for (slot, layer) in pass.active.enumerated() {
+            let x = a.residual[slot], y = a.residual[slot + 1], buf = a.layers[slot], p = w.layers[layer]
+            forwardLayer(x: x, y: y, buf: buf, p: p, rows: t, sequences: b, attention: attention, batch: batch)
+        }
+
+        let output = a.residual[pass.active.count]
+        return batch.maskedPositions.withUnsafeBufferPointer { positions in
+            Elementwise.gatherRows(output, indices: positions.baseAddress!, count: m, into: a.maskedHidden)
+            LayerNorm.forward(input: a.maskedHidden, gain: w.finalNormGain, bias: w.finalNormBias, output: a.headNorm,
+                              mean: a.headNormMean, rstd: a.headNormRstd, epsilon: c.layerNormEpsilon, rows: m)
+            linear(a.headNorm, w.headDense, into: a.headDense, rows: m)
+            linear(a.headDense, w.token, into: a.logits, rows: m)
+            switch targets {
+            case .labels:
+                batch.labels.withUnsafeBufferPointer { labels in
+                    SoftmaxCrossEntropy.run(logits: a.logits, rows: m, labels: .given(labels.baseAddress!),
+                                            losses: a.rowLosses.base, gradientScale: gradientScale)
+                }
+            case .sampledFromModel(let seed):
+                pass.sampledLabels.withUnsafeMutableBufferPointer { into in
+                    SoftmaxCrossEntropy.run(logits: a.logits, rows: m, labels: .sampled(seed: seed, into: into.baseAddress!),
+                                            losses: a.rowLosses.base, gradientScale: gradientScale)
+                }
+            }
+            return summarise(positions: positions, sequences: b)
+        }
+    }
+
+    private func forwardLayer(x: Tensor, y: Tensor, buf: EncoderActivations.Layer, p: Weights.Layer,
+                              rows t: Int, sequences b: Int, attention: Attention, batch: MaskedLMBatch) {
+        let c = config, eps = c.layerNormEpsilon
+        LayerNorm.forward(input: x, gain: p.norm1Gain, bias: p.norm1Bias, output: buf.norm1,
+                          mean: buf.norm1Mean, rstd: buf.norm1Rstd, epsilon: eps, rows: t)
+        linear(buf.norm1, p.qkv, into: buf.qkv, rows: t)
+        batch.validLengths.withUnsafeBufferPointer { lengths in
+            attention.forward(qkv: buf.qkv, validLengths: lengths.baseAddress!, probabilities: buf.probabilities,
+                              context: buf.context, batchRows: b)
+        }
+        // middle = x + context·W_oᵀ: copy the residual, then let GEMM add into it (beta = 1).
+        buf.middle.base.update(from: x.base, count: t * c.hidden)
+        linear(buf.context, p.attentionOutput, into: buf.middle, rows: t, accumulate: true)
+        LayerNorm.forward(input: buf.middle, gain: p.norm2Gain, bias: p.norm2Bias, output: buf.norm2,
+                          mean: buf.norm2Mean, rstd: buf.norm2Rstd, epsilon: eps, rows: t)
+        linear(buf.norm2, p.ffnInput, into: buf.ffnUp, rows: t)
+        let up = buf.ffnUp.prefixRows(t), act = buf.ffnActivation.prefixRows(t)
+        switch c.feedForward {
+        case .gelu: GELU.forward(input: up, output: act)
+        case .gatedGELU: GatedGELU.forward(input: up, output: act)
+        }
+        y.base.update(from: buf.middle.base, count: t * c.hidden)
+        linear(buf.ffnActivation, p.ffnOutput, into: y, rows: t, accumulate: true)
+    }
+
+    private func runBackward(_ batch: MaskedLMBatch) {
+        let c = config, a = buffers, w = weights
+        let b = pass.sequences, s = c.sequenceLength, t = b * s, m = pass.masked, h = c.hidden
+
+        // Head: the logits buffer now holds dLoss/dlogits.
+        linearBackwardInput(a.logits, w.token, into: a.dHeadDense, rows: m)
+        linearBackwardWeight(a.logits, a.headDense, into: w.dToken, rows: m)
+        linearBackwardWeight(a.dHeadDense, a.headNorm, into: w.dHeadDense, rows: m)
+        linearBackwardInput(a.dHeadDense, w.headDense, into: a.dHeadNorm, rows: m)
+        a.dMaskedHidden.base.update(repeating: 0, count: m * h)
+        LayerNorm.backward(dOutput: a.dHeadNorm, input: a.maskedHidden, gain: w.finalNormGain, mean: a.headNormMean,
+                           rstd: a.headNormRstd, dInput: a.dMaskedHidden, dGain: w.dFinalNormGain,
+                           dBias: w.dFinalNormBias, rows: m)
+        a.dResidual.base.update(repeating: 0, count: t * h)
+        batch.maskedPositions.withUnsafeBufferPointer { positions in
+            Elementwise.scatterAddRows(a.dMaskedHidden, indices: positions.baseAddress!, count: m, into: a.dResidual)
+        }
+
+        let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: h)
+        for (slot, layer) in pass.active.enumerated().reversed() {
+            backwardLayer(x: a.residual[slot], buf: a.layers[slot], p: w.layers[layer], g: w.layerGradients[layer],
+                          rows: t, sequences: b, attention: attention)
+        }
+
+        // Embedding LayerNorm and lookup.
+        a.dHidden.base.update(repeating: 0, count: t * h)
+        LayerNorm.backward(dOutput: a.dResidual, input: a.embeddingSum, gain: w.embeddingNormGain, mean: a.embeddingMean,
+                           rstd: a.embeddingRstd, dInput: a.dHidden, dGain: w.dEmbeddingNormGain,
+                           dBias: w.dEmbeddingNormBias, rows: t)
+        batch.tokens.withUnsafeBufferPointer { tokens in
+            Embedding.backward(dOutput: a.dHidden, tokens: tokens.baseAddress!, rows: t, sequence: s,
+                               sinusoids: a.sinusoids, dTable: w.dToken, dPositionScale: w.dPositionScale)
+        }
+    }
+
+    /// `dResidual` holds the gradient of the layer's output; on return, of its input.
+    private func backwardLayer(x: Tensor, buf: EncoderActivations.Layer, p: Weights.Layer, g: Weights.Layer,
+                               rows t: Int, sequences b: Int, attention: Attention) {
+        let a = buffers, dy = a.dResidual
+        // Feed-forward branch.
+        linearBackwardWeight(dy, buf.ffnActivation, into: g.ffnOutput, rows: t)
+        linearBackwardInput(dy, p.ffnOutput, into: a.dFfnActivation, rows: t)
+        let up = buf.ffnUp.prefixRows(t), dUp = a.dFfnUp.prefixRows(t), dAct = a.dFfnActivation.prefixRows(t)
+        switch config.feedForward {
+        case .gelu: GELU.backward(input: up, dOutput: dAct, dInput: dUp)
+        case .gatedGELU: GatedGELU.backward(input: up, dOutput: dAct, dInput: dUp)
+        }
+        linearBackwardWeight(a.dFfnUp, buf.norm2, into: g.ffnInput, rows: t)
+        linearBackwardInput(a.dFfnUp, p.ffnInput, into: a.dHidden, rows: t)
+        LayerNorm.backward(dOutput: a.dHidden, input: buf.middle, gain: p.norm2Gain, mean: buf.norm2Mean,
+                           rstd: buf.norm2Rstd, dInput: dy, dGain: g.norm2Gain, dBias: g.norm2Bias, rows: t)
+        // Attention branch.
+        linearBackwardWeight(dy, buf.context, into: g.attentionOutput, rows: t)
+        linearBackwardInput(dy, p.attentionOutput, into: a.dHidden, rows: t)
+        attention.backward(dContext: a.dHidden, qkv: buf.qkv, probabilities: buf.probabilities,
+                           dProbabilities: a.dProbabilities, dQKV: a.dQKV, batchRows: b)
+        linearBackwardWeight(a.dQKV, buf.norm1, into: g.qkv, rows: t)
+        linearBackwardInput(a.dQKV, p.qkv, into: a.dHidden, rows: t)
+        LayerNorm.backward(dOutput: a.dHidden, input: x, gain: p.norm1Gain, mean: buf.norm1Mean,
+                           rstd: buf.norm1Rstd, dInput: dy, dGain: g.norm1Gain, dBias: g.norm1Bias, rows: t)
+    }
+
+    private func summarise(positions: UnsafeBufferPointer<Int32>, sequences b: Int) -> Loss {
+        let a = buffers, s = config.sequenceLength
+        a.perExampleLoss.base.update(repeating: 0, count: b)
+        a.perExampleCount.base.update(repeating: 0, count: b)
+        var total: Double = 0
+        for (i, p) in positions.enumerated() {
+            let loss = a.rowLosses.base[i]
+            a.perExampleLoss.base[Int(p) / s] += loss
+            a.perExampleCount.base[Int(p) / s] += 1
+            total += Double(loss)
+        }
+        return Loss(sum: total, maskedCount: positions.count)
+    }
+
+    // MARK: - Linear layers (y = x·Wᵀ, W stored [out, in] as in PyTorch)
+
+    private func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool = false) {
+        let n = w.shape[0], k = w.shape[1]
+        GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, a: x.base, lda: k,
+                      b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n)
+    }
+
+    /// dX = dY·W (overwrites).
+    private func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
+        let n = w.shape[0], k = w.shape[1]
+        GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, a: dy.base, lda: n,
+                      b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k)
+    }
+
+    /// dW += dYᵀ·X.
+    private func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
+        let n = dw.shape[0], k = dw.shape[1]
+        GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, a: dy.base, lda: n,
+                      b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k)
+    }
+}
+
+/// Bookkeeping of the last forward pass.
+struct PassState {
+    var active: [Int] = []
+    var sequences = 0
+    var masked = 0
+    var sampledLabels: [Int32] = []
+
+    mutating func setActive(_ layers: [Int]?, depth: Int) {
+        if let layers {
+            precondition(layers.allSatisfy { (0..<depth).contains($0) } && Set(layers).count == layers.count,
+                         "active layers \(layers) must be distinct indices below \(depth)")
+            if active != layers { active = layers }
+        } else if active.count != depth || active != Array(0..<depth) {
+            active = Array(0..<depth)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+extension ModelConfig {
+    /// Named shapes. `tiny` is for tests (a step in milliseconds), `small` for the demo,
+    /// `medium` for benchmarks (the configuration of `shared/reference/performance.md`, plain
+    /// GELU FFN to match that reference's FLOP count), `bert-c5` is crammed BERT (16 × 768).
+    public static let presets: [ModelConfig] = [
+        ModelConfig(name: "tiny", vocabularySize: 96, hidden: 16, heads: 2, ffn: 32, layers: 2,
+                    sequenceLength: 16, microBatch: 4, feedForward: .gatedGELU),
+        ModelConfig(name: "small", vocabularySize: 8192, hidden: 128, heads: 2, ffn: 512, layers: 8,
+                    sequenceLength: 128, microBatch: 32, feedForward: .gatedGELU),
+        ModelConfig(name: "medium", vocabularySize: 8192, hidden: 256, heads: 4, ffn: 1024, layers: 4,
+                    sequenceLength: 128, microBatch: 64, feedForward: .gelu),
+        ModelConfig(name: "bert-c5", vocabularySize: 32768, hidden: 768, heads: 12, ffn: 3072, layers: 16,
+                    sequenceLength: 128, microBatch: 8, feedForward: .gatedGELU),
+    ]
+
+    public static var presetNames: [String] { presets.map(\.name) }
+
+    /// The preset called `name`, with `overrides` (`key=value`, keys from `settingKeys`) applied
+    /// and the result validated.
+    public static func preset(_ name: String, overrides: [String: String] = [:]) throws -> ModelConfig {
+        guard var config = presets.first(where: { $0.name == name }) else {
+            throw ModelConfigError.unknownPreset(name)
+        }
+        for (key, value) in overrides.sorted(by: { $0.key < $1.key }) {
+            try config.apply(key: key, value: value)
+        }
+        try config.validate()
+        return config
+    }
+
+    public static let settingKeys = [
+        "vocab", "hidden", "heads", "ffn", "layers", "seq", "micro-batch", "ffn-kind", "ln-eps", "init-std",
+    ]
+
+    /// Sets one field from text, as `--set model.KEY=VALUE` does.
+    public mutating func apply(key: String, value: String) throws {
+        func int() throws -> Int {
+            guard let v = Int(value) else { throw ModelConfigError.badValue(key: key, value: value) }
+            return v
+        }
+        func float() throws -> Float {
+            guard let v = Float(value), v.isFinite else { throw ModelConfigError.badValue(key: key, value: value) }
+            return v
+        }
+        switch key {
+        case "vocab": vocabularySize = try int()
+        case "hidden": hidden = try int()
+        case "heads": heads = try int()
+        case "ffn": ffn = try int()
+        case "layers": layers = try int()
+        case "seq": sequenceLength = try int()
+        case "micro-batch": microBatch = try int()
+        case "ffn-kind":
+            guard let kind = FeedForward(rawValue: value) else { throw ModelConfigError.badValue(key: key, value: value) }
+            feedForward = kind
+        case "ln-eps": layerNormEpsilon = try float()
+        case "init-std": initStandardDeviation = try float()
+        default: throw ModelConfigError.unknownSetting(key)
+        }
+    }
+}
