@@ -1,0 +1,90 @@
+import Models
+import TensorCore
+
+/// AdamW with decoupled weight decay, the baseline's optimizer (PyTorch's update rule):
+/// `p ← p·(1 − lr·λ)`, `m ← β1·m + (1 − β1)·g`, `v ← β2·v + (1 − β2)·g²`,
+/// `p ← p − lr/(1 − β1ᵗ) · m / (√v/√(1 − β2ᵗ) + ε)`.
+/// Weight decay applies to matrices only unless `decayEverything` reproduces the seed code,
+/// whose exclusion keys never matched and so decayed norm gains and embeddings too.
+public final class AdamW {
+    public struct Settings: Codable, Equatable, Sendable {
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.98
+        public var epsilon: Float = 1e-12
+        public var weightDecay: Float = 0.01
+        public var decayEverything = false
+
+        public init() {}
+    }
+
+    public let settings: Settings
+    /// Updates taken so far (t in the bias corrections).
+    public private(set) var step = 0
+    /// First and second moments, in the parameter store's flat layout.
+    public private(set) var firstMoment: [Float]
+    public private(set) var secondMoment: [Float]
+
+    public init(parameterCount: Int, settings: Settings = Settings()) {
+        self.settings = settings
+        firstMoment = Array(repeating: 0, count: parameterCount)
+        secondMoment = Array(repeating: 0, count: parameterCount)
+    }
+
+    /// Applies one update with learning rate `lr` to every parameter of `store` from its gradients.
+    public func update(_ store: ParameterStore, learningRate lr: Float) {
+        precondition(store.count == firstMoment.count, "optimizer state does not match the parameter layout")
+        step += 1
+        let s = settings
+        let correction1 = 1 - Float(Double(s.beta1).power(step))
+        let correction2 = 1 - Float(Double(s.beta2).power(step))
+        let stepSize = lr / correction1, rootCorrection2 = correction2.squareRoot()
+        let values = store.values, grads = store.gradients
+        firstMoment.withUnsafeMutableBufferPointer { mBuf in
+            secondMoment.withUnsafeMutableBufferPointer { vBuf in
+                let m = mBuf.baseAddress!, v = vBuf.baseAddress!
+                for e in store.entries {
+                    let decay = (s.decayEverything || e.kind.isDecayed) ? 1 - lr * s.weightDecay : 1
+                    let base = e.offset
+                    ComputeThreads.forEachChunk(of: e.count, grain: 1 << 15) { _, range in
+                        for j in range {
+                            let i = base + j, g = grads[i]
+                            m[i] = s.beta1 * m[i] + (1 - s.beta1) * g
+                            v[i] = s.beta2 * v[i] + (1 - s.beta2) * g * g
+                            let denominator = v[i].squareRoot() / rootCorrection2 + s.epsilon
+                            values[i] = values[i] * decay - stepSize * m[i] / denominator
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries the state over a model resize: parameters that kept their name and shape keep
+    /// their moments unless listed in `reset`; everything else starts from zero.
+    public func remap(from old: ParameterStore, to new: ParameterStore, reset: Set<String> = []) {
+        var m = [Float](repeating: 0, count: new.count), v = [Float](repeating: 0, count: new.count)
+        for e in new.entries where !reset.contains(e.name) {
+            guard let o = old.info(e.name), o.shape == e.shape else { continue }
+            m.replaceSubrange(e.offset ..< e.offset + e.count, with: firstMoment[o.offset ..< o.offset + o.count])
+            v.replaceSubrange(e.offset ..< e.offset + e.count, with: secondMoment[o.offset ..< o.offset + o.count])
+        }
+        firstMoment = m
+        secondMoment = v
+    }
+
+    /// Restores state saved from `step`, `firstMoment` and `secondMoment`.
+    public func restore(step: Int, firstMoment: [Float], secondMoment: [Float]) {
+        precondition(firstMoment.count == self.firstMoment.count && secondMoment.count == self.secondMoment.count)
+        self.step = step
+        self.firstMoment = firstMoment
+        self.secondMoment = secondMoment
+    }
+}
+
+extension Double {
+    func power(_ n: Int) -> Double {
+        var result = 1.0
+        for _ in 0..<n { result *= self }
+        return result
+    }
+}
