@@ -36,7 +36,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train")]),
 
         // Pre-training text from Debian packages, tokenizer, prepared token files, MLM batches.
-        .target(name: "Corpus", dependencies: ["CSentencePiece"], swiftSettings: numericSettings),
+        // zlib (Debian zlib1g-dev) for gzip'd documentation, dictzip dictionaries and R data files.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Corpus", dependencies: ["CSentencePiece", "CZlib"], swiftSettings: numericSettings),
 
         // The C ABI a method plugin compiles against. Plugins know only this.
         .target(name: "PluginAPI"),
@@ -48,6 +50,7 @@ let package = Package(
                 "TensorCore", "Models", "Corpus", "PluginAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            resources: [.copy("Profiles")],  // default reference profiles, one per preset
             swiftSettings: numericSettings),
 
         // The `ntng` executable: command-line parsing only; everything else lives in libraries.

@@ -3,7 +3,7 @@ extension ModelConfig {
     /// `medium` for benchmarks (the configuration of `shared/reference/performance.md`, plain
     /// GELU FFN to match that reference's FLOP count), `bert-c5` is crammed BERT (16 × 768).
     public static let presets: [ModelConfig] = [
-        ModelConfig(name: "tiny", vocabularySize: 96, hidden: 16, heads: 2, ffn: 32, layers: 2,
+        ModelConfig(name: "tiny", vocabularySize: 8192, hidden: 16, heads: 2, ffn: 32, layers: 2,
                     sequenceLength: 16, microBatch: 4, feedForward: .gatedGELU),
         ModelConfig(name: "small", vocabularySize: 8192, hidden: 128, heads: 2, ffn: 512, layers: 8,
                     sequenceLength: 128, microBatch: 32, feedForward: .gatedGELU),

@@ -6,6 +6,9 @@ import COpenBLAS
 /// `ComputeThreads` along the larger of M and N, each thread calling single-threaded sgemm on its
 /// block (see `ComputeThreads` for why OpenBLAS's own threads stay off).
 public enum GEMM {
+    /// The BLAS library and its build, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
+    public static var libraryDescription: String { String(cString: openblas_get_config()) }
+
     /// Below this many multiply-adds a product is not worth splitting.
     public static let splitThreshold = 1 << 21
 

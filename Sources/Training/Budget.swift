@@ -135,6 +135,13 @@ public struct Budget: Codable, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Formats seconds as `1h30m`, `10m`, `90s`-style text (fractional seconds kept when present).
+    /// A duration for people to read: tenths of a second under a minute, whole seconds above.
+    public static func formatReadable(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "\(seconds)s" }
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        return formatDuration(seconds.rounded())
+    }
+
     public static func formatDuration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds > 0 else { return "\(seconds)s" }
         let whole = seconds.rounded(.down)

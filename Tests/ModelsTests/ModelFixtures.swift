@@ -7,6 +7,7 @@ func tinyConfig(_ feedForward: ModelConfig.FeedForward = .gatedGELU, layers: Int
     var c = try ModelConfig.preset("tiny")
     c.feedForward = feedForward
     c.layers = layers
+    c.vocabularySize = 96
     c.initStandardDeviation = 0.3
     c.layerNormEpsilon = 1e-5
     return c

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Corpus
+import Foundation
+
+/// `ntng data …`: pre-training data management.
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Prepare pre-training corpora and tokenizers.",
+        subcommands: [Prepare.self, Packages.self])
+
+    /// `ntng data prepare`: extract, split, train the tokenizer, encode, write token files.
+    struct Prepare: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build a corpus's token files (a no-op when nothing changed).",
+            discussion: """
+            CORPUS is books, docs, lexicon, all, or a path to your own text file or folder. \
+            Built-in corpora need Debian packages; `ntng data packages CORPUS` prints the apt-get line.
+            """)
+
+        @Option(name: .long, help: "books | docs | lexicon | all | PATH to text file or folder.")
+        var corpus: String = "all"
+
+        @Option(name: .long, help: "Vocabulary size of the trained SentencePiece tokenizer.")
+        var vocabSize: Int = 8192
+
+        @Option(name: .long, help: "Use this existing SentencePiece .model instead of training one.")
+        var tokenizer: String?
+
+        @Option(name: .long, help: "Data root (default: $NTNG_HOME/data, NTNG_HOME defaulting to ~/.ntng).")
+        var dataDir: String?
+
+        @Option(name: .long, help: "Worker threads.")
+        var threads: Int = 2
+
+        @Option(name: .long, help: "Bytes of training text sampled for tokenizer training.")
+        var tokenizerSampleBytes: Int = 24_000_000
+
+        @Flag(name: .long, help: "Rebuild even when up to date.")
+        var force = false
+
+        @Option(name: .long, help: "Also measure batch feeding for this sequence length and batch size, e.g. 128x64.")
+        var measureFeeding: String?
+
+        func run() throws {
+            let location = DataLocation(explicitDirectory: dataDir)
+            var options = PreparationOptions(corpus: corpus)
+            options.vocabSize = vocabSize
+            options.tokenizerPath = tokenizer
+            options.threads = threads
+            options.tokenizerSampleBytes = tokenizerSampleBytes
+            options.force = force
+            options.log = { message in
+                FileHandle.standardError.write(Data(("ntng data: " + message + "\n").utf8))
+            }
+            let result = try DataPreparer.prepare(options, location: location)
+            print(result.stats.summary)
+            print("  folder: \(result.directory.path)\(result.wasUpToDate ? " (up to date)" : "")")
+            if let measureFeeding {
+                let parts = measureFeeding.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2 else { throw ValidationError("--measure-feeding takes SxB, e.g. 128x64.") }
+                let source = try MLMBatchSource(corpus: PreparedCorpus(directory: result.directory),
+                                                sequenceLength: parts[0], batchSize: parts[1], seed: 1)
+                let ms = measureBatchFeeding(source: source)
+                print(String(format: "  feeding: %.3f ms per batch of %d x %d (%d batches per epoch)",
+                             ms, parts[1], parts[0], source.batchesPerEpoch))
+            }
+        }
+    }
+
+    /// `ntng data packages`: the Debian packages a corpus needs.
+    struct Packages: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the apt-get line for a built-in corpus.")
+
+        @Argument(help: "books | docs | lexicon | all")
+        var corpus: String = "all"
+
+        func run() throws {
+            guard let name = CorpusName(rawValue: corpus) else { throw CorpusError.unknownCorpus(corpus) }
+            print(CorpusCatalog.installCommand(for: name))
+        }
+    }
+}

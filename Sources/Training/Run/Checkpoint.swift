@@ -1,0 +1,95 @@
+import Foundation
+import Models
+
+/// Everything needed to continue a run exactly: model weights and shape, optimizer moments, the
+/// clock, the step and the data position, stored as one safetensors file. All randomness in
+/// ntng is counter-based (keyed by seed, step and example id), so no generator state is needed.
+public struct Checkpoint {
+    public static let format = "ntng-checkpoint-1"
+
+    public var step: Int
+    /// The next stream batch index to draw.
+    public var dataPosition: Int
+    public var clock: RSTClock
+    public var modelConfig: ModelConfig
+    public var lastTrainLoss: Double?
+    /// Budget fractions at which the next checkpoint and evaluation are due.
+    public var nextCheckpointFraction: Double
+    public var nextEvaluationFraction: Double
+    /// Opaque state of the method plugins, by plugin id (hex of their saved bytes).
+    public var pluginState: [String: String] = [:]
+
+    /// Writes the checkpoint atomically (temp file, fsync, rename).
+    public static func save(_ c: Checkpoint, model: MaskedLanguageModel, optimizer: AdamW, to url: URL) throws {
+        let store = model.parameters
+        var entries: [SafeTensorsFile.Entry] = store.entries.map { e in
+            SafeTensorsFile.Entry(name: "model." + e.name, dtype: .F32, shape: e.shape, storage: .external(
+                byteCount: e.count * 4, provide: { sink in try sink(UnsafeRawBufferPointer(start: store.values + e.offset, count: e.count * 4)) }))
+        }
+        entries.append(SafeTensorsFile.Entry(name: "optimizer.first_moment", shape: [optimizer.firstMoment.count], floats: optimizer.firstMoment))
+        entries.append(SafeTensorsFile.Entry(name: "optimizer.second_moment", shape: [optimizer.secondMoment.count], floats: optimizer.secondMoment))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var metadata: [String: String] = [
+            "format": format,
+            "step": String(c.step),
+            "data_position": String(c.dataPosition),
+            "optimizer_step": String(optimizer.step),
+            "clock": try c.clock.jsonString(),
+            "model_config": String(decoding: try encoder.encode(c.modelConfig), as: UTF8.self),
+            "next_checkpoint_fraction": String(c.nextCheckpointFraction),
+            "next_evaluation_fraction": String(c.nextEvaluationFraction),
+            "plugin_state": String(decoding: try encoder.encode(c.pluginState), as: UTF8.self),
+        ]
+        if let loss = c.lastTrainLoss { metadata["last_train_loss"] = String(loss.bitPattern) }
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try SafeTensorsFile.write(entries, metadata: metadata, to: url)
+    }
+
+    /// Reads a checkpoint and rebuilds the model and optimizer it describes.
+    public static func load(from url: URL, adamW settings: AdamW.Settings) throws -> (Checkpoint, MaskedLanguageModel, AdamW) {
+        let file = try SafeTensorsFile(contentsOf: url)
+        func meta(_ key: String) throws -> String {
+            guard let v = file.metadata[key] else { throw CheckpointError.corrupt(url.path, "metadata '\(key)' is missing") }
+            return v
+        }
+        guard file.metadata["format"] == format else {
+            throw CheckpointError.corrupt(url.path, "not an \(format) file (format \(file.metadata["format"] ?? "none"))")
+        }
+        let config = try JSONDecoder().decode(ModelConfig.self, from: Data(try meta("model_config").utf8))
+        let model = try MaskedLanguageModel(config: config, seed: 0)
+        for e in model.parameters.entries {
+            try file.copyBytes(of: "model." + e.name,
+                               into: UnsafeMutableRawBufferPointer(start: model.parameters.values + e.offset, count: e.count * 4))
+        }
+        let optimizer = AdamW(parameterCount: model.parameters.count, settings: settings)
+        guard let optimizerStep = Int(try meta("optimizer_step")), let step = Int(try meta("step")),
+              let position = Int(try meta("data_position")),
+              let nextCheckpoint = Double(try meta("next_checkpoint_fraction")),
+              let nextEvaluation = Double(try meta("next_evaluation_fraction")) else {
+            throw CheckpointError.corrupt(url.path, "a numeric metadata field does not parse")
+        }
+        optimizer.restore(step: optimizerStep, firstMoment: try file.array("optimizer.first_moment"),
+                          secondMoment: try file.array("optimizer.second_moment"))
+        var checkpoint = Checkpoint(
+            step: step, dataPosition: position, clock: try RSTClock.fromJSON(try meta("clock")), modelConfig: config,
+            lastTrainLoss: file.metadata["last_train_loss"].flatMap(UInt64.init).map(Double.init(bitPattern:)),
+            nextCheckpointFraction: nextCheckpoint, nextEvaluationFraction: nextEvaluation)
+        checkpoint.pluginState = try JSONDecoder().decode([String: String].self, from: Data(try meta("plugin_state").utf8))
+        return (checkpoint, model, optimizer)
+    }
+}
+
+public enum CheckpointError: Error, CustomStringConvertible {
+    case missing(runID: String, path: String)
+    case corrupt(String, String)
+
+    public var description: String {
+        switch self {
+        case .missing(let id, let path):
+            return "run \(id) has no checkpoint at \(path); it stopped before its first checkpoint, so start it again (lower --set checkpoint-every to checkpoint more often)"
+        case .corrupt(let path, let reason):
+            return "checkpoint \(path) is unreadable: \(reason)"
+        }
+    }
+}

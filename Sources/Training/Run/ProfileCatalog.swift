@@ -1,0 +1,60 @@
+import Foundation
+import Models
+
+/// Finds reference profiles: a path, a name in `$NTNG_HOME/profiles/`, or one of the defaults
+/// measured on the reference machine that ship with ntng (`default-<preset>`).
+public enum ProfileCatalog {
+    /// Where `ntng calibrate` writes profiles.
+    public static var userDirectory: URL { NTNGHome.directory().appendingPathComponent("profiles") }
+
+    /// The shipped default profiles.
+    public static var bundledDirectory: URL? {
+        Bundle.module.url(forResource: "Profiles", withExtension: nil)
+    }
+
+    public static func defaultName(for preset: String) -> String { "default-\(preset)" }
+
+    /// Resolves `nameOrPath` (nil: the default for `preset`) and checks it fits the model.
+    public static func load(_ nameOrPath: String?, preset: String, shape: ModelShape) throws -> ReferenceProfile {
+        let name = nameOrPath ?? defaultName(for: preset)
+        let profile = try ReferenceProfile.load(from: try locate(name))
+        try profile.validate(for: preset, shape: shape)
+        return profile
+    }
+
+    /// The file for a profile name or path; a missing one gets an error listing what exists.
+    public static func locate(_ nameOrPath: String) throws -> URL {
+        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".json") {
+            return URL(fileURLWithPath: nameOrPath)
+        }
+        for directory in [userDirectory, bundledDirectory].compactMap({ $0 }) {
+            let url = directory.appendingPathComponent(nameOrPath + ".json")
+            if FileManager.default.fileExists(atPath: url.path) { return url }
+        }
+        throw ProfileCatalogError.notFound(nameOrPath, available: available())
+    }
+
+    /// Names of every profile found (user profiles first).
+    public static func available() -> [String] {
+        [userDirectory, bundledDirectory].compactMap { $0 }.flatMap { dir in
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+                .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+        }
+    }
+
+    /// The shape a profile must have been measured with for `config`.
+    public static func shape(of config: ModelConfig) -> ModelShape {
+        ModelShape(layers: config.layers, hidden: config.hidden, heads: config.heads, ffn: config.ffn,
+                   vocab: config.vocabularySize, seqLen: config.sequenceLength, microBatch: config.microBatch)
+    }
+}
+
+public enum ProfileCatalogError: Error, CustomStringConvertible {
+    case notFound(String, available: [String])
+    public var description: String {
+        switch self {
+        case .notFound(let name, let available):
+            return "no reference profile named '\(name)' (looked in \(ProfileCatalog.userDirectory.path) and the shipped defaults; available: \(available.isEmpty ? "none" : available.joined(separator: ", "))); measure one with `ntng calibrate --model PRESET --name \(name)`"
+        }
+    }
+}

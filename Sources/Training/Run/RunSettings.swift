@@ -1,0 +1,132 @@
+import Foundation
+import Models
+
+/// Everything that defines a training run; stored with the run so it can be audited and resumed.
+public struct RunSettings: Codable, Equatable, Sendable {
+    /// `baseline`, a plugin id, or a path to a plugin library; `a+b` stacks plugins.
+    public var method = "baseline"
+    /// Model preset name.
+    public var model = "small"
+    /// `--set model.KEY=VALUE` overrides of the preset.
+    public var modelOverrides: [String: String] = [:]
+    /// Corpus name or path, as `ntng data prepare --corpus` takes it.
+    public var corpus = "books"
+    public var seed: UInt64 = 0
+    public var budget: Budget
+    /// Charge kinds not charged (`--free scoring`).
+    public var free: [ChargeKind] = []
+    /// Compute threads (budgets do not depend on it; wall time does).
+    public var threads = 2
+    public var hyperparameters = Hyperparameters()
+
+    public init(budget: Budget) { self.budget = budget }
+
+    /// Applies `--set KEY=VALUE`: `model.KEY` changes the model shape, `PLUGIN.KEY` is handed to
+    /// that plugin, anything else is a hyperparameter. Unknown keys are errors.
+    public mutating func apply(setting: String) throws {
+        guard let eq = setting.firstIndex(of: "="), eq != setting.startIndex else {
+            throw RunSettingsError.malformedSetting(setting)
+        }
+        let key = String(setting[..<eq]), value = String(setting[setting.index(after: eq)...])
+        if key.hasPrefix("model.") {
+            let modelKey = String(key.dropFirst("model.".count))
+            var probe = try ModelConfig.preset(model)
+            do { try probe.apply(key: modelKey, value: value) } catch { throw RunSettingsError.invalid("\(error)") }
+            modelOverrides[modelKey] = value
+        } else if key.contains(".") {
+            hyperparameters.pluginSettings[key] = value
+        } else {
+            try hyperparameters.apply(key: key, value: value)
+        }
+    }
+
+    /// The model shape this run trains.
+    public func modelConfig(vocabularySize: Int? = nil) throws -> ModelConfig {
+        var overrides = modelOverrides
+        if let vocabularySize, overrides["vocab"] == nil { overrides["vocab"] = String(vocabularySize) }
+        var config = try ModelConfig.preset(model, overrides: overrides)
+        if let batch = hyperparameters.microBatch { config.microBatch = batch }
+        return config
+    }
+}
+
+/// The optimisation recipe. Defaults follow the seed paper's BERT baseline (methods.md §2.1) at
+/// CPU scale: AdamW β = (0.9, 0.98), ε = 1e-12, weight decay 0.01 on matrices only, clip 0.5, and a
+/// one-cycle learning rate peaking at 1e-3 halfway through the budget.
+public struct Hyperparameters: Codable, Equatable, Sendable {
+    public var peakLearningRate = 1e-3
+    /// Budget fraction at which the one-cycle schedule peaks.
+    public var warmupFraction = 0.5
+    /// Sequences per optimizer step (nil: one micro-batch). Must be a multiple of the micro-batch.
+    public var batchSequences: Int? = nil
+    /// Sequences per forward/backward pass (nil: the preset's).
+    public var microBatch: Int? = nil
+    public var clipNorm = 0.5
+    public var adamW = AdamW.Settings()
+    /// Validation every this many percent of the budget (0: only at the end).
+    public var evaluateEveryPercent = 0.0
+    /// Checkpoint every this many percent of the budget (0: only at the end).
+    public var checkpointEveryPercent = 10.0
+    /// Validation sequences (a fixed set, the same for every run on a corpus).
+    public var validationSequences = 256
+    /// Settings addressed to plugins, `PLUGIN.KEY` → value.
+    public var pluginSettings: [String: String] = [:]
+
+    public init() {}
+
+    public static let keys = [
+        "lr", "warmup", "batch", "micro-batch", "clip", "beta1", "beta2", "eps", "wd", "decay-all",
+        "eval-every", "checkpoint-every", "val-sequences",
+    ]
+
+    mutating func apply(key: String, value: String) throws {
+        func double(_ range: ClosedRange<Double> = -.greatestFiniteMagnitude ... .greatestFiniteMagnitude) throws -> Double {
+            guard let v = Double(value), v.isFinite, range.contains(v) else {
+                throw RunSettingsError.badValue(key: key, value: value, expected: "a number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return v
+        }
+        func positiveInt() throws -> Int {
+            guard let v = Int(value), v > 0 else { throw RunSettingsError.badValue(key: key, value: value, expected: "a positive integer") }
+            return v
+        }
+        switch key {
+        case "lr": peakLearningRate = try double(0...10)
+        case "warmup": warmupFraction = try double(0...1)
+        case "batch": batchSequences = try positiveInt()
+        case "micro-batch": microBatch = try positiveInt()
+        case "clip": clipNorm = try double(0...1e9)
+        case "beta1": adamW.beta1 = Float(try double(0...0.999999))
+        case "beta2": adamW.beta2 = Float(try double(0...0.999999))
+        case "eps": adamW.epsilon = Float(try double(0...1))
+        case "wd": adamW.weightDecay = Float(try double(0...10))
+        case "decay-all":
+            guard let b = Bool(value) else { throw RunSettingsError.badValue(key: key, value: value, expected: "true or false") }
+            adamW.decayEverything = b
+        case "eval-every": evaluateEveryPercent = try double(0...100)
+        case "checkpoint-every": checkpointEveryPercent = try double(0...100)
+        case "val-sequences": validationSequences = try positiveInt()
+        default: throw RunSettingsError.unknownKey(key)
+        }
+    }
+}
+
+public enum RunSettingsError: Error, CustomStringConvertible, Equatable {
+    case malformedSetting(String)
+    case unknownKey(String)
+    case badValue(key: String, value: String, expected: String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .malformedSetting(let s):
+            return "--set '\(s)' is not KEY=VALUE (for example --set lr=5e-4)"
+        case .unknownKey(let key):
+            return "unknown setting '\(key)'; hyperparameters are \(Hyperparameters.keys.joined(separator: ", ")), model shape keys are model.\(ModelConfig.settingKeys.joined(separator: ", model.")), plugin settings are PLUGIN.KEY"
+        case .badValue(let key, let value, let expected):
+            return "--set \(key)=\(value): expected \(expected)"
+        case .invalid(let message):
+            return message
+        }
+    }
+}

@@ -1,3 +1,0 @@
-import Testing
-@testable import Corpus
-@Test func placeholder() { #expect(true) }
