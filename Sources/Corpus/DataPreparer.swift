@@ -285,7 +285,7 @@ public enum DataPreparer {
         for text in texts {
             for paragraph in text.split(separator: "\n") {
                 lineIndex += 1
-                if keepPerMillion < 1_000_000 && SplitMix64.mix(lineIndex) % 1_000_000 >= keepPerMillion { continue }
+                if keepPerMillion < 1_000_000 && CorpusRandom.mix(lineIndex) % 1_000_000 >= keepPerMillion { continue }
                 var rest = Substring(paragraph)
                 while !rest.isEmpty {
                     var piece = rest

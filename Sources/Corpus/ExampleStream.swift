@@ -18,7 +18,7 @@ public struct ExampleStream: Sendable {
             for k in 0..<exampleCount { buffer[k] = UInt32(k) }
             initialized = exampleCount
         }
-        var rng = SplitMix64(seed: seed, key: 0x5354_5245_414D)  // "STREAM"
+        var rng = CorpusRandom(seed: seed, key: 0x5354_5245_414D)  // "STREAM"
         order.withUnsafeMutableBufferPointer { o in
             var k = o.count - 1
             while k > 0 {

@@ -25,7 +25,7 @@ public struct MLMMasking: Sendable {
     /// original ids to `positions`/`labels` (room for `maxMaskedPositions` each) and returns how many.
     public func apply(tokens: UnsafeMutablePointer<Int32>, count: Int, exampleId: UInt64,
                       positions: UnsafeMutablePointer<Int32>, labels: UnsafeMutablePointer<Int32>) -> Int {
-        var rng = SplitMix64(seed: seed, key: exampleId)
+        var rng = CorpusRandom(seed: seed, key: exampleId)
         return withUnsafeTemporaryAllocation(of: Int32.self, capacity: max(1, count)) { candidates in
             var n = 0
             for k in 0..<count where !SpecialTokens.isStructural(tokens[k]) {

@@ -15,7 +15,7 @@ enum Fixtures {
     """.split(separator: " ").map(String.init)
 
     /// A paragraph of `sentences` pseudo-English sentences.
-    static func paragraph(_ rng: inout SplitMix64, sentences: Int) -> String {
+    static func paragraph(_ rng: inout CorpusRandom, sentences: Int) -> String {
         (0..<sentences).map { _ in
             let n = 6 + rng.next(below: 10)
             var s = (0..<n).map { _ in words[rng.next(below: words.count)] }.joined(separator: " ")
@@ -26,7 +26,7 @@ enum Fixtures {
 
     /// A document of `paragraphs` paragraphs separated by blank lines.
     static func document(seed: UInt64, paragraphs: Int) -> String {
-        var rng = SplitMix64(seed: seed, key: 99)
+        var rng = CorpusRandom(seed: seed, key: 99)
         return (0..<paragraphs).map { _ in paragraph(&rng, sentences: 3 + rng.next(below: 4)) }.joined(separator: "\n\n") + "\n"
     }
 

@@ -4,7 +4,7 @@ import Testing
 @Suite struct MaskingTests {
     /// A sequence [CLS] t… [SEP] t… [SEP] [PAD]… with ordinary ids from 5 ..< vocab.
     static func sequence(length: Int, used: Int, vocab: Int, seed: UInt64) -> [Int32] {
-        var rng = SplitMix64(seed: seed, key: 1)
+        var rng = CorpusRandom(seed: seed, key: 1)
         var t = [Int32](repeating: SpecialTokens.pad, count: length)
         t[0] = SpecialTokens.cls
         for k in 1..<(used - 1) { t[k] = SpecialTokens.count + Int32(rng.next(below: vocab - 5)) }

@@ -33,7 +33,7 @@ import Testing
 
     @Test func splitIsDisjointCompleteAndStable() {
         let rule = SplitRule(pieceWords: 50, validationPerMille: 200)  // 20 % so both splits are hit
-        var rng = SplitMix64(state: 7)
+        var rng = CorpusRandom(state: 7)
         var documents = [TextDocument]()
         for d in 0..<200 {
             let paragraphs = (0..<(1 + rng.next(below: 12))).map { _ in Fixtures.paragraph(&rng, sentences: 2) }

@@ -6,7 +6,7 @@ import Testing
     /// Trains a small model on generated text (well under a second).
     static func trainSmallModel(in directory: URL, vocab: Int = 200) throws -> Tokenizer {
         var lines = [String]()
-        var rng = SplitMix64(state: 3)
+        var rng = CorpusRandom(state: 3)
         for _ in 0..<3000 { lines.append(Fixtures.paragraph(&rng, sentences: 1)) }
         let input = directory.appendingPathComponent("sample.txt")
         try lines.joined(separator: "\n").write(to: input, atomically: true, encoding: .utf8)

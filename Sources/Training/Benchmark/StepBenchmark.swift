@@ -10,6 +10,8 @@ public struct StepBenchmark {
         public var threads: Int
         public var stepMillisecondsMedian: Double
         public var stepMillisecondsMin: Double
+        /// Every timed step, in order (machine noise shows here).
+        public var stepMillisecondsSamples: [Double]
         public var forwardMillisecondsMedian: Double
         public var optimizerMillisecondsMedian: Double
         public var tokensPerSecond: Double
@@ -83,6 +85,7 @@ public struct StepBenchmark {
         let achieved = flops / (median / 1e3) / 1e9
         return Result(
             threads: threads, stepMillisecondsMedian: median, stepMillisecondsMin: stepTimes.min() ?? 0,
+            stepMillisecondsSamples: stepTimes,
             forwardMillisecondsMedian: Self.median(forwardTimes), optimizerMillisecondsMedian: Self.median(optimizerTimes),
             tokensPerSecond: Double(batch.sequences * config.sequenceLength) / (median / 1e3),
             modelGFLOPPerStep: flops / 1e9, modelGFLOPS: achieved, sgemmCeilingGFLOPS: ceiling.gflops,

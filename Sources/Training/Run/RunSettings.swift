@@ -30,9 +30,10 @@ public struct RunSettings: Codable, Equatable, Sendable {
         let key = String(setting[..<eq]), value = String(setting[setting.index(after: eq)...])
         if key.hasPrefix("model.") {
             let modelKey = String(key.dropFirst("model.".count))
-            var probe = try ModelConfig.preset(model)
-            do { try probe.apply(key: modelKey, value: value) } catch { throw RunSettingsError.invalid("\(error)") }
-            modelOverrides[modelKey] = value
+            var overrides = modelOverrides
+            overrides[modelKey] = value
+            do { _ = try ModelConfig.preset(model, overrides: overrides) } catch { throw RunSettingsError.invalid("\(error)") }
+            modelOverrides = overrides
         } else if key.contains(".") {
             hyperparameters.pluginSettings[key] = value
         } else {

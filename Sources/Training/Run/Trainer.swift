@@ -195,7 +195,7 @@ public final class Trainer {
         let loss = lossSum / Double(max(masked, 1))
         guard loss.isFinite else {
             throw TrainingFailure(step: clock.steps + 1, description:
-                "training loss became \(loss) at step \(clock.steps + 1) (RST \(Budget.formatReadable(clock.rstSeconds))); the run is stored as failed. Try a lower learning rate (--set lr=\(settings.hyperparameters.peakLearningRate / 2)) or a tighter clip (--set clip=0.25)")
+                "training loss became \(loss.isNaN ? "NaN" : "infinite") at step \(clock.steps + 1) (RST \(Budget.formatReadable(clock.rstSeconds))); the run is stored as failed. Try a lower learning rate (--set lr=\(settings.hyperparameters.peakLearningRate / 2)) or a tighter clip (--set clip=0.25)")
         }
         GradientClipping.clip(model.parameters, maxNorm: settings.hyperparameters.clipNorm)
         optimizer.update(model.parameters, learningRate: Float(lr))

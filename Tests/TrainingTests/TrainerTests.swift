@@ -1,0 +1,164 @@
+import Corpus
+import Foundation
+import Testing
+@testable import Models
+import TensorCore
+@testable import Training
+
+/// End-to-end runs of the trainer on a small prepared corpus with the `tiny` model.
+@Suite(.serialized) struct TrainerTests {
+    /// A prepared fixture corpus, a matching profile and an empty results store in a temp folder.
+    struct Fixture {
+        let directory: URL
+        let data: DataLocation
+        let corpusPath: String
+        let profilePath: String
+        let store: ResultsStore
+
+        init(_ name: String = #function) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-trainer-\(name.filter(\.isLetter))-\(UUID().uuidString)")
+            let text = directory.appendingPathComponent("text")
+            try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
+            for file in 0..<4 {
+                let body = (0..<60).map { TrainerTests.paragraph(seed: UInt64(file * 100 + $0)) }.joined(separator: "\n\n")
+                try body.write(to: text.appendingPathComponent("part\(file).txt"), atomically: true, encoding: .utf8)
+            }
+            data = DataLocation(explicitDirectory: directory.appendingPathComponent("data").path)
+            var options = PreparationOptions(corpus: text.path)
+            options.vocabSize = 300
+            options.splitRule = SplitRule(pieceWords: 100, validationPerMille: 100)
+            let prepared = try DataPreparer.prepare(options, location: data)
+            corpusPath = text.path
+
+            var config = try ModelConfig.preset("tiny")
+            config.vocabularySize = prepared.stats.vocabSize
+            let profile = ReferenceProfile(
+                name: "test-tiny", preset: "tiny", shape: ProfileCatalog.shape(of: config), toolchain: "test", blas: "test", threads: 1,
+                forwardBackwardPerSequence: [1e-3, 2e-3, 3e-3], forwardOnlyPerSequence: [4e-4, 8e-4, 1.2e-3],
+                sampledLabelPassPerSequence: [1e-3, 2e-3, 3e-3], optimizerUpdatePerParameter: 1e-9)
+            profilePath = directory.appendingPathComponent("test-tiny.json").path
+            try profile.save(to: URL(fileURLWithPath: profilePath))
+            store = try ResultsStore(url: directory.appendingPathComponent("results.sqlite"))
+        }
+
+        func settings(budget: String = "0.4s", _ extra: [String] = []) throws -> RunSettings {
+            var s = RunSettings(budget: try .parse(budget))
+            s.model = "tiny"
+            s.corpus = corpusPath
+            s.threads = 1
+            for setting in ["checkpoint-every=20", "val-sequences=16"] + extra { try s.apply(setting: setting) }
+            return s
+        }
+
+        func start(_ settings: RunSettings) throws -> Trainer {
+            try Trainer.start(settings: settings, data: data, store: store, profile: profilePath)
+        }
+    }
+
+    static func paragraph(seed: UInt64) -> String {
+        let words = ["the", "river", "ran", "past", "an", "old", "mill", "where", "children", "played", "quietly", "in",
+                     "summer", "and", "winter", "snow", "covered", "every", "field", "near", "our", "small", "town"]
+        var rng = SplitMix64(seed: seed)
+        return (0..<40).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ") + "."
+    }
+
+    /// Losses of every recorded step.
+    func losses(_ store: ResultsStore, _ id: String) throws -> [Double?] { try store.lossCurve(runID: id).map(\.trainLoss) }
+
+    @Test func sameSeedAndBudgetGiveTheSameStepsAndLossesOnABusyMachine() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let first = try f.start(try f.settings())
+        guard case .finished(let a) = try first.train() else { Issue.record("not finished"); return }
+
+        // Keep another core busy during the second run: RST comes from the profile, not the clock.
+        let busy = BusyLoop()
+        busy.start()
+        let second = try f.start(try f.settings())
+        guard case .finished(let b) = try second.train() else { Issue.record("not finished"); return }
+        busy.stop()
+
+        #expect(a.steps == b.steps && a.steps > 10)
+        #expect(a.finalTrainLoss == b.finalTrainLoss && a.valLoss == b.valLoss)
+        #expect(a.rstSeconds == b.rstSeconds)
+        #expect(try losses(f.store, first.runID) == losses(f.store, second.runID))
+        // The stop rule: the step that crosses the budget completes; no step starts after it.
+        let perStep = 4 * 3e-3 + 1e-9 * Double(first.model.parameters.parameterCount)
+        #expect(a.rstSeconds >= 0.4 && a.rstSeconds < 0.4 + perStep + 1e-9)
+        #expect(try f.store.lossCurve(runID: first.runID).count == a.steps)
+    }
+
+    @Test func anInterruptedRunResumesToExactlyTheUninterruptedResult() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        guard case .finished(let reference) = try f.start(try f.settings()).train() else { Issue.record("not finished"); return }
+
+        let interrupted = try f.start(try f.settings())
+        var stepsSeen = 0
+        let outcome = try interrupted.train(shouldStop: { stepsSeen >= 17 }, progress: { _ in stepsSeen += 1 })
+        guard case .interrupted = outcome else { Issue.record("expected an interruption"); return }
+        #expect(try f.store.run(id: interrupted.runID).status == .interrupted)
+
+        let resumed = try Trainer.resume(runID: interrupted.runID, data: f.data, store: f.store)
+        #expect(resumed.clock.steps == 17)
+        guard case .finished(let result) = try resumed.train() else { Issue.record("not finished"); return }
+        #expect(result.steps == reference.steps)
+        #expect(result.finalTrainLoss == reference.finalTrainLoss)
+        #expect(result.valLoss == reference.valLoss)
+        #expect(result.rstSeconds.bitPattern == reference.rstSeconds.bitPattern)
+        #expect(try f.store.lossCurve(runID: interrupted.runID).count == result.steps)
+    }
+
+    @Test func aNaNLossStopsTheRunAndStoresItAsFailed() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let trainer = try f.start(try f.settings())
+        trainer.model.parameters.value("head.dense.weight").base[0] = .nan
+        #expect(throws: TrainingFailure.self) { _ = try trainer.train() }
+        let record = try f.store.run(id: trainer.runID)
+        #expect(record.status == .failed)
+        #expect(record.failedStep == 1)
+        #expect(record.error?.contains("training loss became NaN at step 1") == true)
+    }
+
+    @Test func badSettingsAreRefusedBeforeTraining() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var s = try f.settings()
+        #expect(throws: RunSettingsError.unknownKey("learning-rate")) { try s.apply(setting: "learning-rate=1") }
+        #expect(throws: RunSettingsError.malformedSetting("lr")) { try s.apply(setting: "lr") }
+        #expect(throws: RunSettingsError.self) { try s.apply(setting: "lr=-1") }
+        #expect(throws: (any Error).self) { try s.apply(setting: "model.heads=3") }
+        #expect(throws: BudgetError.self) { _ = try Budget.parse("0m") }
+        // A profile measured for another shape is refused with a message saying what to do.
+        var other = try f.settings()
+        other.model = "small"
+        do {
+            _ = try Trainer.start(settings: other, data: f.data, store: f.store, profile: f.profilePath)
+            Issue.record("a tiny profile was accepted for the small preset")
+        } catch {
+            #expect("\(error)".contains("ntng calibrate"))
+        }
+        #expect(try f.store.runs().isEmpty)  // nothing half-created
+        // A batch that is not a multiple of the micro-batch.
+        #expect(throws: RunSettingsError.self) { _ = try f.start(try f.settings(["batch=6"])) }
+    }
+}
+
+/// Keeps one core busy until stopped.
+final class BusyLoop: @unchecked Sendable {
+    private var running = true
+    private let lock = NSLock()
+    private var thread: Thread?
+
+    func start() {
+        thread = Thread { [self] in
+            var x = 1.0
+            while lock.withLock({ running }) { for _ in 0..<10_000 { x = x * 1.000001 + 1e-9 } }
+            _ = x
+        }
+        thread?.start()
+    }
+
+    func stop() { lock.withLock { running = false } }
+}
