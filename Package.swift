@@ -12,6 +12,9 @@ let package = Package(
     name: "ntng",
     products: [
         .executable(name: "ntng", targets: ["Host"]),
+        // Example method plugins of the author kit (docs/plugins.md), loaded by the tests.
+        .library(name: "ExampleSGDMomentum", type: .dynamic, targets: ["ExampleSGDMomentum"]),
+        .library(name: "ExampleLRScale", type: .dynamic, targets: ["ExampleLRScale"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -42,6 +45,12 @@ let package = Package(
 
         // The C ABI a method plugin compiles against. Plugins know only this.
         .target(name: "PluginAPI"),
+
+        // Example plugins: one in plain C, one in Swift. They depend on the C ABI only.
+        .target(
+            name: "ExampleSGDMomentum", dependencies: ["PluginAPI"], path: "Plugins/Examples/SGDMomentum", publicHeadersPath: ".",
+            cSettings: [.unsafeFlags(["-fvisibility=hidden"])]),
+        .target(name: "ExampleLRScale", dependencies: ["PluginAPI"], path: "Plugins/Examples/LRScale"),
 
         // Host logic: budget clock, reference profiles, optimizers, training loop, results store.
         .target(

@@ -1,0 +1,373 @@
+import Foundation
+import Models
+import PluginAPI
+
+/// Where the run stands, as handed to each hook (`ntng_step_info`).
+public struct PluginStepInfo: Sendable, Equatable {
+    /// Optimizer steps completed so far.
+    public var step: Int
+    /// This plugin's seed for this step (derived by ``PluginStack`` from the run's step seed).
+    public var seed: UInt64
+    public var budgetFraction: Double
+    public var layers: Int
+    public var maxLayers: Int
+
+    public init(step: Int, seed: UInt64, budgetFraction: Double, layers: Int, maxLayers: Int) {
+        self.step = step
+        self.seed = seed
+        self.budgetFraction = budgetFraction
+        self.layers = layers
+        self.maxLayers = maxLayers
+    }
+
+    var c: ntng_step_info {
+        ntng_step_info(struct_size: UInt32(MemoryLayout<ntng_step_info>.size), num_layers: Int32(layers),
+                       step: UInt64(step), rng_seed: seed, budget_fraction: budgetFraction,
+                       max_layers: Int32(maxLayers), reserved0: 0)
+    }
+}
+
+/// Time and service use of one hook across the run.
+public struct PluginCallStats: Sendable, Equatable, Codable {
+    public var calls = 0
+    /// Wall seconds inside the hook minus time in model services: the plugin's own work.
+    public var selfSeconds = 0.0
+    /// Wall seconds inside model services (charged separately at reference cost).
+    public var serviceSeconds = 0.0
+}
+
+/// One created plugin instance. Each hook is a method that calls into the plugin and checks
+/// everything it returns; any violation throws a ``PluginError`` naming the plugin, the hook and
+/// the reason, after which the run must stop and be stored as failed.
+public final class Plugin {
+    public let library: PluginLibrary
+    public let config: PluginConfig
+    let context: PluginHostContext
+    private var instance: UnsafeMutableRawPointer?
+
+    /// Statistics per hook, for the run record.
+    public private(set) var callStats: [PluginHook: PluginCallStats] = [:]
+    /// The plugin's own seconds in its most recent call.
+    public private(set) var lastSelfSeconds = 0.0
+    /// Pool rows scored through `per_example_loss` in the most recent call.
+    public var lastRowsScored: Int { context.rowsScored }
+    /// Sampled-label passes in the most recent call.
+    public var lastCurvaturePasses: Int { context.curvaturePasses }
+
+    public var id: String { library.descriptor.id }
+    public var hooks: [PluginHook] { library.descriptor.hooks }
+    public func implements(_ hook: PluginHook) -> Bool { hooks.contains(hook) }
+    /// The instance's state tensors (host-owned).
+    public var stateTensors: PluginStateTensors { context.state }
+
+    /// Resolves the config (`settings` has bare keys) and creates the instance.
+    public init(library: PluginLibrary, settings: [String: String] = [:], services: PluginHostServices) throws {
+        self.library = library
+        config = try PluginConfig(keys: library.descriptor.configKeys, settings: settings, plugin: library.descriptor.id)
+        context = PluginHostContext(pluginID: library.descriptor.id, config: config, services: services)
+        PluginCallTrace.entering(plugin: library.descriptor.id, hook: "create")
+        context.begin("create")
+        var out: UnsafeMutableRawPointer?
+        let status = library.raw.pointee.create!(UnsafePointer(context.table), &out)
+        context.end()
+        guard status == NTNG_OK else { throw failure(nil, status) }
+        guard let out else {
+            throw PluginError(.hook, plugin: library.descriptor.id, hook: "create", "returned NTNG_OK but left *out_self NULL")
+        }
+        instance = out
+    }
+
+    deinit { destroy() }
+
+    /// Destroys the instance (idempotent). The library stays loaded.
+    public func destroy() {
+        guard let instance else { return }
+        self.instance = nil
+        context.begin("destroy")
+        library.raw.pointee.destroy!(instance)
+        context.end()
+    }
+
+    // MARK: - Hooks
+
+    public func runStart(_ s: PluginStepInfo) throws {
+        guard let f = library.hooks.on_run_start else { return }
+        try withUnsafePointer(to: s.c) { info in _ = try invoke(.onRunStart) { f($0, info) } }
+    }
+
+    public func runEnd(_ s: PluginStepInfo) throws {
+        guard let f = library.hooks.on_run_end else { return }
+        try withUnsafePointer(to: s.c) { info in _ = try invoke(.onRunEnd) { f($0, info) } }
+    }
+
+    /// The plugin's resize plan, or nil for "no change" (declined, or a plan equal to the model).
+    public func resizePlan(_ s: PluginStepInfo) throws -> [LayerSource]? {
+        guard let f = library.hooks.resize_model else { return nil }
+        let current = s.layers, capacity = s.maxLayers
+        var sources = [Int32](repeating: Int32.min, count: Swift.max(capacity, 1))
+        return try sources.withUnsafeMutableBufferPointer { buffer -> [LayerSource]? in
+            var plan = ntng_resize_plan(struct_size: UInt32(MemoryLayout<ntng_resize_plan>.size), current_layers: Int32(current),
+                                        max_layers: Int32(capacity), new_num_layers: Int32(current), source_layer: buffer.baseAddress)
+            let status = try withUnsafePointer(to: s.c) { info in
+                try invoke(.resizeModel, allowDeclined: true) { f($0, info, &plan) }
+            }
+            if status == NTNG_DECLINED { return nil }
+            let fail = { (reason: String) in PluginError(.hook, plugin: self.id, hook: PluginHook.resizeModel.rawValue, reason) }
+            guard plan.struct_size == UInt32(MemoryLayout<ntng_resize_plan>.size), plan.current_layers == Int32(current),
+                  plan.max_layers == Int32(capacity), plan.source_layer == buffer.baseAddress else {
+                throw fail("changed a read-only field of the plan (struct_size, current_layers, max_layers or source_layer)")
+            }
+            let depth = Int(plan.new_num_layers)
+            guard (1...capacity).contains(depth) else {
+                throw fail("new_num_layers = \(depth) is outside 1...\(capacity) (the preset's depth)")
+            }
+            var result: [LayerSource] = []
+            for i in 0..<depth {
+                let source = buffer[i]
+                if source == Int32.min { throw fail("source_layer[\(i)] was not set (new_num_layers = \(depth))") }
+                if source == NTNG_LAYER_FRESH { result.append(.fresh); continue }
+                guard (0..<Int32(current)).contains(source) else {
+                    throw fail("source_layer[\(i)] = \(source) is out of range: copy a layer 0..<\(current) or use NTNG_LAYER_FRESH (-1)")
+                }
+                result.append(.copy(of: Int(source)))
+            }
+            // A plan that rebuilds the same model is "no change": rebuilding would cost for nothing.
+            if result == (0..<current).map({ LayerSource.copy(of: $0) }) { return nil }
+            return result
+        }
+    }
+
+    public func modelResized(_ s: PluginStepInfo, plan: [LayerSource], previousLayers: Int) throws {
+        guard let f = library.hooks.on_model_resized else { return }
+        var sources = plan.map { source -> Int32 in
+            if case .copy(let l) = source { return Int32(l) }
+            return NTNG_LAYER_FRESH
+        }
+        try sources.withUnsafeMutableBufferPointer { buffer in
+            var done = ntng_resize_plan(struct_size: UInt32(MemoryLayout<ntng_resize_plan>.size), current_layers: Int32(previousLayers),
+                                        max_layers: Int32(s.maxLayers), new_num_layers: Int32(plan.count), source_layer: buffer.baseAddress)
+            try withUnsafePointer(to: s.c) { info in _ = try invoke(.onModelResized) { f($0, info, &done) } }
+        }
+    }
+
+    /// The plugin's step plan: an LR scale and, per micro-batch, which layers run. Nil when the
+    /// plugin declined (no change).
+    public func stepPlan(_ s: PluginStepInfo, microBatches: Int) throws -> (lrScale: Float, keep: [[Bool]])? {
+        guard let f = library.hooks.on_step else { return nil }
+        let depth = s.layers
+        var mask = [UInt8](repeating: 1, count: Swift.max(depth * microBatches, 1))
+        return try mask.withUnsafeMutableBufferPointer { buffer -> (Float, [[Bool]])? in
+            var plan = ntng_step_plan(struct_size: UInt32(MemoryLayout<ntng_step_plan>.size), lr_scale: 1,
+                                      num_layers: Int32(depth), micro_batches: Int32(microBatches), layer_keep: buffer.baseAddress)
+            let status = try withUnsafePointer(to: s.c) { info in
+                try invoke(.onStep, allowDeclined: true) { f($0, info, &plan) }
+            }
+            if status == NTNG_DECLINED { return nil }
+            let fail = { (reason: String) in PluginError(.hook, plugin: self.id, hook: PluginHook.onStep.rawValue, reason) }
+            guard plan.struct_size == UInt32(MemoryLayout<ntng_step_plan>.size), plan.num_layers == Int32(depth),
+                  plan.micro_batches == Int32(microBatches), plan.layer_keep == buffer.baseAddress else {
+                throw fail("changed a read-only field of the plan (struct_size, num_layers, micro_batches or layer_keep)")
+            }
+            guard plan.lr_scale.isFinite, plan.lr_scale >= 0 else {
+                throw fail("lr_scale = \(plan.lr_scale) is not a finite number >= 0")
+            }
+            var keep: [[Bool]] = []
+            for m in 0..<microBatches {
+                var row: [Bool] = []
+                for l in 0..<depth {
+                    let byte = buffer[m * depth + l]
+                    guard byte <= 1 else { throw fail("layer_keep[\(m)][\(l)] = \(byte); use 0 (skip) or 1 (run)") }
+                    row.append(byte == 1)
+                }
+                if depth > 0, !row.contains(true) {
+                    throw fail("the keep mask of micro-batch \(m) is empty (all \(depth) layers skipped); keep at least one")
+                }
+                keep.append(row)
+            }
+            return (plan.lr_scale, keep)
+        }
+    }
+
+    /// The candidate pool size as a multiple of the batch (1...64).
+    public func poolFactor() throws -> Int {
+        guard let f = library.hooks.pool_factor, let instance else { return 1 }
+        context.begin(PluginHook.poolFactor.rawValue)
+        let factor = f(instance)
+        context.end()
+        guard (1...64).contains(factor) else {
+            throw PluginError(.hook, plugin: id, hook: PluginHook.poolFactor.rawValue, "returned \(factor); the pool factor must be 1...64")
+        }
+        return Int(factor)
+    }
+
+    /// The rows of the pool to train on, in order; nil when the plugin declined (the host then
+    /// takes rows `0..<select`).
+    public func selectBatch(_ s: PluginStepInfo, candidates: Int, select: Int, sequenceLength: Int,
+                            exampleIDs: [UInt64]) throws -> [Int]? {
+        guard let f = library.hooks.select_batch else { return nil }
+        precondition(exampleIDs.count == candidates && select <= candidates && select >= 1)
+        var rows = [Int32](repeating: -1, count: select)
+        let status = try exampleIDs.withUnsafeBufferPointer { ids in
+            try rows.withUnsafeMutableBufferPointer { out in
+                var pool = ntng_batch_pool(struct_size: UInt32(MemoryLayout<ntng_batch_pool>.size), n_candidates: Int32(candidates),
+                                           n_select: Int32(select), sequence_length: Int32(sequenceLength), example_ids: ids.baseAddress)
+                context.poolCandidates = candidates
+                return try withUnsafePointer(to: s.c) { info in
+                    try invoke(.selectBatch, allowDeclined: true, keepPool: true) { f($0, info, &pool, out.baseAddress) }
+                }
+            }
+        }
+        if status == NTNG_DECLINED { return nil }
+        var seen = Set<Int32>()
+        for (i, r) in rows.enumerated() {
+            guard (0..<Int32(candidates)).contains(r) else {
+                let what = r == -1 ? "was not written (expected exactly \(select) rows)" : "= \(r) is outside the pool 0..<\(candidates)"
+                throw PluginError(.hook, plugin: id, hook: PluginHook.selectBatch.rawValue, "out_rows[\(i)] \(what)")
+            }
+            guard seen.insert(r).inserted else {
+                throw PluginError(.hook, plugin: id, hook: PluginHook.selectBatch.rawValue, "row \(r) is selected twice (out_rows must be distinct)")
+            }
+        }
+        return rows.map(Int.init)
+    }
+
+    /// Runs the plugin's optimizer update over `store`, then checks every value is finite.
+    public func optimizerStep(_ s: PluginStepInfo, learningRate: Float, update: Int, batchSequences: Int, batchTokens: Int,
+                              store: ParameterStore) throws {
+        guard let f = library.hooks.optimizer_step else { return }
+        var args = ntng_optimizer_args(struct_size: UInt32(MemoryLayout<ntng_optimizer_args>.size), lr: learningRate,
+                                       update: UInt64(update), batch_sequences: Int64(batchSequences), batch_tokens: Int64(batchTokens))
+        try withUnsafePointer(to: s.c) { info in _ = try invoke(.optimizerStep) { f($0, info, &args) } }
+        for e in store.entries {
+            let values = store.values + e.offset
+            for j in 0..<e.count where !values[j].isFinite {
+                throw PluginError(.hook, plugin: id, hook: PluginHook.optimizerStep.rawValue,
+                                  "left a non-finite value (\(values[j])) in \(e.name)[\(j)]")
+            }
+        }
+    }
+
+    /// The plugin's private state bytes (empty when it has no save_state).
+    public func saveState() throws -> [UInt8] {
+        guard let f = library.hooks.save_state else { return [] }
+        let sink = ByteSink()
+        let retained = Unmanaged.passRetained(sink)
+        defer { retained.release() }
+        var stream = ntng_ostream(struct_size: UInt32(MemoryLayout<ntng_ostream>.size), ctx: retained.toOpaque()) { stream, buffer, n in
+            guard let stream, let ctx = stream.pointee.ctx else { return -1 }
+            let sink = Unmanaged<ByteSink>.fromOpaque(ctx).takeUnretainedValue()
+            guard n == 0 || buffer != nil else { return -1 }
+            guard sink.bytes.count + Int(clamping: n) <= ByteSink.limit else { sink.overflowed = true; return -1 }
+            if n > 0 { sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: Int(n))) }
+            return Int64(n)
+        }
+        _ = try invoke(.saveState) { f($0, &stream) }
+        if sink.overflowed {
+            throw PluginError(.hook, plugin: id, hook: PluginHook.saveState.rawValue, "wrote more than \(ByteSink.limit) bytes of state")
+        }
+        return sink.bytes
+    }
+
+    /// Restores private state saved by ``saveState()``.
+    public func loadState(_ bytes: [UInt8]) throws {
+        guard let f = library.hooks.load_state else {
+            guard bytes.isEmpty else {
+                throw PluginError(.hook, plugin: id, hook: PluginHook.loadState.rawValue, "has no load_state but \(bytes.count) state bytes were saved")
+            }
+            return
+        }
+        let source = ByteSource(bytes)
+        let retained = Unmanaged.passRetained(source)
+        defer { retained.release() }
+        var stream = ntng_istream(struct_size: UInt32(MemoryLayout<ntng_istream>.size), ctx: retained.toOpaque()) { stream, buffer, n in
+            guard let stream, let ctx = stream.pointee.ctx else { return -1 }
+            let source = Unmanaged<ByteSource>.fromOpaque(ctx).takeUnretainedValue()
+            let count = min(Int(clamping: n), source.bytes.count - source.position)
+            guard count == 0 || buffer != nil else { return -1 }
+            if count > 0 {
+                source.bytes.withUnsafeBytes { buffer!.copyMemory(from: $0.baseAddress! + source.position, byteCount: count) }
+            }
+            source.position += count
+            return Int64(count)
+        }
+        _ = try invoke(.loadState) { f($0, &stream) }
+    }
+
+    // MARK: - Calling
+
+    /// Calls a hook with the per-call records reset, times it, and turns a bad status into an error.
+    private func invoke(_ hook: PluginHook, allowDeclined: Bool = false, keepPool: Bool = false,
+                        _ call: (UnsafeMutableRawPointer) -> Int32) throws -> Int32 {
+        guard let instance else {
+            throw PluginError(.hook, plugin: id, hook: hook.rawValue, "called after the instance was destroyed")
+        }
+        let pool = context.poolCandidates
+        PluginCallTrace.entering(plugin: id, hook: hook.rawValue)
+        context.begin(hook.rawValue)
+        if keepPool { context.poolCandidates = pool }
+        let start = PluginTiming.now()
+        let status = call(instance)
+        let elapsed = PluginTiming.seconds(since: start)
+        context.end()
+        lastSelfSeconds = Swift.max(0, elapsed - context.serviceSeconds)
+        callStats[hook, default: PluginCallStats()].calls += 1
+        callStats[hook]!.selfSeconds += lastSelfSeconds
+        callStats[hook]!.serviceSeconds += context.serviceSeconds
+        if status == NTNG_OK || (allowDeclined && status == NTNG_DECLINED) { return status }
+        throw failure(hook, status)
+    }
+
+    private func failure(_ hook: PluginHook?, _ status: Int32) -> PluginError {
+        let name = hook?.rawValue ?? "create"
+        var reason: String
+        if status < 0 {
+            reason = "returned \(Self.statusName(status))"
+        } else {
+            reason = "returned \(Self.statusName(status)), which \(name) may not return (only NTNG_OK\(hook.map { [.onStep, .selectBatch, .resizeModel].contains($0) } ?? false ? " or NTNG_DECLINED" : ""))"
+        }
+        if let e = context.lastError { reason += ": \(e.message)" } else if status < 0 { reason += " without calling set_error" }
+        if let s = context.serviceFailure { reason += " (host service refused: \(s))" }
+        return PluginError(.hook, plugin: id, hook: name, reason)
+    }
+
+    static func statusName(_ status: Int32) -> String {
+        switch status {
+        case NTNG_OK: return "NTNG_OK"
+        case NTNG_DECLINED: return "NTNG_DECLINED"
+        case NTNG_E_INVALID: return "NTNG_E_INVALID (-1)"
+        case NTNG_E_UNSUPPORTED: return "NTNG_E_UNSUPPORTED (-2)"
+        case NTNG_E_NO_MEMORY: return "NTNG_E_NO_MEMORY (-3)"
+        case NTNG_E_INTERNAL: return "NTNG_E_INTERNAL (-4)"
+        case NTNG_E_IO: return "NTNG_E_IO (-5)"
+        default: return "status \(status)"
+        }
+    }
+}
+
+/// In a checker child process, marks each call into plugin code on stderr, so that the parent can
+/// say which hook a crash happened in. Off otherwise.
+public enum PluginCallTrace {
+    public static let marker = "NTNG-PLUGIN-CALL "
+    nonisolated(unsafe) public static var enabled = false
+
+    static func entering(plugin: String, hook: String) {
+        guard enabled else { return }
+        let line = "\(marker)\(plugin) \(hook)\n"
+        // write(2) directly: unbuffered, so the line is out before a crash.
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+/// Collects save_state bytes.
+private final class ByteSink {
+    static let limit = 256 << 20
+    var bytes: [UInt8] = []
+    var overflowed = false
+}
+
+/// Feeds load_state bytes.
+private final class ByteSource {
+    let bytes: [UInt8]
+    var position = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Models
+
+/// How the budget pays for work a plugin does itself (docs/plugins.md, "Charging").
+///
+/// Host services are charged by the trainer at their reference costs (`.scoring`, `.curvature`).
+/// What remains is a plugin's own arithmetic in `optimizer_step`, charged as `.plugin`:
+/// - **calibrated**: the profile has `pluginCostPerParameter[id]`, measured on the reference
+///   machine by `ntng calibrate --plugin X` (``PluginCalibration``) — deterministic, like every
+///   other charge;
+/// - **estimated**: otherwise, the measured wall time of the call scaled by
+///   `referenceOverLocal` (reference machine speed over this machine's, see
+///   ``PluginCharging/referenceOverLocal(profile:parameterCount:)``). The run is marked estimated;
+///   its step count is no longer exactly reproducible.
+///
+/// Other hooks' own time (CPU-side schedules and selection logic) is not charged, as in the
+/// original NTNG code (docs/clock.md), but it is timed and recorded per hook in the provenance.
+public enum PluginCharging {
+    /// Seconds to charge for one plugin `optimizer_step`.
+    public static func optimizerCharge(pluginID: String, parameters: Int, measuredSeconds: Double,
+                                       profile: ReferenceProfile, referenceOverLocal: Double?) -> PluginWorkCharge {
+        if let perParameter = profile.pluginCostPerParameter[pluginID] {
+            return PluginWorkCharge(seconds: perParameter * Double(parameters), basis: .calibrated)
+        }
+        let ratio = referenceOverLocal.flatMap { $0.isFinite && $0 > 0 ? $0 : nil } ?? 1
+        return PluginWorkCharge(seconds: Swift.max(0, measuredSeconds) * ratio, basis: .estimated)
+    }
+
+    /// Seconds to charge for carrying out a resize plan: the host copies every parameter once,
+    /// charged like one AdamW pass over the new model (deterministic, and an upper bound of a
+    /// memory copy).
+    public static func resizeCost(_ profile: ReferenceProfile, parameters: Int) -> Double {
+        profile.optimizerUpdateCost(parameters: parameters)
+    }
+
+    /// Reference machine speed over this machine's, from one measured quantity both know: the
+    /// host's AdamW update. Measures AdamW on a scratch store of `parameterCount` parameters here
+    /// (median of `repeats`) and divides the profile's cost by it. >1 means the reference machine
+    /// is slower than this one.
+    public static func referenceOverLocal(profile: ReferenceProfile, parameterCount: Int, repeats: Int = 5) -> Double {
+        let store = ParameterStore([("scratch", [Swift.max(parameterCount, 1024)], nil, .matrix)])
+        for i in 0..<store.count { store.gradients[i] = Float(i % 7) * 1e-3 }
+        let adam = AdamW(parameterCount: store.count)
+        var samples: [Double] = []
+        for _ in 0..<Swift.max(repeats, 1) {
+            let start = PluginTiming.now()
+            adam.update(store, learningRate: 1e-4)
+            samples.append(PluginTiming.seconds(since: start) / Double(store.parameterCount))
+        }
+        let local = samples.sorted()[samples.count / 2]
+        guard local > 0 else { return 1 }
+        return profile.optimizerUpdatePerParameter / local
+    }
+}
+
+/// A charge for plugin work.
+public struct PluginWorkCharge: Sendable, Equatable {
+    public enum Basis: String, Sendable, Codable {
+        /// From the profile's `pluginCostPerParameter` (reproducible).
+        case calibrated
+        /// Measured time × machine-speed ratio (the run is marked estimated).
+        case estimated
+    }
+
+    public var seconds: Double
+    public var basis: Basis
+}

@@ -1,0 +1,256 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The conformance checks of `ntng plugin check` (the author kit's validator).
+///
+/// Each check runs a plugin through the ``StandaloneHost`` on the `tiny` preset. Run them with
+/// ``runIsolated(_:libraryPath:command:timeout:)`` — each in a child process — so that a plugin
+/// that crashes or hangs is reported, not suffered (clap-validator's design).
+public enum PluginCheck: String, Sendable, Codable, CaseIterable {
+    /// The library loads: entry symbol, ABI versions, a well-formed descriptor.
+    case entry
+    /// create/destroy 100 times: no failure, no growth in resident memory (strict mode).
+    case lifecycle
+    /// Every declared hook runs on a tiny model for a few steps and returns valid results.
+    case hooks
+    /// save → load into a fresh instance → save gives identical bytes and state tensors.
+    case state
+    /// Two runs with the same seed give bit-identical losses and parameters.
+    case determinism
+}
+
+/// The outcome of one check.
+public struct PluginCheckResult: Sendable, Equatable, Codable {
+    public var check: PluginCheck
+    public var passed: Bool
+    /// What was found (on success a short summary, on failure the reason).
+    public var detail: String
+
+    public init(check: PluginCheck, passed: Bool, detail: String) {
+        self.check = check
+        self.passed = passed
+        self.detail = detail
+    }
+}
+
+public enum PluginConformance {
+    /// Marker before the JSON result a child process prints on stdout.
+    public static let resultMarker = "NTNG-PLUGIN-CHECK-RESULT "
+
+    /// Runs `check` in this process. `settings` are `--set` values for the plugin. `strict`
+    /// adds process-wide measurements (heap growth, thread count) that are only meaningful when
+    /// nothing else runs in the process.
+    public static func run(_ check: PluginCheck, libraryPath: String, settings: [String: String] = [:],
+                           strict: Bool = false) -> PluginCheckResult {
+        do {
+            let library = try PluginLibrary.open(path: libraryPath)
+            let detail: String
+            switch check {
+            case .entry: detail = entrySummary(library)
+            case .lifecycle: detail = try lifecycle(library, settings: settings, strict: strict)
+            case .hooks: detail = try hooks(library, settings: settings, strict: strict)
+            case .state: detail = try state(library, settings: settings)
+            case .determinism: detail = try determinism(library, settings: settings)
+            }
+            return PluginCheckResult(check: check, passed: true, detail: detail)
+        } catch {
+            return PluginCheckResult(check: check, passed: false, detail: "\(error)")
+        }
+    }
+
+    /// Runs `check` in a child process: `command` is the executable and the arguments that make it
+    /// call ``childMain(check:libraryPath:settings:)`` (e.g. `ntng plugin _check-one`), to which
+    /// the check name and library path are appended. A crash, a hang past `timeout` seconds or a
+    /// missing result is a failed check that says what happened.
+    public static func runIsolated(_ check: PluginCheck, libraryPath: String, settings: [String: String] = [:],
+                                   command: [String], timeout: Double = 120) -> PluginCheckResult {
+        precondition(!command.isEmpty)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst()) + [check.rawValue, libraryPath]
+            + settings.sorted(by: { $0.key < $1.key }).flatMap { ["--set", "\($0.key)=\($0.value)"] }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        // The Swift backtracer's report would bury the one line that matters.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
+        do { try process.run() } catch {
+            return PluginCheckResult(check: check, passed: false, detail: "could not start the checker process \(command[0]): \(error)")
+        }
+        // Read both pipes while waiting so a chatty child cannot block on a full pipe.
+        let outData = LockedData(), errData = LockedData()
+        let group = DispatchGroup()
+        for (pipe, sink) in [(out, outData), (err, errData)] {
+            group.enter()
+            DispatchQueue.global().async {
+                sink.set(pipe.fileHandleForReading.readDataToEndOfFile())
+                group.leave()
+            }
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        var timedOut = false
+        if process.isRunning {
+            timedOut = true
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        group.wait()
+        let stdout = String(decoding: outData.get(), as: UTF8.self)
+        let stderr = String(decoding: errData.get(), as: UTF8.self)
+        let lines = stderr.split(separator: "\n")
+        let lastCall = lines.last { $0.hasPrefix(PluginCallTrace.marker) }.map { $0.dropFirst(PluginCallTrace.marker.count).split(separator: " ") }
+        let tail = lines.filter { !$0.hasPrefix(PluginCallTrace.marker) }.suffix(3).joined(separator: " | ")
+        if timedOut {
+            return PluginCheckResult(check: check, passed: false, detail: "timed out after \(Int(timeout)) s (a hook hangs?)")
+        }
+        if process.terminationReason == .uncaughtSignal {
+            let signal = process.terminationStatus
+            let place = lastCall.map { $0.count == 2 ? " inside \($0[1]) of plugin \($0[0])" : "" } ?? ""
+            return PluginCheckResult(check: check, passed: false,
+                                     detail: "the plugin crashed the checker process with signal \(signal) (\(signalName(signal)))\(place)\(tail.isEmpty ? "" : ": \(tail)")")
+        }
+        for line in stdout.split(separator: "\n") where line.hasPrefix(resultMarker) {
+            if let result = try? JSONDecoder().decode(PluginCheckResult.self, from: Data(line.dropFirst(resultMarker.count).utf8)) {
+                return result
+            }
+        }
+        return PluginCheckResult(check: check, passed: false,
+                                 detail: "the checker process exited with status \(process.terminationStatus) without a result\(tail.isEmpty ? "" : ": \(tail)")")
+    }
+
+    /// The child side: runs one check strictly and prints the marked JSON result. Returns the
+    /// exit status (0 passed, 1 failed).
+    public static func childMain(check: PluginCheck, libraryPath: String, settings: [String: String]) -> Int32 {
+        PluginCallTrace.enabled = true
+        let result = run(check, libraryPath: libraryPath, settings: settings, strict: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = (try? encoder.encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        print(resultMarker + json)
+        fflush(nil)
+        return result.passed ? 0 : 1
+    }
+
+    // MARK: - Checks
+
+    static func entrySummary(_ lib: PluginLibrary) -> String {
+        let d = lib.descriptor
+        return "\(d.id) \(d.version) (PluginAPI \(d.abiVersion)), hooks: \(d.hooks.map(\.rawValue).joined(separator: ", ")), config keys: \(d.configKeys.map(\.key).joined(separator: ", ").nonEmpty ?? "none")"
+    }
+
+    static func lifecycle(_ lib: PluginLibrary, settings: [String: String], strict: Bool) throws -> String {
+        let host = try StandaloneHost(steps: 1)
+        let cycles = 100, warmup = 5
+        for _ in 0..<warmup { _ = try PluginStack(libraries: [lib], settings: settings, services: host) }
+        let before = heapInUse()
+        for _ in 0..<cycles {
+            let stack = try PluginStack(libraries: [lib], settings: settings, services: host)
+            stack.plugins.forEach { $0.destroy() }
+        }
+        let growth = heapInUse() - before
+        if strict && growth > 4 << 20 {
+            throw PluginError(.check, plugin: lib.descriptor.id, hook: "lifecycle",
+                              "resident memory grew by \(growth) bytes over \(cycles) create/destroy cycles (leak in create or destroy?)")
+        }
+        return "\(cycles) create/destroy cycles\(strict ? ", resident memory growth \(growth) bytes" : "")"
+    }
+
+    static func hooks(_ lib: PluginLibrary, settings: [String: String], strict: Bool) throws -> String {
+        let threadsBefore = threadCount()
+        let host = try StandaloneHost(steps: 4)
+        let stack = try PluginStack(libraries: [lib], settings: settings, services: host)
+        try host.train(stack)
+        let threadsAfter = threadCount()
+        if strict && threadsAfter > threadsBefore {
+            throw PluginError(.check, plugin: lib.descriptor.id, hook: "hooks",
+                              "the process has \(threadsAfter - threadsBefore) more thread(s) after the hooks ran; plugins may not leave threads running (rule F2)")
+        }
+        let called = stack.plugins[0].callStats.keys.sorted().map { "\($0.rawValue)×\(stack.plugins[0].callStats[$0]!.calls)" }
+        guard host.losses.allSatisfy(\.isFinite) else {
+            throw PluginError(.check, plugin: lib.descriptor.id, hook: "hooks", "the training loss became non-finite: \(host.losses)")
+        }
+        return "4 steps on tiny, depth \(host.depths.map(String.init).joined(separator: "→")), loss \(String(format: "%.3f", host.losses.first ?? 0)) → \(String(format: "%.3f", host.losses.last ?? 0)); calls: \(called.joined(separator: ", ").nonEmpty ?? "none")"
+    }
+
+    static func state(_ lib: PluginLibrary, settings: [String: String]) throws -> String {
+        let host = try StandaloneHost(steps: 3)
+        let first = try PluginStack(libraries: [lib], settings: settings, services: host)
+        try host.train(first)
+        let saved = try first.checkpoint()
+        let second = try PluginStack(libraries: [lib], settings: settings, services: host)
+        try second.restore(saved)
+        let again = try second.checkpoint()
+        for (a, b) in zip(saved.plugins, again.plugins) {
+            guard a.stateBytes == b.stateBytes else {
+                throw PluginError(.check, plugin: lib.descriptor.id, hook: "save_state",
+                                  "save → load → save gave different bytes (\(a.stateBytes.count) then \(b.stateBytes.count) bytes\(firstDifference(a.stateBytes, b.stateBytes)))")
+            }
+            guard a.tensors == b.tensors else {
+                throw PluginError(.check, plugin: lib.descriptor.id, hook: "load_state", "state tensors changed across save → load → save")
+            }
+        }
+        let bytes = saved.plugins.map(\.stateBytes.count).reduce(0, +)
+        let tensors = saved.plugins.flatMap { $0.tensors.map(\.name) }
+        return "\(bytes) state bytes, state tensors [\(tensors.joined(separator: ", "))] identical after save → load → save"
+    }
+
+    static func determinism(_ lib: PluginLibrary, settings: [String: String]) throws -> String {
+        func once() throws -> (losses: [Double], digest: String) {
+            let host = try StandaloneHost(steps: 4, seed: 7)
+            let stack = try PluginStack(libraries: [lib], settings: settings, services: host)
+            try host.train(stack)
+            return (host.losses, host.parameterDigest())
+        }
+        let a = try once(), b = try once()
+        guard a.losses.map(\.bitPattern) == b.losses.map(\.bitPattern), a.digest == b.digest else {
+            throw PluginError(.check, plugin: lib.descriptor.id, hook: "determinism",
+                              "two runs with seed 7 differ (losses \(a.losses) vs \(b.losses)); use only ntng_step_info.rng_seed for randomness (rule F3)")
+        }
+        return "two runs with seed 7 agree bit for bit (parameters \(a.digest.prefix(12))…)"
+    }
+
+    private static func firstDifference(_ a: [UInt8], _ b: [UInt8]) -> String {
+        guard let i = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset else { return "" }
+        return "; first difference at byte \(i)"
+    }
+
+    /// Resident memory in bytes (`/proc/self/statm`): glibc's mallinfo2 is not visible to Swift,
+    /// and a leak large enough to matter shows in the resident set too.
+    static func heapInUse() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func threadCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGSEGV: return "SIGSEGV, a bad memory access"
+        case SIGABRT: return "SIGABRT, abort or a failed assertion"
+        case SIGBUS: return "SIGBUS"
+        case SIGFPE: return "SIGFPE, arithmetic fault"
+        case SIGILL: return "SIGILL, illegal instruction or a Swift trap"
+        case SIGKILL: return "SIGKILL"
+        case SIGTRAP: return "SIGTRAP, a Swift runtime trap"
+        default: return "signal \(signal)"
+        }
+    }
+}
+
+/// A Data box filled by a reader thread.
+private final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func set(_ d: Data) { lock.withLock { data = d } }
+    func get() -> Data { lock.withLock { data } }
+}

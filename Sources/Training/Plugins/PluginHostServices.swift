@@ -1,0 +1,87 @@
+import Foundation
+import Models
+
+/// What the trainer gives plugins: the model, the clock and the passes plugins may ask for.
+///
+/// The trainer implements this once per run. ``PluginStack`` turns it into the C service table
+/// each plugin instance sees (`ntng_host`), so every call a plugin makes lands here. Methods that
+/// run model work **charge the clock themselves** at reference cost (scoring, curvature); the
+/// stack adds nothing for them.
+public protocol PluginHostServices: AnyObject {
+    /// The clock as it stands.
+    var budget: BudgetSnapshot { get }
+    /// The model's current parameters. Replaced after a resize; the stack re-reads it each hook.
+    var parameters: ParameterStore { get }
+    /// The model's current shape (`layers` changes on resize).
+    var modelConfig: ModelConfig { get }
+    /// The depth the run's preset defines: the upper bound for resize plans.
+    var maxLayers: Int { get }
+    /// The run's seed for the current step, derived from the run seed and step (e.g. by
+    /// `SplitMix64.mix(runSeed ^ step)`). The stack derives each plugin's own seed from it.
+    var stepSeed: UInt64 { get }
+    /// Forward-only losses of rows of the current candidate pool, charged as `.scoring`.
+    /// Only called while ``PluginStack/selectBatch(pool:)`` runs; rows are checked by the stack.
+    func perExampleLosses(poolRows: [Int]) throws -> [ExampleLoss]
+    /// Writes into `into` (flat parameter layout, `count` = `parameters.count` floats) the
+    /// gradient of the batch-mean loss against labels sampled from the model's own softmax on the
+    /// current step's batch, accumulated over its micro-batches, leaving parameter gradients
+    /// unchanged; charged as `.curvature`. Only called during ``PluginStack/optimizerStep(_:)``.
+    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int) throws
+    /// A log line from a plugin (already copied out of plugin memory).
+    func log(_ level: PluginLogLevel, plugin: String, _ message: String)
+}
+
+/// Read-only view of the budget clock handed to plugins (`ntng_budget`).
+public struct BudgetSnapshot: Sendable, Equatable, Codable {
+    public var kind: Budget.Kind
+    /// The budget in its unit (seconds or steps).
+    public var amount: Double
+    /// Used so far, same unit.
+    public var elapsed: Double
+    /// `elapsed / amount`, clamped to 0…1.
+    public var fraction: Double
+    /// RST seconds charged so far.
+    public var rstSeconds: Double
+    public var steps: Int
+    public var sequences: Int
+    public var tokens: Int
+
+    public init(kind: Budget.Kind, amount: Double, elapsed: Double, fraction: Double, rstSeconds: Double,
+                steps: Int, sequences: Int, tokens: Int) {
+        self.kind = kind
+        self.amount = amount
+        self.elapsed = elapsed
+        self.fraction = fraction
+        self.rstSeconds = rstSeconds
+        self.steps = steps
+        self.sequences = sequences
+        self.tokens = tokens
+    }
+
+    /// The snapshot of a live clock.
+    public init(_ clock: RSTClock) {
+        self.init(kind: clock.budget.kind, amount: clock.budget.amount, elapsed: clock.elapsed,
+                  fraction: clock.fraction, rstSeconds: clock.rstSeconds, steps: clock.steps,
+                  sequences: clock.sequences, tokens: clock.tokens)
+    }
+}
+
+/// One candidate's forward-only loss (`per_example_loss`).
+public struct ExampleLoss: Sendable, Equatable {
+    /// Summed cross-entropy over the row's masked tokens.
+    public var sum: Float
+    /// Number of masked tokens in the row.
+    public var maskedTokens: Int
+
+    public init(sum: Float, maskedTokens: Int) {
+        self.sum = sum
+        self.maskedTokens = maskedTokens
+    }
+}
+
+/// Severity of a plugin's log line (`NTNG_LOG_*`).
+public enum PluginLogLevel: Int32, Sendable, Codable, CaseIterable {
+    case debug = 0, info, warning, error
+
+    public var name: String { String(describing: self) }
+}

@@ -1,0 +1,338 @@
+import Foundation
+import Models
+import TensorCore
+
+/// The plugins of one run (`--method dropping+lion`), driven by the trainer once per step.
+///
+/// Per step the trainer calls, in this order (every call is cheap when no plugin implements the
+/// hook):
+///
+/// ```swift
+/// try stack.runStart()                                   // once, after restore(_:) on resume
+/// while clock.canStartStep() {
+///     if let plan = try stack.resizePlan() {             // exclusive hook
+///         let old = model.parameters
+///         try model.resize(to: plan, seed: stepSeed)
+///         adamW.remap(from: old, to: model.parameters)    // when the host optimizer is in use
+///         clock.charge(.plugin, seconds: PluginCharging.resizeCost(profile, parameters: …))
+///         try stack.modelResized(plan: plan, from: old, previousLayers: oldDepth)
+///     }
+///     let plan = try stack.stepPlan(microBatches: k)      // composes: scales ×, masks AND
+///     var rows = Array(0..<batch)
+///     if let factor = stack.poolFactor {                  // exclusive hook
+///         pool = sample(batch * factor)
+///         rows = try stack.selectBatch(exampleIDs: pool.ids, batch: batch).rows
+///     }
+///     forward/backward micro-batch i with plan.activeLayers?[i]; clip
+///     let lr = schedule(fraction) * plan.lrScale
+///     if let outcome = try stack.optimizerStep(learningRate: lr, batchSequences: …, batchTokens: …) {
+///         clock.charge(.plugin, seconds: stack.optimizerCharge(outcome, profile: p, referenceOverLocal: r).seconds)
+///     } else { adamW.update(…); clock.chargeOptimizer(…) }
+///     clock.completeStep(…)
+/// }
+/// try stack.runEnd()
+/// ```
+///
+/// Every call validates what the plugins return and throws a ``PluginError`` naming the plugin,
+/// the hook and the reason; the trainer then stops and stores the run as failed.
+public final class PluginStack {
+    /// The plugins in stack order (the order of the `--method` text).
+    public let plugins: [Plugin]
+    private weak var services: PluginHostServices?
+    /// Pool size as a multiple of the batch when a plugin selects batches; nil otherwise.
+    public private(set) var poolFactor: Int?
+    /// Optimizer updates the plugin optimizer has made (its `update` counter); checkpointed.
+    public private(set) var optimizerUpdates = 0
+    /// How the plugin optimizer's own work was charged, once known (for provenance).
+    public private(set) var optimizerChargeBasis: PluginWorkCharge.Basis?
+
+    /// Resolves `method` (`baseline`, `lion`, `dropping+lion`, `./libmine.so`) on `searchPath`,
+    /// splits `settings` between the plugins and creates them. Nil for `baseline`.
+    public static func open(method: String, settings: [String: String] = [:], searchPath: PluginSearchPath,
+                            services: PluginHostServices) throws -> PluginStack? {
+        let libraries = try PluginResolver.resolve(method: method, searchPath: searchPath)
+        if libraries.isEmpty {
+            guard settings.isEmpty else {
+                throw PluginError(.config, plugin: method, hook: "--set",
+                                  "the baseline takes no plugin settings (got \(settings.keys.sorted().joined(separator: ", ")))")
+            }
+            return nil
+        }
+        return try PluginStack(libraries: libraries, settings: settings, services: services)
+    }
+
+    /// Checks that exclusive hooks do not clash, assigns settings, and creates each plugin.
+    /// The stack keeps `services` **weakly** (the trainer usually is the services object and owns
+    /// the stack); keep it alive as long as the stack.
+    public init(libraries: [PluginLibrary], settings: [String: String] = [:], services: PluginHostServices) throws {
+        try Self.checkComposition(libraries)
+        let perPlugin = try PluginSettings.assign(settings, to: libraries)
+        var created: [Plugin] = []
+        for (library, own) in zip(libraries, perPlugin) {
+            created.append(try Plugin(library: library, settings: own, services: services))
+        }
+        plugins = created
+        self.services = services
+        try refreshPoolFactor()
+    }
+
+    /// Refuses two plugins with the same id and two implementations of an exclusive hook.
+    public static func checkComposition(_ libraries: [PluginLibrary]) throws {
+        var ids = Set<String>()
+        for lib in libraries where !ids.insert(lib.descriptor.id).inserted {
+            throw PluginError(.stack, plugin: lib.descriptor.id, "is listed twice in the method")
+        }
+        for hook in PluginHook.exclusive {
+            let owners = libraries.filter { $0.descriptor.hooks.contains(hook) }
+            if owners.count > 1 {
+                throw PluginError(.stack, plugin: owners.map(\.descriptor.id).joined(separator: " and "), hook: hook.rawValue,
+                                  "both implement \(hook.rawValue), which is exclusive: at most one plugin of a run may implement it")
+            }
+        }
+    }
+
+    /// Whether a plugin replaces the host's AdamW.
+    public var replacesOptimizer: Bool { plugins.contains { $0.implements(.optimizerStep) } }
+
+    /// Bytes held in plugin state tensors.
+    public var stateTensorBytes: Int { plugins.reduce(0) { $0 + $1.stateTensors.bytes } }
+
+    // MARK: - Step context
+
+    private func host() throws -> PluginHostServices {
+        guard let services else { throw PluginError(.hook, plugin: plugins.map(\.id).joined(separator: "+"), "host error: the trainer's PluginHostServices object was released; the stack holds it weakly, so the trainer must keep it alive") }
+        return services
+    }
+
+    /// The step info `plugin` sees now: its own seed is the step seed mixed with its id, so two
+    /// stacked plugins never share a random stream.
+    public func stepInfo(for plugin: Plugin) throws -> PluginStepInfo {
+        let s = try host()
+        let b = s.budget
+        let seed = SplitMix64.mix(s.stepSeed ^ Self.stableHash(plugin.id))
+        return PluginStepInfo(step: b.steps, seed: seed, budgetFraction: b.fraction, layers: s.modelConfig.layers, maxLayers: s.maxLayers)
+    }
+
+    static func stableHash(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
+    private func refreshPoolFactor() throws {
+        poolFactor = try plugins.first { $0.implements(.selectBatch) }?.poolFactor()
+    }
+
+    // MARK: - Hooks, in per-step order
+
+    /// `on_run_start` of every plugin, in stack order.
+    public func runStart() throws {
+        for p in plugins { try p.runStart(try stepInfo(for: p)) }
+    }
+
+    /// `on_run_end` of every plugin, in reverse stack order (last started, first ended).
+    public func runEnd() throws {
+        for p in plugins.reversed() { try p.runEnd(try stepInfo(for: p)) }
+    }
+
+    /// The resize plan of the plugin implementing `resize_model`, validated; nil for no change.
+    public func resizePlan() throws -> [LayerSource]? {
+        guard let p = plugins.first(where: { $0.implements(.resizeModel) }) else { return nil }
+        return try p.resizePlan(try stepInfo(for: p))
+    }
+
+    /// After the trainer rebuilt the model from `plan`: moves every plugin's state tensors to the
+    /// new layout (by parameter name) and calls `on_model_resized` in stack order.
+    public func modelResized(plan: [LayerSource], from old: ParameterStore, previousLayers: Int) throws {
+        let new = try host().parameters
+        for p in plugins { p.stateTensors.remap(from: old, to: new) }
+        for p in plugins { try p.modelResized(try stepInfo(for: p), plan: plan, previousLayers: previousLayers) }
+    }
+
+    /// Composes `on_step`: plugins run in stack order, each on a fresh default plan; their LR
+    /// scales multiply and their keep masks are AND-ed.
+    public func stepPlan(microBatches: Int) throws -> PluginStepPlan {
+        precondition(microBatches >= 1)
+        let depth = try host().modelConfig.layers
+        var scale: Float = 1
+        var keep = Array(repeating: Array(repeating: true, count: depth), count: microBatches)
+        var contributors: [String] = []
+        for p in plugins where p.implements(.onStep) {
+            guard let plan = try p.stepPlan(try stepInfo(for: p), microBatches: microBatches) else { continue }
+            scale *= plan.lrScale
+            contributors.append(p.id)
+            for m in 0..<microBatches {
+                for l in 0..<depth { keep[m][l] = keep[m][l] && plan.keep[m][l] }
+                if depth > 0, !keep[m].contains(true) {
+                    throw PluginError(.hook, plugin: contributors.joined(separator: " and "), hook: PluginHook.onStep.rawValue,
+                                      "the keep masks together skip every layer of micro-batch \(m)")
+                }
+            }
+        }
+        guard scale.isFinite else {
+            throw PluginError(.hook, plugin: contributors.joined(separator: " and "), hook: PluginHook.onStep.rawValue,
+                              "the product of the lr_scale values is not finite")
+        }
+        let allKept = keep.allSatisfy { $0.allSatisfy { $0 } }
+        let active = allKept ? nil : keep.map { row in row.indices.filter { row[$0] } }
+        return PluginStepPlan(lrScale: scale, activeLayers: active)
+    }
+
+    /// The batch rows to train on, chosen from a pool of `exampleIDs.count` candidates by the
+    /// plugin implementing `select_batch`. During the call, `perExampleLosses(poolRows:)` of the
+    /// services refers to this pool.
+    public func selectBatch(exampleIDs: [UInt64], batch: Int, sequenceLength: Int) throws -> PluginSelection {
+        guard let p = plugins.first(where: { $0.implements(.selectBatch) }) else {
+            return PluginSelection(rows: Array(0..<batch), declined: true, rowsScored: 0)
+        }
+        guard batch >= 1, exampleIDs.count >= batch else {
+            throw PluginError(.hook, plugin: p.id, hook: PluginHook.selectBatch.rawValue,
+                              "host error: a pool of \(exampleIDs.count) rows cannot supply a batch of \(batch)")
+        }
+        let rows = try p.selectBatch(try stepInfo(for: p), candidates: exampleIDs.count, select: batch,
+                                     sequenceLength: sequenceLength, exampleIDs: exampleIDs)
+        return PluginSelection(rows: rows ?? Array(0..<batch), declined: rows == nil, rowsScored: p.lastRowsScored)
+    }
+
+    /// Runs the plugin optimizer over the current parameters and gradients; nil when no plugin
+    /// implements `optimizer_step` (the trainer then runs AdamW).
+    public func optimizerStep(learningRate: Float, batchSequences: Int, batchTokens: Int) throws -> PluginOptimizerOutcome? {
+        guard let p = plugins.first(where: { $0.implements(.optimizerStep) }) else { return nil }
+        guard learningRate.isFinite, learningRate >= 0 else {
+            throw PluginError(.hook, plugin: p.id, hook: PluginHook.optimizerStep.rawValue, "host error: learning rate \(learningRate)")
+        }
+        let store = try host().parameters
+        try p.optimizerStep(try stepInfo(for: p), learningRate: learningRate, update: optimizerUpdates + 1,
+                            batchSequences: batchSequences, batchTokens: batchTokens, store: store)
+        optimizerUpdates += 1
+        return PluginOptimizerOutcome(pluginID: p.id, selfSeconds: p.lastSelfSeconds, parameters: store.parameterCount,
+                                      curvaturePasses: p.lastCurvaturePasses)
+    }
+
+    /// The charge for an `optimizer_step` (see ``PluginCharging``), remembering its basis for
+    /// provenance.
+    public func optimizerCharge(_ outcome: PluginOptimizerOutcome, profile: ReferenceProfile,
+                                referenceOverLocal: Double?) -> PluginWorkCharge {
+        let charge = PluginCharging.optimizerCharge(pluginID: outcome.pluginID, parameters: outcome.parameters,
+                                                    measuredSeconds: outcome.selfSeconds, profile: profile,
+                                                    referenceOverLocal: referenceOverLocal)
+        optimizerChargeBasis = charge.basis
+        return charge
+    }
+
+    // MARK: - Checkpoints
+
+    /// Everything needed to resume the plugins: private state bytes, state tensors, counters.
+    public func checkpoint() throws -> PluginStackCheckpoint {
+        PluginStackCheckpoint(optimizerUpdates: optimizerUpdates, plugins: try plugins.map {
+            PluginStackCheckpoint.Entry(id: $0.id, version: $0.library.descriptor.version,
+                                        stateBytes: try $0.saveState(), tensors: $0.stateTensors.snapshot())
+        })
+    }
+
+    /// Restores a checkpoint into freshly created plugins, before ``runStart()``.
+    public func restore(_ checkpoint: PluginStackCheckpoint) throws {
+        guard checkpoint.plugins.map(\.id) == plugins.map(\.id) else {
+            throw PluginError(.stack, plugin: plugins.map(\.id).joined(separator: "+"), hook: "load_state",
+                              "the checkpoint holds state of [\(checkpoint.plugins.map(\.id).joined(separator: ", "))]")
+        }
+        let flat = try host().parameters.count
+        for (p, entry) in zip(plugins, checkpoint.plugins) {
+            for t in entry.tensors {
+                guard t.values.count == flat else {
+                    throw PluginError(.hook, plugin: p.id, hook: "load_state",
+                                      "state tensor \(t.name) has \(t.values.count) values, the model's layout \(flat)")
+                }
+                p.stateTensors.restore(name: t.name, fill: t.fill, values: t.values)
+            }
+            try p.loadState(entry.stateBytes)
+        }
+        optimizerUpdates = checkpoint.optimizerUpdates
+        try refreshPoolFactor()
+    }
+
+    // MARK: - Provenance
+
+    /// One record per plugin for the results store (`NewRun.pluginsJSON`).
+    public var provenance: [PluginProvenance] {
+        plugins.map { p in
+            PluginProvenance(
+                id: p.id, name: p.library.descriptor.name, version: p.library.descriptor.version,
+                sha256: p.library.sha256, path: p.library.path, method: p.library.methodName,
+                abi: p.library.descriptor.abiVersion, hostABI: "\(PluginLibrary.hostABIMajor).\(PluginLibrary.hostABIMinor)",
+                config: p.config.textValues, explicitlySet: p.config.explicitlySet.sorted(), hooks: p.hooks.map(\.rawValue),
+                optimizerCharge: p.implements(.optimizerStep) ? optimizerChargeBasis?.rawValue : nil,
+                callStats: Dictionary(uniqueKeysWithValues: p.callStats.map { ($0.key.rawValue, $0.value) }))
+        }
+    }
+
+    /// ``provenance`` as JSON (sorted keys), ready for `NewRun.pluginsJSON`.
+    public func provenanceJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(provenance), as: UTF8.self)
+    }
+}
+
+/// The composed `on_step` result.
+public struct PluginStepPlan: Sendable, Equatable {
+    /// Multiply the scheduled learning rate by this.
+    public var lrScale: Float
+    /// Per micro-batch, the layers to run in order; nil when every layer runs in every one.
+    public var activeLayers: [[Int]]?
+}
+
+/// The rows a `select_batch` plugin chose.
+public struct PluginSelection: Sendable, Equatable {
+    /// Pool rows to train on, in order.
+    public var rows: [Int]
+    /// The plugin declined (or none selects): rows are `0..<batch`.
+    public var declined: Bool
+    /// Rows it scored through `per_example_loss` this step.
+    public var rowsScored: Int
+}
+
+/// What a plugin `optimizer_step` did, for charging.
+public struct PluginOptimizerOutcome: Sendable, Equatable {
+    public var pluginID: String
+    /// Wall seconds of the plugin's own work (host services excluded).
+    public var selfSeconds: Double
+    /// Parameters updated.
+    public var parameters: Int
+    /// Sampled-label passes it requested (already charged as `.curvature` by the services).
+    public var curvaturePasses: Int
+}
+
+/// Plugin state in a checkpoint.
+public struct PluginStackCheckpoint: Sendable, Equatable, Codable {
+    public struct Entry: Sendable, Equatable, Codable {
+        public var id: String
+        public var version: String
+        public var stateBytes: [UInt8]
+        public var tensors: [PluginStateTensorSnapshot]
+    }
+
+    public var optimizerUpdates: Int
+    public var plugins: [Entry]
+}
+
+/// What every run records about each plugin (PAPI-7 in docs/plugins.md).
+public struct PluginProvenance: Sendable, Equatable, Codable {
+    public var id: String
+    public var name: String
+    public var version: String
+    public var sha256: String
+    public var path: String
+    /// The `--method` token it was resolved from.
+    public var method: String?
+    /// The PluginAPI version the plugin was built against, and the host's.
+    public var abi: String
+    public var hostABI: String
+    /// Every declared key with its value (defaults included).
+    public var config: [String: String]
+    public var explicitlySet: [String]
+    public var hooks: [String]
+    /// `calibrated` or `estimated` for a plugin optimizer, once charged.
+    public var optimizerCharge: String?
+    public var callStats: [String: PluginCallStats]
+}
