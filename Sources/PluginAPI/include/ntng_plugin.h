@@ -21,8 +21,8 @@
  *       whose offset is >= struct_size. Whoever fills a struct zero-fills it first.
  *   V3. Optional features are found by versioned string id ("ntng.<name>/<n>") through
  *       get_extension on the host or on the plugin; an incompatible change gets a new id and the
- *       struct behind an old id never changes. v1.0 hosts serve no extensions: get_extension
- *       returns NULL. A plugin lists extensions it cannot work without in required_extensions and
+ *       struct behind an old id never changes. v1.0 hosts serve "ntng.diagnostics/1" (below);
+ *       get_extension returns NULL for any other id. A plugin lists extensions it cannot work without in required_extensions and
  *       the host refuses to create it when one is missing.
  *
  * OWNERSHIP
@@ -248,7 +248,7 @@ struct ntng_host {
   uint16_t abi_major, abi_minor;   /* the host's ABI version */
   void *host_ctx;                  /* opaque to plugins */
 
-  /* [hook] NULL when the host does not serve `id` ("ntng.<name>/<n>"). v1.0 serves none. */
+  /* [hook] NULL when the host does not serve `id` ("ntng.<name>/<n>"); see "Extensions". */
   const void *(*get_extension)(const ntng_host *h, const char *id);
   /* [hook] Writes a line to the run log; msg is copied. */
   void (*log)(const ntng_host *h, ntng_log_level level, const char *msg);
@@ -294,6 +294,20 @@ struct ntng_host {
   ntng_status (*config_string)(const ntng_host *h, const char *key, char *buffer, uint64_t capacity,
                                uint64_t *out_length);
 };
+
+/* ---- Extensions the host serves ---------------------------------------------------------------
+ * Found with host->get_extension(host, id); NULL when the host does not serve the id. */
+
+/* "ntng.diagnostics/1": numbers a plugin reports for the run record, stored per step with the run
+ * and shown by `ntng runs show` (e.g. "selection_rate", "win_rate"). Reporting is free (not
+ * charged) and changes nothing in training. */
+#define NTNG_EXT_DIAGNOSTICS "ntng.diagnostics/1"
+typedef struct ntng_diagnostics_v1 {
+  uint32_t struct_size;
+  /* [hook] Records `value` (finite) under `key` ([a-z0-9_.-]+, at most 64 bytes) for the current
+   * step; the key is copied. A key recorded several times in one step keeps the last value. */
+  ntng_status (*record)(const ntng_host *h, const char *key, double value);
+} ntng_diagnostics_v1;
 
 /* ---- What a plugin declares -------------------------------------------------------------------*/
 

@@ -99,6 +99,28 @@ final class PluginHostContext {
         return try body()
     }
 
+    // MARK: - Extensions
+
+    /// The "ntng.diagnostics/1" table: one for all instances (the host argument finds the context).
+    nonisolated(unsafe) static let diagnosticsTable: UnsafeMutablePointer<ntng_diagnostics_v1> = {
+        let table = UnsafeMutablePointer<ntng_diagnostics_v1>.allocate(capacity: 1)
+        var d = ntng_diagnostics_v1()
+        d.struct_size = UInt32(MemoryLayout<ntng_diagnostics_v1>.size)
+        d.record = { h, key, value in
+            guard let c = PluginHostContext.context(h) else { return NTNG_E_INVALID }
+            if let refused = c.requireHook("diagnostics.record") { return refused }
+            guard let key, let text = PluginLibrary.cString(key, limit: 65), text.count <= 64, !text.isEmpty,
+                  text.allSatisfy({ $0.isLowercase || $0.isNumber || "_.-".contains($0) }) else {
+                return c.refuse("diagnostics.record", "the key must be 1-64 characters of [a-z0-9_.-]")
+            }
+            guard value.isFinite else { return c.refuse("diagnostics.record", "value for '\(text)' is not finite") }
+            c.services?.recordDiagnostic(plugin: c.pluginID, key: text, value: value)
+            return NTNG_OK
+        }
+        table.initialize(to: d)
+        return table
+    }()
+
     // MARK: - The table
 
     // swiftlint:disable:next function_body_length
@@ -109,7 +131,10 @@ final class PluginHostContext {
         h.abi_minor = UInt16(NTNG_ABI_MINOR)
         h.host_ctx = context
 
-        h.get_extension = { _, _ in nil }  // v1.0 serves no extensions
+        h.get_extension = { _, id in
+            guard let id, let text = PluginLibrary.cString(id, limit: 256) else { return nil }
+            return text == NTNG_EXT_DIAGNOSTICS ? UnsafeRawPointer(PluginHostContext.diagnosticsTable) : nil
+        }
 
         h.log = { h, level, message in
             guard let c = PluginHostContext.context(h) else { return }

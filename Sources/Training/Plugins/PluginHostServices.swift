@@ -29,6 +29,13 @@ public protocol PluginHostServices: AnyObject {
     func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int) throws
     /// A log line from a plugin (already copied out of plugin memory).
     func log(_ level: PluginLogLevel, plugin: String, _ message: String)
+    /// A number a plugin reported through the "ntng.diagnostics/1" extension for the current step.
+    func recordDiagnostic(plugin: String, key: String, value: Double)
+}
+
+extension PluginHostServices {
+    /// Hosts that keep no run record (the conformance checker) ignore diagnostics.
+    public func recordDiagnostic(plugin: String, key: String, value: Double) {}
 }
 
 /// Read-only view of the budget clock handed to plugins (`ntng_budget`).
