@@ -8,10 +8,20 @@ let numericSettings: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", "haswell"]),
 ]
 
+// Method plugins export only their entry symbol and are optimised in every configuration.
+let methodPluginFlags: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O2"])]
+
 let package = Package(
     name: "ntng",
     products: [
         .executable(name: "ntng", targets: ["Host"]),
+        // The six reference method plugins (`--method stacking` loads libStacking.so).
+        .library(name: "Stacking", type: .dynamic, targets: ["Stacking"]),
+        .library(name: "Dropping", type: .dynamic, targets: ["Dropping"]),
+        .library(name: "SelectiveBackprop", type: .dynamic, targets: ["SelectiveBackprop"]),
+        .library(name: "RHO", type: .dynamic, targets: ["RHO"]),
+        .library(name: "Lion", type: .dynamic, targets: ["Lion"]),
+        .library(name: "Sophia", type: .dynamic, targets: ["Sophia"]),
         // Example method plugins of the author kit (docs/plugins.md), loaded by the tests.
         .library(name: "ExampleSGDMomentum", type: .dynamic, targets: ["ExampleSGDMomentum"]),
         .library(name: "ExampleLRScale", type: .dynamic, targets: ["ExampleLRScale"]),
@@ -45,6 +55,14 @@ let package = Package(
 
         // The C ABI a method plugin compiles against. Plugins know only this.
         .target(name: "PluginAPI"),
+
+        // The reference method plugins, in C against the public header only.
+        .target(name: "Stacking", dependencies: ["PluginAPI"], path: "Plugins/Stacking", publicHeadersPath: ".", cSettings: methodPluginFlags),
+        .target(name: "Dropping", dependencies: ["PluginAPI"], path: "Plugins/Dropping", publicHeadersPath: ".", cSettings: methodPluginFlags),
+        .target(name: "SelectiveBackprop", dependencies: ["PluginAPI"], path: "Plugins/SelectiveBackprop", publicHeadersPath: ".", cSettings: methodPluginFlags),
+        .target(name: "RHO", dependencies: ["PluginAPI"], path: "Plugins/RHO", publicHeadersPath: ".", cSettings: methodPluginFlags),
+        .target(name: "Lion", dependencies: ["PluginAPI"], path: "Plugins/Lion", publicHeadersPath: ".", cSettings: methodPluginFlags),
+        .target(name: "Sophia", dependencies: ["PluginAPI"], path: "Plugins/Sophia", publicHeadersPath: ".", cSettings: methodPluginFlags),
 
         // Example plugins: one in plain C, one in Swift. They depend on the C ABI only.
         .target(

@@ -1,0 +1,2 @@
+/* Placeholder: the RHO method plugin is being written. */
+#include "ntng_plugin.h"

@@ -1,0 +1,2 @@
+/* Placeholder: the SelectiveBackprop method plugin is being written. */
+#include "ntng_plugin.h"

@@ -1,0 +1,2 @@
+/* Placeholder: the Stacking method plugin is being written. */
+#include "ntng_plugin.h"
