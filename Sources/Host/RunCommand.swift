@@ -25,6 +25,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("free"), help: "Charge kind not to charge (scoring, curvature); repeatable.") var free: [String] = []
     @Option(name: .customLong("set"), help: "KEY=VALUE hyperparameter, model.KEY or PLUGIN.KEY; repeatable.") var settings: [String] = []
     @Option(help: "Compute threads (changes wall time, never the budget's steps).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Extra folder to search for plugin libraries; repeatable.") var pluginPath: [String] = []
     @Option(help: "Resume the interrupted run with this id.") var resume: String?
     @Option(help: "Results database (default: $NTNG_HOME/results.sqlite).") var results: String?
     @Option(help: "Data directory (default: $NTNG_HOME/data).") var dataDir: String?
@@ -79,11 +80,9 @@ struct RunCommand: ParsableCommand {
         s.seed = seed
         s.threads = threads
         s.free = try free.map(ChargeKind.parseFree)
+        s.pluginPaths = pluginPath
         _ = try ModelConfig.preset(model)
         for setting in settings { try s.apply(setting: setting) }
-        guard method == "baseline" else {
-            throw ValidationError("unknown method '\(method)': only 'baseline' is available until method plugins land")
-        }
         return s
     }
 }

@@ -53,11 +53,7 @@ struct RunsCommand: ParsableCommand {
             for e in details.evaluations {
                 print(String(format: "  eval %@ = %.4f at step %d (RST %@)", e.name, e.value, e.step, Budget.formatReadable(e.rstSeconds)))
             }
-            let keys = Set(details.diagnostics.map(\.key)).sorted()
-            for key in keys {
-                let values = details.diagnostics.filter { $0.key == key }
-                print(String(format: "  %@: %d records, first %.3f, last %.3f", key, values.count, values.first!.value, values.last!.value))
-            }
+            print(DiagnosticsSummary(details.diagnostics, budgetRST: details.run.rstSeconds).text, terminator: "")
         }
     }
 }

@@ -230,6 +230,16 @@ public final class ResultsStore: Sendable {
         }
     }
 
+    /// Replaces the plugin provenance of a run (it grows during the run: how the optimizer was
+    /// charged, per-hook timings).
+    public func updatePluginProvenance(id: String, json: String, now: Date = Date()) throws {
+        try write { db in
+            try Self.requireRun(db, id)
+            try db.execute(sql: "UPDATE run SET plugins_json = ? WHERE id = ?", arguments: [json, id])
+            try Self.touch(db, id, now)
+        }
+    }
+
     /// Marks a run `finished` with its final summary.
     public func finishRun(id: String, summary: RunSummary, now: Date = Date()) throws {
         try setStatus(id: id, .finished, error: nil, failedStep: nil, summary: summary, now: now)

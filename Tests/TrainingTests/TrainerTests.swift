@@ -162,3 +162,76 @@ final class BusyLoop: @unchecked Sendable {
 
     func stop() { lock.withLock { running = false } }
 }
+
+/// The trainer driving real plugins through the ABI: provenance, failures, resume with plugin state.
+@Suite(.serialized) struct TrainerPluginTests {
+    typealias Fixture = TrainerTests.Fixture
+
+    @Test func aPluginOptimizerTrainsAndIsRecordedWithProvenance() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = PluginPaths.sgdExample
+        let trainer = try f.start(settings)
+        guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
+        #expect(summary.steps > 10)
+        let record = try f.store.run(id: trainer.runID)
+        let provenance = try JSONDecoder().decode([PluginProvenance].self, from: Data((record.pluginsJSON ?? "[]").utf8))
+        #expect(provenance.count == 1)
+        #expect(provenance.first?.sha256.count == 64)
+        #expect(provenance.first?.optimizerCharge == "estimated")  // no calibration in the test profile
+        #expect((trainer.clock.charged[.plugin] ?? 0) > 0 && trainer.clock.charged[.optimizer] == nil)
+    }
+
+    @Test func aPluginBreakingItsContractFailsTheRunNamingPluginAndHook() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = try buildProbe(["NAN_LR"])
+        let trainer = try f.start(settings)
+        do {
+            _ = try trainer.train()
+            Issue.record("a NaN lr_scale was accepted")
+        } catch {
+            #expect("\(error)".contains("on_step"))
+        }
+        let record = try f.store.run(id: trainer.runID)
+        #expect(record.status == .failed)
+        #expect(record.error?.contains("on_step") == true)
+        #expect(record.finalTrainLoss == nil)
+    }
+
+    @Test func unknownPluginSettingsAreRefusedBeforeAnythingIsStored() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = PluginPaths.sgdExample
+        try settings.apply(setting: "example.sgd-momentum.no_such_key=1")
+        #expect(throws: PluginError.self) { _ = try f.start(settings) }
+        #expect(try f.store.runs().isEmpty)
+    }
+
+    @Test func aRunWithPluginStateResumesExactly() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = PluginPaths.lrScaleExample + "+" + PluginPaths.sgdExample
+        // A calibrated plugin optimizer charge keeps the budget exactly reproducible.
+        var profile = try ReferenceProfile.load(from: URL(fileURLWithPath: f.profilePath))
+        profile.pluginCostPerParameter = ["example.sgd-momentum": 2e-9]
+        try profile.save(to: URL(fileURLWithPath: f.profilePath))
+        guard case .finished(let reference) = try f.start(settings).train() else { Issue.record("not finished"); return }
+
+        let interrupted = try f.start(settings)
+        var seen = 0
+        guard case .interrupted = try interrupted.train(shouldStop: { seen >= 23 }, progress: { _ in seen += 1 }) else {
+            Issue.record("expected an interruption"); return
+        }
+        guard case .finished(let resumed) = try Trainer.resume(runID: interrupted.runID, data: f.data, store: f.store).train() else {
+            Issue.record("not finished"); return
+        }
+        #expect(resumed.steps == reference.steps)
+        #expect(resumed.finalTrainLoss == reference.finalTrainLoss)
+        #expect(resumed.valLoss == reference.valLoss)
+    }
+}

@@ -16,8 +16,21 @@ public struct Checkpoint {
     /// Budget fractions at which the next checkpoint and evaluation are due.
     public var nextCheckpointFraction: Double
     public var nextEvaluationFraction: Double
-    /// Opaque state of the method plugins, by plugin id (hex of their saved bytes).
-    public var pluginState: [String: String] = [:]
+    /// The method plugins' state: private bytes, state tensors and counters.
+    public var plugins: PluginStackCheckpoint?
+
+    /// What the metadata keeps of a plugin; its state tensors are stored as tensors.
+    private struct PluginEntryHeader: Codable {
+        var id: String
+        var version: String
+        var stateBytes: Data
+        var tensors: [String: Float]  // name → fill
+    }
+
+    private struct PluginsHeader: Codable {
+        var optimizerUpdates: Int
+        var plugins: [PluginEntryHeader]
+    }
 
     /// Writes the checkpoint atomically (temp file, fsync, rename).
     public static func save(_ c: Checkpoint, model: MaskedLanguageModel, optimizer: AdamW, to url: URL) throws {
@@ -28,6 +41,16 @@ public struct Checkpoint {
         }
         entries.append(SafeTensorsFile.Entry(name: "optimizer.first_moment", shape: [optimizer.firstMoment.count], floats: optimizer.firstMoment))
         entries.append(SafeTensorsFile.Entry(name: "optimizer.second_moment", shape: [optimizer.secondMoment.count], floats: optimizer.secondMoment))
+        var pluginsHeader: PluginsHeader?
+        if let plugins = c.plugins {
+            pluginsHeader = PluginsHeader(optimizerUpdates: plugins.optimizerUpdates, plugins: plugins.plugins.enumerated().map { i, p in
+                for t in p.tensors {
+                    entries.append(SafeTensorsFile.Entry(name: "plugin.\(i).\(t.name)", shape: [t.values.count], floats: t.values))
+                }
+                return PluginEntryHeader(id: p.id, version: p.version, stateBytes: Data(p.stateBytes),
+                                         tensors: Dictionary(uniqueKeysWithValues: p.tensors.map { ($0.name, $0.fill) }))
+            })
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var metadata: [String: String] = [
@@ -39,7 +62,7 @@ public struct Checkpoint {
             "model_config": String(decoding: try encoder.encode(c.modelConfig), as: UTF8.self),
             "next_checkpoint_fraction": String(c.nextCheckpointFraction),
             "next_evaluation_fraction": String(c.nextEvaluationFraction),
-            "plugin_state": String(decoding: try encoder.encode(c.pluginState), as: UTF8.self),
+            "plugins": String(decoding: try encoder.encode(pluginsHeader), as: UTF8.self),
         ]
         if let loss = c.lastTrainLoss { metadata["last_train_loss"] = String(loss.bitPattern) }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -75,7 +98,13 @@ public struct Checkpoint {
             step: step, dataPosition: position, clock: try RSTClock.fromJSON(try meta("clock")), modelConfig: config,
             lastTrainLoss: file.metadata["last_train_loss"].flatMap(UInt64.init).map(Double.init(bitPattern:)),
             nextCheckpointFraction: nextCheckpoint, nextEvaluationFraction: nextEvaluation)
-        checkpoint.pluginState = try JSONDecoder().decode([String: String].self, from: Data(try meta("plugin_state").utf8))
+        if let header = try JSONDecoder().decode(PluginsHeader?.self, from: Data(try meta("plugins").utf8)) {
+            checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: header.optimizerUpdates, plugins: try header.plugins.enumerated().map { i, p in
+                PluginStackCheckpoint.Entry(id: p.id, version: p.version, stateBytes: [UInt8](p.stateBytes), tensors: try p.tensors.keys.sorted().map {
+                    PluginStateTensorSnapshot(name: $0, fill: p.tensors[$0]!, values: try file.array("plugin.\(i).\($0)"))
+                })
+            })
+        }
         return (checkpoint, model, optimizer)
     }
 }

@@ -17,6 +17,8 @@ public struct RunSettings: Codable, Equatable, Sendable {
     public var free: [ChargeKind] = []
     /// Compute threads (budgets do not depend on it; wall time does).
     public var threads = 2
+    /// Extra folders to search for plugin libraries (`--plugin-path`).
+    public var pluginPaths: [String] = []
     public var hyperparameters = Hyperparameters()
 
     public init(budget: Budget) { self.budget = budget }

@@ -30,19 +30,34 @@ public enum RunOutcome: Sendable, Equatable {
 /// Checkpoints are written every `checkpoint-every` percent of the budget and at the end;
 /// validation runs at the end (and every `eval-every` percent), uncharged, with the full model.
 public final class Trainer {
-    public let runID: String
+    public private(set) var runID: String
     public let settings: RunSettings
-    public private(set) var model: MaskedLanguageModel
-    private var optimizer: AdamW
-    private let source: MLMBatchSource
-    public private(set) var clock: RSTClock
+    public internal(set) var model: MaskedLanguageModel
+    var optimizer: AdamW
+    let source: MLMBatchSource
+    public internal(set) var clock: RSTClock
     private let store: ResultsStore
-    private let checkpointURL: URL
+    private var checkpointURL: URL { Self.checkpointURL(runID: runID) }
     private let schedule: LearningRateSchedule
-    private let accumulation: Int
-    private var state: Checkpoint
+    let accumulation: Int
+    var state: Checkpoint
     private var pendingPoints: [LossPoint] = []
+    var pendingDiagnostics: [Diagnostic] = []
     private lazy var validationBatches: [MaskedLMBatch] = makeValidationBatches()
+    /// The method's plugins; nil for the baseline.
+    public internal(set) var plugins: PluginStack?
+    /// The depth of the run's preset: the most layers a resize may ask for.
+    public let maxLayers: Int
+    /// The step's micro-batches, for the sampled-label service.
+    var currentBatches: [MaskedLMBatch] = []
+    /// The candidate pool while a plugin selects from it.
+    var currentPool: [MaskedExample] = []
+    /// The 1-based number of the step being taken (diagnostics are filed under it).
+    var stepInProgress = 0
+    /// Reference-over-local speed ratio, measured once if a plugin optimizer is uncalibrated.
+    lazy var referenceOverLocal: Double = PluginCharging.referenceOverLocal(profile: clock.profile, parameterCount: model.parameters.parameterCount)
+    /// Where plugin log lines go (stderr by default).
+    public var pluginLog: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
     /// Where run checkpoints live: `$NTNG_HOME/checkpoints/<run id>/latest.safetensors`.
     public static func checkpointURL(runID: String) -> URL {
@@ -63,19 +78,30 @@ public final class Trainer {
         let clock = RSTClock(budget: settings.budget, profile: profile, freeKinds: Set(settings.free))
         try source.requireBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: accumulation) * accumulation)
 
+        let state = Checkpoint(step: 0, dataPosition: 0, clock: clock, modelConfig: config, lastTrainLoss: nil,
+                               nextCheckpointFraction: Self.nextMark(after: 0, every: settings.hyperparameters.checkpointEveryPercent),
+                               nextEvaluationFraction: Self.nextMark(after: 0, every: settings.hyperparameters.evaluateEveryPercent))
+        let trainer = Trainer(runID: "", settings: settings, model: model,
+                              optimizer: AdamW(parameterCount: model.parameters.count, settings: settings.hyperparameters.adamW),
+                              source: source, state: state, store: store, accumulation: accumulation, maxLayers: config.layers)
+        // Plugins are opened (and their settings checked) before anything is stored.
+        try trainer.openPlugins()
+
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let run = try store.createRun(NewRun(
             method: settings.method, model: settings.model, corpus: settings.corpus, seed: Int(settings.seed),
             budget: settings.budget, configJSON: String(decoding: try encoder.encode(settings), as: UTF8.self),
             profileJSON: String(decoding: try profile.jsonData(), as: UTF8.self), codeVersion: NTNGVersion.string,
-            pluginsJSON: nil))
-        let state = Checkpoint(step: 0, dataPosition: 0, clock: clock, modelConfig: config, lastTrainLoss: nil,
-                               nextCheckpointFraction: Self.nextMark(after: 0, every: settings.hyperparameters.checkpointEveryPercent),
-                               nextEvaluationFraction: Self.nextMark(after: 0, every: settings.hyperparameters.evaluateEveryPercent))
-        return Trainer(runID: run.id, settings: settings, model: model,
-                       optimizer: AdamW(parameterCount: model.parameters.count, settings: settings.hyperparameters.adamW),
-                       source: source, state: state, store: store, accumulation: accumulation)
+            pluginsJSON: try trainer.plugins?.provenanceJSON()))
+        trainer.runID = run.id
+        return trainer
+    }
+
+    /// Opens the method's plugins (nil for the baseline) with this trainer as their host.
+    func openPlugins() throws {
+        plugins = try PluginStack.open(method: settings.method, settings: settings.hyperparameters.pluginSettings,
+                                       searchPath: .standard(extra: settings.pluginPaths), services: self)
     }
 
     /// Continues an interrupted run from its latest checkpoint. The remaining steps reproduce
@@ -89,14 +115,19 @@ public final class Trainer {
         let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: checkpoint.modelConfig.sequenceLength,
                                         batchSize: checkpoint.modelConfig.microBatch, seed: settings.seed)
+        let trainer = Trainer(runID: record.id, settings: settings, model: model, optimizer: optimizer, source: source,
+                              state: checkpoint, store: store, accumulation: try accumulation(settings, checkpoint.modelConfig),
+                              maxLayers: try settings.modelConfig(vocabularySize: corpus.vocabSize).layers)
+        try trainer.openPlugins()
+        if let plugins = trainer.plugins, let saved = checkpoint.plugins { try plugins.restore(saved) }
         _ = try store.resumeRun(id: record.id, checkpointStep: checkpoint.step, summary: Self.summary(checkpoint.clock, loss: checkpoint.lastTrainLoss, val: nil))
-        return Trainer(runID: record.id, settings: settings, model: model, optimizer: optimizer, source: source,
-                       state: checkpoint, store: store, accumulation: try accumulation(settings, checkpoint.modelConfig))
+        return trainer
     }
 
     private init(runID: String, settings: RunSettings, model: MaskedLanguageModel, optimizer: AdamW,
-                 source: MLMBatchSource, state: Checkpoint, store: ResultsStore, accumulation: Int) {
+                 source: MLMBatchSource, state: Checkpoint, store: ResultsStore, accumulation: Int, maxLayers: Int) {
         self.runID = runID
+        self.maxLayers = maxLayers
         self.settings = settings
         self.model = model
         self.optimizer = optimizer
@@ -105,7 +136,6 @@ public final class Trainer {
         self.clock = state.clock
         self.store = store
         self.accumulation = accumulation
-        self.checkpointURL = Self.checkpointURL(runID: runID)
         self.schedule = .oneCycle(peak: settings.hyperparameters.peakLearningRate,
                                   warmupFraction: settings.hyperparameters.warmupFraction)
     }
@@ -145,6 +175,7 @@ public final class Trainer {
     public func train(shouldStop: () -> Bool = { false }, progress: (TrainingProgress) -> Void = { _ in }) throws -> RunOutcome {
         ComputeThreads.set(settings.threads)
         do {
+            try plugins?.runStart()
             while clock.canStartStep() {
                 if shouldStop() {
                     try flush()
@@ -160,6 +191,7 @@ public final class Trainer {
                     tokensPerSecond: Double(clock.tokens) / max(clock.wallSeconds, 1e-9), wallSeconds: clock.wallSeconds))
                 try periodicWork()
             }
+            try plugins?.runEnd()
             try flush()
             let validation = evaluate()
             try store.record(runID: runID, evaluations: [Evaluation(step: clock.steps, rstSeconds: clock.rstSeconds,
@@ -167,30 +199,43 @@ public final class Trainer {
             state.nextCheckpointFraction = .infinity
             try saveCheckpoint()
             let summary = Self.summary(clock, loss: state.lastTrainLoss, val: validation)
+            if let plugins { try store.updatePluginProvenance(id: runID, json: try plugins.provenanceJSON()) }
             try store.finishRun(id: runID, summary: summary)
             return .finished(summary)
-        } catch let failure as TrainingFailure {
+        } catch {
+            // Whatever stopped the run (a NaN loss, a plugin breaking its contract, a full disk),
+            // the run is stored as failed with the step, and never as a result.
+            let step = (error as? TrainingFailure)?.step ?? clock.steps + 1
             try? flush()
-            try? store.failRun(id: runID, error: failure.description, failedStep: failure.step,
+            if let json = try? plugins?.provenanceJSON() { try? store.updatePluginProvenance(id: runID, json: json) }
+            try? store.failRun(id: runID, error: "\(error)", failedStep: step,
                                summary: Self.summary(clock, loss: state.lastTrainLoss, val: nil))
-            throw failure
+            throw error
         }
     }
 
     /// One optimizer step; returns its training loss.
     private func step() throws -> Double {
-        let fraction = clock.fraction
-        let lr = schedule.learningRate(atFraction: fraction)
-        let batches = (0..<accumulation).map { i in
-            MaskedLMBatch(examples: source.batch(state.dataPosition + i), sequenceLength: model.config.sequenceLength)
+        stepInProgress = clock.steps + 1
+        let lr = schedule.learningRate(atFraction: clock.fraction)
+        var lrScale: Float = 1
+        var activeLayers: [[Int]]?
+        if let plugins {
+            if let plan = try plugins.resizePlan() { try resize(to: plan, plugins: plugins) }
+            let plan = try plugins.stepPlan(microBatches: accumulation)
+            lrScale = plan.lrScale
+            activeLayers = plan.activeLayers
         }
-        state.dataPosition += accumulation
+        let batches = try drawBatches()
+        currentBatches = batches
         let masked = batches.reduce(0) { $0 + $1.maskedCount }
         model.parameters.zeroGradients()
-        var lossSum = 0.0
-        for batch in batches {
-            lossSum += model.forwardBackward(batch, gradientScale: 1 / Float(max(masked, 1))).sum
-            clock.chargeTraining(activeLayers: model.config.layers, sequences: batch.sequences)
+        var lossSum = 0.0, depthSum = 0
+        for (i, batch) in batches.enumerated() {
+            let layers = activeLayers?[i]
+            lossSum += model.forwardBackward(batch, activeLayers: layers, gradientScale: 1 / Float(max(masked, 1))).sum
+            clock.chargeTraining(activeLayers: layers?.count ?? model.config.layers, sequences: batch.sequences)
+            depthSum += layers?.count ?? model.config.layers
         }
         let loss = lossSum / Double(max(masked, 1))
         guard loss.isFinite else {
@@ -198,14 +243,63 @@ public final class Trainer {
                 "training loss became \(loss.isNaN ? "NaN" : "infinite") at step \(clock.steps + 1) (RST \(Budget.formatReadable(clock.rstSeconds))); the run is stored as failed. Try a lower learning rate (--set lr=\(settings.hyperparameters.peakLearningRate / 2)) or a tighter clip (--set clip=0.25)")
         }
         GradientClipping.clip(model.parameters, maxNorm: settings.hyperparameters.clipNorm)
-        optimizer.update(model.parameters, learningRate: Float(lr))
-        clock.chargeOptimizer(parameters: model.parameters.parameterCount)
         let sequences = batches.reduce(0) { $0 + $1.sequences }
+        let rate = lr * Double(lrScale)
+        if let outcome = try plugins?.optimizerStep(learningRate: Float(rate), batchSequences: sequences, batchTokens: masked) {
+            let profile = clock.profile
+            let needsRatio = profile.pluginCostPerParameter[outcome.pluginID] == nil
+            let charge = plugins!.optimizerCharge(outcome, profile: profile, referenceOverLocal: needsRatio ? referenceOverLocal : nil)
+            clock.charge(.plugin, seconds: charge.seconds)
+        } else {
+            optimizer.update(model.parameters, learningRate: Float(rate))
+            clock.chargeOptimizer(parameters: model.parameters.parameterCount)
+        }
         clock.completeStep(sequences: sequences, tokens: sequences * model.config.sequenceLength)
         state.lastTrainLoss = loss
         pendingPoints.append(LossPoint(step: clock.steps, rstSeconds: clock.rstSeconds, wallSeconds: clock.wallSeconds,
-                                       tokens: clock.tokens, trainLoss: loss, learningRate: lr))
+                                       tokens: clock.tokens, trainLoss: loss, learningRate: rate))
+        if plugins != nil {
+            record("active_depth", Double(depthSum) / Double(batches.count))
+            record("depth", Double(model.config.layers))
+        }
         return loss
+    }
+
+    /// The step's micro-batches: the next ones of the stream, or those a selecting plugin picked
+    /// from a pool of `pool factor × batch` stream sequences.
+    private func drawBatches() throws -> [MaskedLMBatch] {
+        let s = model.config.sequenceLength, b = model.config.microBatch
+        guard let plugins, let factor = plugins.poolFactor else {
+            defer { state.dataPosition += accumulation }
+            return (0..<accumulation).map { MaskedLMBatch(examples: source.batch(state.dataPosition + $0), sequenceLength: s) }
+        }
+        let poolBatches = accumulation * factor
+        currentPool = (0..<poolBatches).flatMap { source.batch(state.dataPosition + $0) }
+        state.dataPosition += poolBatches
+        defer { currentPool = [] }
+        let selection = try plugins.selectBatch(exampleIDs: currentPool.map(\.exampleId), batch: accumulation * b, sequenceLength: s)
+        record("scored_sequences", Double(selection.rowsScored))
+        let chosen = selection.rows.map { currentPool[$0] }
+        return stride(from: 0, to: chosen.count, by: b).map { MaskedLMBatch(examples: Array(chosen[$0 ..< $0 + b]), sequenceLength: s) }
+    }
+
+    /// Carries out a plugin's resize plan: new layers start with empty optimizer state.
+    private func resize(to plan: [LayerSource], plugins: PluginStack) throws {
+        let old = model.parameters, previous = model.config.layers
+        try model.resize(to: plan, seed: stepSeed)
+        var reset = Set<String>()
+        for e in model.parameters.entries {
+            if let layer = e.layer, plan[layer] != .copy(of: layer) { reset.insert(e.name) }
+        }
+        optimizer.remap(from: old, to: model.parameters, reset: reset)
+        clock.charge(.plugin, seconds: PluginCharging.resizeCost(clock.profile, parameters: model.parameters.parameterCount))
+        try plugins.modelResized(plan: plan, from: old, previousLayers: previous)
+        record("depth", Double(model.config.layers))
+    }
+
+    /// Records a number for the current step (the one being taken).
+    func record(_ key: String, _ value: Double) {
+        pendingDiagnostics.append(Diagnostic(step: stepInProgress, rstSeconds: clock.rstSeconds, key: key, value: value))
     }
 
     private func periodicWork() throws {
@@ -224,15 +318,18 @@ public final class Trainer {
     }
 
     private func flush() throws {
-        guard !pendingPoints.isEmpty else { return }
-        try store.record(runID: runID, lossPoints: pendingPoints, summary: Self.summary(clock, loss: state.lastTrainLoss, val: nil))
+        guard !pendingPoints.isEmpty || !pendingDiagnostics.isEmpty else { return }
+        try store.record(runID: runID, lossPoints: pendingPoints, diagnostics: pendingDiagnostics,
+                         summary: Self.summary(clock, loss: state.lastTrainLoss, val: nil))
         pendingPoints.removeAll(keepingCapacity: true)
+        pendingDiagnostics.removeAll(keepingCapacity: true)
     }
 
     private func saveCheckpoint() throws {
         state.step = clock.steps
         state.clock = clock
         state.modelConfig = model.config
+        state.plugins = try plugins?.checkpoint()
         try Checkpoint.save(state, model: model, optimizer: optimizer, to: checkpointURL)
     }
 
