@@ -16,6 +16,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Compute threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed repetitions per measurement (the median is kept).") var repetitions = 5
     @Option(name: .customLong("set"), help: "model.KEY=VALUE shape override; repeatable.") var settings: [String] = []
+    @Flag(help: "Replace each per-layer table by its least-squares line in the number of layers (steadier on a noisy machine).") var smooth = false
 
     func run() throws {
         var overrides: [String: String] = [:]
@@ -26,8 +27,9 @@ struct CalibrateCommand: ParsableCommand {
         let config: ModelConfig
         do { config = try ModelConfig.preset(model, overrides: overrides) } catch { throw ValidationError("\(error)") }
         let profileName = name ?? ProfileCatalog.defaultName(for: model)
-        let profile = try Calibration(config: config, threads: threads, repetitions: repetitions)
+        var profile = try Calibration(config: config, threads: threads, repetitions: repetitions)
             .measure(name: profileName, toolchain: "Swift 6.3") { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        if smooth { profile = try profile.smoothedByLinearFit() }
         let url = output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.userDirectory.appendingPathComponent(profileName + ".json")
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try profile.save(to: url)
