@@ -152,33 +152,14 @@ public final class MaskedLanguageModel {
 
     private func runForward(_ batch: MaskedLMBatch, activeLayers: [Int]?, targets: Targets, gradientScale: Float?) -> Loss {
         let c = config, a = buffers, w = weights
-        let b = batch.sequences, s = c.sequenceLength, t = b * s, m = batch.maskedCount
-        precondition(b <= c.microBatch && batch.sequenceLength == s && m <= b * c.maxMaskedPerSequence,
+        let m = batch.maskedCount
+        precondition(m <= batch.sequences * c.maxMaskedPerSequence,
                      "batch does not fit the model's buffers; call MaskedLMBatch.validate(for:) first")
-        pass.setActive(activeLayers, depth: c.layers)
-        pass.sequences = b
+        encode(batch, activeLayers: activeLayers)
         pass.masked = m
-
-        batch.tokens.withUnsafeBufferPointer { tokens in
-            Embedding.forward(tokens: tokens.baseAddress!, rows: t, sequence: s, table: w.token,
-                              sinusoids: a.sinusoids, positionScale: w.positionScale, output: a.embeddingSum)
-        }
-        LayerNorm.forward(input: a.embeddingSum, gain: w.embeddingNormGain, bias: w.embeddingNormBias,
-                          output: a.residual[0], mean: a.embeddingMean, rstd: a.embeddingRstd,
-                          epsilon: c.layerNormEpsilon, rows: t)
-
-        let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: c.hidden)
-        for (slot, layer) in pass.active.enumerated() {
-            let x = a.residual[slot], y = a.residual[slot + 1], buf = a.layers[slot], p = w.layers[layer]
-            forwardLayer(x: x, y: y, buf: buf, p: p, rows: t, sequences: b, attention: attention, batch: batch)
-        }
-
-        let output = a.residual[pass.active.count]
         return batch.maskedPositions.withUnsafeBufferPointer { positions in
-            Elementwise.gatherRows(output, indices: positions.baseAddress!, count: m, into: a.maskedHidden)
-            LayerNorm.forward(input: a.maskedHidden, gain: w.finalNormGain, bias: w.finalNormBias, output: a.headNorm,
-                              mean: a.headNormMean, rstd: a.headNormRstd, epsilon: c.layerNormEpsilon, rows: m)
-            linear(a.headNorm, w.headDense, into: a.headDense, rows: m)
+            let normalized = finalNormRows(positions.baseAddress!, count: m)
+            linear(normalized, w.headDense, into: a.headDense, rows: m)
             linear(a.headDense, w.token, into: a.logits, rows: m)
             switch targets {
             case .labels:
@@ -192,8 +173,59 @@ public final class MaskedLanguageModel {
                                             losses: a.rowLosses.base, gradientScale: gradientScale)
                 }
             }
-            return summarise(positions: positions, sequences: b)
+            return summarise(positions: positions, sequences: batch.sequences)
         }
+    }
+
+    // MARK: - The encoder, shared by every head
+
+    /// Embedding and the active layers over the batch's tokens; the result is `encoderOutput`.
+    /// Masked positions and labels are not read, so any head can use it.
+    func encode(_ batch: MaskedLMBatch, activeLayers: [Int]?) {
+        let c = config, a = buffers, w = weights
+        let b = batch.sequences, s = c.sequenceLength, t = b * s
+        precondition(b <= c.microBatch && batch.sequenceLength == s,
+                     "batch does not fit the model's buffers; call MaskedLMBatch.validate(for:) first")
+        pass.setActive(activeLayers, depth: c.layers)
+        pass.sequences = b
+        batch.tokens.withUnsafeBufferPointer { tokens in
+            Embedding.forward(tokens: tokens.baseAddress!, rows: t, sequence: s, table: w.token,
+                              sinusoids: a.sinusoids, positionScale: w.positionScale, output: a.embeddingSum)
+        }
+        LayerNorm.forward(input: a.embeddingSum, gain: w.embeddingNormGain, bias: w.embeddingNormBias,
+                          output: a.residual[0], mean: a.embeddingMean, rstd: a.embeddingRstd,
+                          epsilon: c.layerNormEpsilon, rows: t)
+        let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: c.hidden)
+        for (slot, layer) in pass.active.enumerated() {
+            let x = a.residual[slot], y = a.residual[slot + 1], buf = a.layers[slot], p = w.layers[layer]
+            forwardLayer(x: x, y: y, buf: buf, p: p, rows: t, sequences: b, attention: attention, batch: batch)
+        }
+    }
+
+    /// The encoder output `[sequences · seq, hidden]` of the last `encode`.
+    var encoderOutput: Tensor { buffers.residual[pass.active.count] }
+
+    /// Gathers rows `positions` (flat indices) of the encoder output and applies the final
+    /// LayerNorm; returns the `[count, hidden]` result (valid until the next pass).
+    func finalNormRows(_ positions: UnsafePointer<Int32>, count m: Int) -> Tensor {
+        let a = buffers, w = weights
+        precondition(m <= a.maskedHidden.rows, "\(m) rows exceed the head buffers (\(a.maskedHidden.rows))")
+        Elementwise.gatherRows(encoderOutput, indices: positions, count: m, into: a.maskedHidden)
+        LayerNorm.forward(input: a.maskedHidden, gain: w.finalNormGain, bias: w.finalNormBias, output: a.headNorm,
+                          mean: a.headNormMean, rstd: a.headNormRstd, epsilon: config.layerNormEpsilon, rows: m)
+        return a.headNorm.prefixRows(m)
+    }
+
+    /// Backward of `finalNormRows`: accumulates the final norm's gradients and sets the encoder
+    /// output's gradient (zero except at `positions`), ready for `encodeBackward`.
+    func finalNormRowsBackward(_ dNormalized: Tensor, _ positions: UnsafePointer<Int32>, count m: Int) {
+        let a = buffers, w = weights, h = config.hidden
+        a.dMaskedHidden.base.update(repeating: 0, count: m * h)
+        LayerNorm.backward(dOutput: dNormalized, input: a.maskedHidden, gain: w.finalNormGain, mean: a.headNormMean,
+                           rstd: a.headNormRstd, dInput: a.dMaskedHidden, dGain: w.dFinalNormGain,
+                           dBias: w.dFinalNormBias, rows: m)
+        a.dResidual.base.update(repeating: 0, count: pass.sequences * config.sequenceLength * h)
+        Elementwise.scatterAddRows(a.dMaskedHidden, indices: positions, count: m, into: a.dResidual)
     }
 
     private func forwardLayer(x: Tensor, y: Tensor, buf: EncoderActivations.Layer, p: Weights.Layer,
@@ -222,30 +254,28 @@ public final class MaskedLanguageModel {
     }
 
     private func runBackward(_ batch: MaskedLMBatch) {
-        let c = config, a = buffers, w = weights
-        let b = pass.sequences, s = c.sequenceLength, t = b * s, m = pass.masked, h = c.hidden
-
+        let a = buffers, w = weights, m = pass.masked
         // Head: the logits buffer now holds dLoss/dlogits.
         linearBackwardInput(a.logits, w.token, into: a.dHeadDense, rows: m)
         linearBackwardWeight(a.logits, a.headDense, into: w.dToken, rows: m)
         linearBackwardWeight(a.dHeadDense, a.headNorm, into: w.dHeadDense, rows: m)
         linearBackwardInput(a.dHeadDense, w.headDense, into: a.dHeadNorm, rows: m)
-        a.dMaskedHidden.base.update(repeating: 0, count: m * h)
-        LayerNorm.backward(dOutput: a.dHeadNorm, input: a.maskedHidden, gain: w.finalNormGain, mean: a.headNormMean,
-                           rstd: a.headNormRstd, dInput: a.dMaskedHidden, dGain: w.dFinalNormGain,
-                           dBias: w.dFinalNormBias, rows: m)
-        a.dResidual.base.update(repeating: 0, count: t * h)
         batch.maskedPositions.withUnsafeBufferPointer { positions in
-            Elementwise.scatterAddRows(a.dMaskedHidden, indices: positions.baseAddress!, count: m, into: a.dResidual)
+            finalNormRowsBackward(a.dHeadNorm, positions.baseAddress!, count: m)
         }
+        encodeBackward(batch)
+    }
 
+    /// Backward through the active layers and the embedding, from the encoder output's gradient
+    /// set by `finalNormRowsBackward`; accumulates into the parameter gradients.
+    func encodeBackward(_ batch: MaskedLMBatch) {
+        let c = config, a = buffers, w = weights
+        let b = pass.sequences, s = c.sequenceLength, t = b * s, h = c.hidden
         let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: h)
         for (slot, layer) in pass.active.enumerated().reversed() {
             backwardLayer(x: a.residual[slot], buf: a.layers[slot], p: w.layers[layer], g: w.layerGradients[layer],
                           rows: t, sequences: b, attention: attention)
         }
-
-        // Embedding LayerNorm and lookup.
         a.dHidden.base.update(repeating: 0, count: t * h)
         LayerNorm.backward(dOutput: a.dResidual, input: a.embeddingSum, gain: w.embeddingNormGain, mean: a.embeddingMean,
                            rstd: a.embeddingRstd, dInput: a.dHidden, dGain: w.dEmbeddingNormGain,
