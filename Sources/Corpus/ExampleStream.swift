@@ -1,22 +1,81 @@
-/// The order in which training examples are seen: a seeded permutation of all example ids
-/// (Fisher–Yates driven by SplitMix64), cut into batches. It is a pure function of
-/// (seed, number of examples), never repeats an example within the epoch, and drops the final
-/// incomplete batch.
+/// The proxy (hold-out) split of the training sequences, for methods that train a second model
+/// on data the target never sees (RHO-LOSS's irreducible-loss model, methods.md §8.2).
+///
+/// Training sequence `id` belongs to the proxy split iff `SplitMix64-finaliser(id ^ key) mod 100 <
+/// percent`: a fixed, published function of the id alone, so the split is the same for every run,
+/// seed, method and machine. Every run's training stream excludes the proxy split (so all methods
+/// train on the same data, and RHO's target never sees the proxy's data); the proxy model trains
+/// only on it.
+public struct ProxySplit: Sendable, Codable, Equatable {
+    /// Percent of the training sequences held out for the proxy model (0 ..< 100).
+    public var percent: UInt64
+
+    /// 20 %, as in the RHO-LOSS setup of the seed paper (methods.md §0).
+    public static let standard = ProxySplit(percent: 20)
+    /// No hold-out: every sequence is training data.
+    public static let none = ProxySplit(percent: 0)
+
+    /// Mixed into the id so the split is unrelated to the masking and stream generators.
+    static let key: UInt64 = 0x50_524F_5859  // "PROXY"
+
+    public init(percent: UInt64) {
+        precondition(percent < 100, "the proxy split must leave training data")
+        self.percent = percent
+    }
+
+    /// Whether training sequence `id` is held out for the proxy model.
+    @inline(__always)
+    public func isProxy(_ id: UInt64) -> Bool { percent > 0 && CorpusRandom.mix(id ^ ProxySplit.key) % 100 < percent }
+
+    /// A short description for manifests and logs.
+    public var rule: String { "splitmix64_finalizer(id ^ 0x50524F5859) % 100 < \(percent)" }
+}
+
+/// Which training sequences a stream draws from.
+public enum StreamPart: String, Sendable, Codable, CaseIterable {
+    /// Every sequence (no hold-out).
+    case all
+    /// Sequences outside the proxy split: what every training run sees.
+    case training
+    /// Only the proxy split: what RHO's irreducible-loss model trains on.
+    case proxy
+}
+
+/// The order in which training examples are seen: a seeded permutation of the stream's example
+/// ids (Fisher–Yates driven by SplitMix64), cut into batches. It is a pure function of
+/// (seed, number of examples, part, proxy split), never repeats an example within the epoch, and
+/// drops the final incomplete batch.
 public struct ExampleStream: Sendable {
+    /// Sequences in the split (ids are 0 ..< exampleCount); the stream may draw from a part of them.
     public let exampleCount: Int
     public let batchSize: Int
     public let seed: UInt64
+    /// Which ids the stream draws from, and the hold-out rule that defines them.
+    public let part: StreamPart
+    public let proxySplit: ProxySplit
     private let order: [UInt32]
 
-    public init(exampleCount: Int, batchSize: Int, seed: UInt64) throws {
+    /// A stream over the ids of `part` (default: every id, as before the proxy split existed).
+    public init(exampleCount: Int, batchSize: Int, seed: UInt64, part: StreamPart = .all, proxySplit: ProxySplit = .standard) throws {
         guard batchSize >= 1 else { throw CorpusError.invalidParameter("The batch size must be at least 1 (got \(batchSize)).") }
         guard exampleCount >= 0, exampleCount <= Int(UInt32.max) else { throw CorpusError.invalidParameter("Too many examples: \(exampleCount).") }
         self.exampleCount = exampleCount
         self.batchSize = batchSize
         self.seed = seed
-        var order = [UInt32](unsafeUninitializedCapacity: exampleCount) { buffer, initialized in
-            for k in 0..<exampleCount { buffer[k] = UInt32(k) }
-            initialized = exampleCount
+        self.part = part
+        self.proxySplit = proxySplit
+        var order: [UInt32]
+        switch part {
+        case .all:
+            order = [UInt32](unsafeUninitializedCapacity: exampleCount) { buffer, initialized in
+                for k in 0..<exampleCount { buffer[k] = UInt32(k) }
+                initialized = exampleCount
+            }
+        case .training, .proxy:
+            let wantProxy = part == .proxy
+            order = []
+            order.reserveCapacity(wantProxy ? exampleCount / 4 : exampleCount)
+            for k in 0..<exampleCount where proxySplit.isProxy(UInt64(k)) == wantProxy { order.append(UInt32(k)) }
         }
         var rng = CorpusRandom(seed: seed, key: 0x5354_5245_414D)  // "STREAM"
         order.withUnsafeMutableBufferPointer { o in
@@ -30,14 +89,17 @@ public struct ExampleStream: Sendable {
         self.order = order
     }
 
+    /// Sequences the stream draws from (all of the split, or one side of the proxy split).
+    public var count: Int { order.count }
+
     /// Whole batches in one epoch (one pass over the examples without repetition).
-    public var batchesPerEpoch: Int { exampleCount / batchSize }
+    public var batchesPerEpoch: Int { order.count / batchSize }
 
     /// Throws a message telling the user what to do when a run needs more than one epoch.
     public func requireBatches(_ batches: Int, sequenceLength: Int) throws {
         if batches > batchesPerEpoch {
             throw CorpusError.epochExceeded(requestedBatches: batches, batchesPerEpoch: batchesPerEpoch, batchSize: batchSize,
-                                            sequenceLength: sequenceLength, trainingSequences: exampleCount)
+                                            sequenceLength: sequenceLength, trainingSequences: order.count)
         }
     }
 

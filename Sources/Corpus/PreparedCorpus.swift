@@ -53,6 +53,11 @@ public final class PreparedCorpus: @unchecked Sendable {
 
 /// Everything the trainer needs to feed MLM batches: packed sequences of both splits, the seeded
 /// stream order and the masking, for one (corpus, S, B, seed).
+///
+/// The stream draws from one part of the training split (``StreamPart``): `.training` (the
+/// default, used by every run of every method) leaves out the proxy split that RHO-LOSS's
+/// irreducible-loss model trains on (`.proxy`). Masking does not depend on the part: a sequence is
+/// masked the same way (a pure function of the run seed and its id) wherever it is drawn or scored.
 public final class MLMBatchSource: @unchecked Sendable {
     /// Seed of the fixed validation masking (identical for every method and run).
     public static let validationSeed: UInt64 = 0x56414C4944  // "VALID"
@@ -65,15 +70,18 @@ public final class MLMBatchSource: @unchecked Sendable {
     public let validation: PackedSequences
     public let stream: ExampleStream
     public let masking: MLMMasking
+    /// The hold-out rule that separates the training and proxy parts.
+    public var proxySplit: ProxySplit { stream.proxySplit }
 
-    public init(corpus: PreparedCorpus, sequenceLength: Int, batchSize: Int, seed: UInt64) throws {
+    public init(corpus: PreparedCorpus, sequenceLength: Int, batchSize: Int, seed: UInt64,
+                part: StreamPart = .training, proxySplit: ProxySplit = .standard) throws {
         self.corpus = corpus
         self.sequenceLength = sequenceLength
         self.batchSize = batchSize
         self.seed = seed
         training = try PackedSequences(split: corpus.train, sequenceLength: sequenceLength)
         validation = try PackedSequences(split: corpus.validation, sequenceLength: sequenceLength)
-        stream = try ExampleStream(exampleCount: training.count, batchSize: batchSize, seed: seed)
+        stream = try ExampleStream(exampleCount: training.count, batchSize: batchSize, seed: seed, part: part, proxySplit: proxySplit)
         masking = MLMMasking(vocabSize: corpus.vocabSize, seed: seed)
     }
 

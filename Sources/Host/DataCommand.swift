@@ -6,7 +6,7 @@ import Foundation
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Prepare pre-training corpora and tokenizers.",
+        abstract: "Prepare pre-training corpora, tokenizers and downstream tasks.",
         subcommands: [Prepare.self, Packages.self])
 
     /// `ntng data prepare`: extract, split, train the tokenizer, encode, write token files.
@@ -15,7 +15,8 @@ struct DataCommand: ParsableCommand {
             abstract: "Build a corpus's token files (a no-op when nothing changed).",
             discussion: """
             CORPUS is books, docs, lexicon, all, or a path to your own text file or folder. \
-            Built-in corpora need Debian packages; `ntng data packages CORPUS` prints the apt-get line.
+            Built-in corpora need Debian packages; `ntng data packages CORPUS` prints the apt-get line. \
+            With --tasks, builds the downstream task suite instead (`ntng data packages tasks` lists its packages).
             """)
 
         @Option(name: .long, help: "books | docs | lexicon | all | PATH to text file or folder.")
@@ -42,8 +43,18 @@ struct DataCommand: ParsableCommand {
         @Option(name: .long, help: "Also measure batch feeding for this sequence length and batch size, e.g. 128x64.")
         var measureFeeding: String?
 
+        @Flag(name: .long, help: "Build the downstream task suite (wic_wn, def_match, …) instead of a corpus.")
+        var tasks = false
+
+        @Option(name: .customLong("task"), help: "With --tasks: build only this task (repeatable).")
+        var taskNames: [String] = []
+
         func run() throws {
             let location = DataLocation(explicitDirectory: dataDir)
+            if tasks {
+                try prepareTasks(location)
+                return
+            }
             var options = PreparationOptions(corpus: corpus)
             options.vocabSize = vocabSize
             options.tokenizerPath = tokenizer
@@ -66,16 +77,34 @@ struct DataCommand: ParsableCommand {
                              ms, parts[1], parts[0], source.batchesPerEpoch))
             }
         }
+
+        private func prepareTasks(_ location: DataLocation) throws {
+            let results = try TaskPreparer.prepare(taskNames, location: location, force: force) { message in
+                FileHandle.standardError.write(Data(("ntng data: " + message + "\n").utf8))
+            }
+            print("task             labels   train    dev   test  metric")
+            for r in results {
+                let c = r.info.counts
+                print(String(format: "%@ %6d %7d %6d %6d  %@%@", r.info.name.padding(toLength: 16, withPad: " ", startingAt: 0),
+                             r.info.labels.count, c["train"] ?? 0, c["dev"] ?? 0, c["test"] ?? 0, r.info.metric.rawValue,
+                             r.wasUpToDate ? " (up to date)" : ""))
+            }
+            print("  folder: \(location.tasksDirectory.path)")
+        }
     }
 
     /// `ntng data packages`: the Debian packages a corpus needs.
     struct Packages: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the apt-get line for a built-in corpus.")
+        static let configuration = CommandConfiguration(abstract: "Print the apt-get line for a built-in corpus or the task suite.")
 
-        @Argument(help: "books | docs | lexicon | all")
+        @Argument(help: "books | docs | lexicon | all | tasks")
         var corpus: String = "all"
 
         func run() throws {
+            if corpus == "tasks" {
+                print(TaskCatalog.installCommand())
+                return
+            }
             guard let name = CorpusName(rawValue: corpus) else { throw CorpusError.unknownCorpus(corpus) }
             print(CorpusCatalog.installCommand(for: name))
         }

@@ -44,7 +44,10 @@ import Testing
         let corpus = try PreparedCorpus(directory: third.directory)
         #expect(corpus.train.documentCount == third.stats.train.documents)
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: 32, batchSize: 4, seed: 1)
-        #expect(source.batchesPerEpoch == source.training.count / 4)
+        // The stream draws from the training part only: the proxy split (about 20 %) is held out.
+        #expect(source.batchesPerEpoch == source.stream.count / 4)
+        #expect(source.stream.count == (0..<source.training.count).filter { !ProxySplit.standard.isProxy(UInt64($0)) }.count)
+        #expect(source.stream.count < source.training.count)
         var stream = [Int32]()
         for id in 0..<source.training.count {
             let (tokens, length) = source.training.sequence(id)

@@ -48,6 +48,54 @@ import Testing
         #expect(abs(store.value("g").toArray()[0] - 0.95) < 1e-6)  // zero gradient: decay only
     }
 
+    /// RMS scaling (nanoT5's AdamWScale): each tensor's step is multiplied by max(1e-3, RMS(p)) of
+    /// its values before the update; the decay keeps the unscaled rate. The second tensor's values
+    /// are tiny, so its scale is the 1e-3 floor.
+    @Test func rmsScalingScalesEachTensorsStep() {
+        let store = ParameterStore([("w", [3], nil, .matrix), ("e", [2], nil, .embedding)])
+        store.value("w").copy(from: [0.5, -1.0, 2.0]); store.value("e").copy(from: [1e-4, -2e-4])
+        var settings = AdamW.Settings()
+        settings.epsilon = 1e-8
+        settings.weightDecay = 0.1
+        settings.rmsScaling = true
+        let optimizer = AdamW(parameterCount: store.count, settings: settings)
+        let gradients: [[Double]] = [[0.1, -0.2, 0.3, 0.01, -0.02], [0.05, 0.0, -0.1, 0.03, 0.0], [-0.2, 0.4, 0.0, -0.01, 0.02]]
+        let lrs: [Double] = [0.1, 0.05, 0.02]
+        var p: [Double] = [0.5, -1.0, 2.0, 1e-4, -2e-4], m = [Double](repeating: 0, count: 5), v = m
+        let tensors = [0..<3, 3..<5]
+        for (t, (grad, lr)) in zip(gradients, lrs).enumerated() {
+            store.gradient("w").copy(from: grad[0..<3].map(Float.init))
+            store.gradient("e").copy(from: grad[3..<5].map(Float.init))
+            optimizer.update(store, learningRate: Float(lr))
+            let step = Double(t + 1)
+            for range in tensors {
+                let rms = (range.map { p[$0] * p[$0] }.reduce(0, +) / Double(range.count)).squareRoot()
+                let scale = max(1e-3, rms)
+                for i in range {
+                    if i < 3 { p[i] *= 1 - lr * 0.1 }  // only the matrix decays, at the unscaled rate
+                    m[i] = 0.9 * m[i] + 0.1 * grad[i]
+                    v[i] = 0.98 * v[i] + 0.02 * grad[i] * grad[i]
+                    let mHat = m[i] / (1 - pow(0.9, step)), vHat = v[i] / (1 - pow(0.98, step))
+                    p[i] -= lr * scale * mHat / (vHat.squareRoot() + 1e-8)
+                }
+            }
+            let got = store.value("w").toArray() + store.value("e").toArray()
+            for i in 0..<5 { #expect(abs(Double(got[i]) - p[i]) < 1e-6, "step \(t + 1) parameter \(i): \(got[i]) vs \(p[i])") }
+        }
+        // The floor: the embedding moved by about lr·1e-3 per step, far less than without scaling.
+        #expect(abs(p[3] - 1e-4) < 3 * 0.1 * 1e-3)
+    }
+
+    /// Settings stored before `rmsScaling` existed decode with it off.
+    @Test func settingsWithoutRMSScalingDecode() throws {
+        let old = #"{"beta1":0.9,"beta2":0.98,"epsilon":1e-12,"weightDecay":0.01,"decayEverything":false}"#
+        let settings = try JSONDecoder().decode(AdamW.Settings.self, from: Data(old.utf8))
+        #expect(settings == AdamW.Settings())
+        var on = AdamW.Settings()
+        on.rmsScaling = true
+        #expect(try JSONDecoder().decode(AdamW.Settings.self, from: try JSONEncoder().encode(on)) == on)
+    }
+
     @Test func clippingScalesToTheMaximumNorm() {
         let store = ParameterStore([("a", [2], nil, .matrix), ("b", [1], nil, .normBias)])
         store.gradient("a").copy(from: [3, 0]); store.gradient("b").copy(from: [4])

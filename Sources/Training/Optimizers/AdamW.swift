@@ -6,6 +6,9 @@ import TensorCore
 /// `p ← p − lr/(1 − β1ᵗ) · m / (√v/√(1 − β2ᵗ) + ε)`.
 /// Weight decay applies to matrices only unless `decayEverything` reproduces the seed code,
 /// whose exclusion keys never matched and so decayed norm gains and embeddings too.
+/// `rmsScaling` multiplies each tensor's step size by `max(1e-3, RMS(p))` (RMS of its values
+/// before the update), as nanoT5's AdamWScale does for the T5 recipes; the decay keeps the
+/// unscaled rate there, and here too. Off for the BERT baseline.
 public final class AdamW {
     public struct Settings: Codable, Equatable, Sendable {
         public var beta1: Float = 0.9
@@ -13,8 +16,21 @@ public final class AdamW {
         public var epsilon: Float = 1e-12
         public var weightDecay: Float = 0.01
         public var decayEverything = false
+        public var rmsScaling = false
 
         public init() {}
+
+        /// Settings stored before `rmsScaling` existed (run records, checkpoints) lack the key;
+        /// they decode with it off, which is how those runs trained.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            beta1 = try c.decode(Float.self, forKey: .beta1)
+            beta2 = try c.decode(Float.self, forKey: .beta2)
+            epsilon = try c.decode(Float.self, forKey: .epsilon)
+            weightDecay = try c.decode(Float.self, forKey: .weightDecay)
+            decayEverything = try c.decode(Bool.self, forKey: .decayEverything)
+            rmsScaling = try c.decodeIfPresent(Bool.self, forKey: .rmsScaling) ?? false
+        }
     }
 
     public let settings: Settings
@@ -45,18 +61,27 @@ public final class AdamW {
                 for e in store.entries {
                     let decay = (s.decayEverything || e.kind.isDecayed) ? 1 - lr * s.weightDecay : 1
                     let base = e.offset
+                    let tensorStep = s.rmsScaling ? stepSize * Self.rmsScale(values + base, count: e.count) : stepSize
                     ComputeThreads.forEachChunk(of: e.count, grain: 1 << 15) { _, range in
                         for j in range {
                             let i = base + j, g = grads[i]
                             m[i] = s.beta1 * m[i] + (1 - s.beta1) * g
                             v[i] = s.beta2 * v[i] + (1 - s.beta2) * g * g
                             let denominator = v[i].squareRoot() / rootCorrection2 + s.epsilon
-                            values[i] = values[i] * decay - stepSize * m[i] / denominator
+                            values[i] = values[i] * decay - tensorStep * m[i] / denominator
                         }
                     }
                 }
             }
         }
+    }
+
+    /// `max(1e-3, RMS(x))` over `count` values, accumulated in Double.
+    static func rmsScale(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        guard count > 0 else { return 1e-3 }
+        var sum = 0.0
+        for j in 0..<count { sum += Double(x[j]) * Double(x[j]) }
+        return Float(Swift.max(1e-3, (sum / Double(count)).squareRoot()))
     }
 
     /// Carries the state over a model resize: parameters that kept their name and shape keep

@@ -24,7 +24,8 @@ public struct RunSettings: Codable, Equatable, Sendable {
     public init(budget: Budget) { self.budget = budget }
 
     /// Applies `--set KEY=VALUE`: `model.KEY` changes the model shape, `PLUGIN.KEY` is handed to
-    /// that plugin, anything else is a hyperparameter. Unknown keys are errors.
+    /// that plugin, a host hyperparameter key sets it, and with a plugin method any other bare key
+    /// goes to the plugins (which refuse keys they do not declare). Set `method` first.
     public mutating func apply(setting: String) throws {
         guard let eq = setting.firstIndex(of: "="), eq != setting.startIndex else {
             throw RunSettingsError.malformedSetting(setting)
@@ -37,6 +38,10 @@ public struct RunSettings: Codable, Equatable, Sendable {
             do { _ = try ModelConfig.preset(model, overrides: overrides) } catch { throw RunSettingsError.invalid("\(error)") }
             modelOverrides = overrides
         } else if key.contains(".") {
+            hyperparameters.pluginSettings[key] = value
+        } else if method != "baseline" && !Hyperparameters.keys.contains(key) {
+            // Not a host hyperparameter: the method's plugins get it, and refuse it if no plugin
+            // declares it (before training starts).
             hyperparameters.pluginSettings[key] = value
         } else {
             try hyperparameters.apply(key: key, value: value)

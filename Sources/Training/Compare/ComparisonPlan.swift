@@ -1,0 +1,120 @@
+import Corpus
+import Foundation
+import Models
+
+/// Every trial of a comparison, built and checked before anything runs: the corpus must be
+/// prepared, the profile must fit the model, every method must resolve to loadable plugins, and
+/// every `--set` must be taken by some method.
+///
+/// Every trial of one seed gets the same model, corpus, seed, budget, recipe and profile, so
+/// initial weights, data order, masks and validation set are shared by construction (they are pure
+/// functions of the seed); only the method and its own plugin settings differ.
+public struct ComparisonPlan: Sendable {
+    public let request: ComparisonRequest
+    public let budgets: [Budget]
+    /// Trials ordered budget-major, then seed, then method (so a smaller budget's table fills first).
+    public let trials: [Trial]
+    /// The reference profile every trial is charged from, its JSON and SHA-256.
+    public let profile: ReferenceProfile
+    public let profileJSON: String
+    public let profileSHA256: String
+    /// The executable the trials run (`ntng`).
+    public let executable: URL
+
+    /// Builds and checks the plan.
+    /// - Parameters:
+    ///   - executable: the `ntng` binary children run; its folder is on the plugin search path.
+    public init(request: ComparisonRequest, data: DataLocation, executable: URL) throws {
+        try request.validate()
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw CompareError.executableMissing(executable.path)
+        }
+        self.request = request
+        self.executable = executable
+        budgets = try request.parsedBudgets()
+        _ = try ModelConfig.preset(request.model)
+
+        // The settings shared by every trial, checked once (unknown keys fail here, not per trial).
+        var base = RunSettings(budget: budgets[0])
+        base.model = request.model
+        base.corpus = request.corpus
+        base.threads = request.threadsPerTrial
+        base.pluginPaths = request.pluginPaths
+        base.free = try request.free.map(ChargeKind.parseFree)
+        for s in request.settings {
+            do { try base.apply(setting: s) } catch { throw CompareError.badSetting(s, detail: "\(error)") }
+        }
+        // `PLUGIN.KEY=VALUE` settings (RunSettings.apply's rule: a dot, not `model.`) go only to the
+        // trials whose method loads that plugin; the baseline refuses plugin settings.
+        let pluginSettings = request.settings.filter(Self.isPluginSetting)
+        base.hyperparameters.pluginSettings = [:]
+
+        let corpus = try PreparedCorpus(corpus: request.corpus, location: data)
+        let config = try base.modelConfig(vocabularySize: corpus.vocabSize)
+        profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config))
+        profileJSON = String(decoding: try profile.jsonData(), as: UTF8.self)
+        profileSHA256 = SHA256Digest.hex(Array(profileJSON.utf8))
+
+        // Resolve each method once: its libraries' hashes go into the identity, their setting
+        // prefixes decide which plugin settings it gets.
+        let searchPath = PluginSearchPath.standard(extra: request.pluginPaths, executable: executable)
+        var libraries: [String: [PluginLibrary]] = [:]
+        for method in request.methods {
+            do { libraries[method] = try PluginResolver.resolve(method: method, searchPath: searchPath) } catch {
+                throw CompareError.unknownMethod(method, detail: "\(error)")
+            }
+        }
+        var claimed = Set<String>()
+        var perMethodSettings: [String: [String]] = [:]
+        for method in request.methods {
+            let prefixes = libraries[method]!.flatMap(\.settingPrefixes)
+            perMethodSettings[method] = pluginSettings.filter { s in
+                let key = String(s[..<s.firstIndex(of: "=")!])
+                let taken = prefixes.contains { key.hasPrefix($0 + ".") }
+                if taken { claimed.insert(s) }
+                return taken
+            }
+        }
+        if let orphan = pluginSettings.first(where: { !claimed.contains($0) }) {
+            throw CompareError.badSetting(orphan, detail: "no method in --methods (\(request.methods.joined(separator: ", "))) takes this plugin setting")
+        }
+        var trials: [Trial] = []
+        for (budgetText, budget) in zip(request.budgets, budgets) {
+            for seed in request.seedList {
+                for method in request.methods {
+                    var s = base
+                    s.method = method
+                    s.budget = budget
+                    s.seed = seed
+                    let own = perMethodSettings[method]!
+                    for setting in own { try s.apply(setting: setting) }
+                    let hashes = libraries[method]!.map(\.sha256)
+                    let nonPlugin = request.settings.filter { !pluginSettings.contains($0) }
+                    trials.append(Trial(method: method, budgetText: budgetText, budget: budget, seed: seed, settings: s,
+                                        setArguments: nonPlugin + own,
+                                        identity: TrialIdentity(settings: s, profileJSON: profileJSON, pluginSHA256: hashes)))
+                }
+            }
+        }
+        self.trials = trials
+    }
+
+    static func isPluginSetting(_ setting: String) -> Bool {
+        guard let eq = setting.firstIndex(of: "=") else { return false }
+        let key = setting[..<eq]
+        return key.contains(".") && !key.hasPrefix("model.")
+    }
+
+    /// Expected wall seconds of a trial: its RST budget, slowed by running on fewer threads than
+    /// the profile was measured with, plus start-up and validation.
+    public func expectedWallSeconds(_ trial: Trial) -> Double {
+        let slowdown = max(1, Double(profile.threads) / Double(max(trial.settings.threads, 1)))
+        return trial.budget.amount * slowdown + request.startupAllowance
+    }
+
+    /// The watchdog's limit for a trial: `timeoutFactor` × the expected wall time × `load` (how
+    /// much slower than idle the machine is), at least `timeoutFloor`.
+    public func timeoutSeconds(_ trial: Trial, load: Double = 1) -> Double {
+        max(request.timeoutFloor, request.timeoutFactor * expectedWallSeconds(trial) * max(load, 1))
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// What `ntng compare` was asked to do: methods × budgets × seeds on one model and corpus, and how
+/// to run the trials. ``validated()`` turns command-line text into checked values.
+public struct ComparisonRequest: Sendable {
+    /// Methods in the order given (`baseline`, plugin names or ids, paths, `a+b` stacks).
+    public var methods: [String]
+    /// RST budgets as the user wrote them (`5m`); the child gets the same text, so it parses the
+    /// same amount.
+    public var budgets: [String]
+    /// Number of seeds; the seeds are `firstSeed …< firstSeed + seeds`.
+    public var seeds: Int
+    public var firstSeed: UInt64 = 0
+    public var model = "small"
+    public var corpus = "books"
+    /// `--set KEY=VALUE` for every trial; `PLUGIN.KEY` settings go only to trials whose method
+    /// includes that plugin.
+    public var settings: [String] = []
+    /// Charge kinds not charged (`--free scoring`), for every trial.
+    public var free: [String] = []
+    /// Reference profile name or path (nil: `default-<model>`).
+    public var profile: String?
+    /// Extra plugin folders.
+    public var pluginPaths: [String] = []
+    /// Trials run at once; the cores are split between them.
+    public var jobs = 1
+    /// Cores to split between the jobs.
+    public var cores = ProcessInfo.processInfo.activeProcessorCount
+    /// Watchdog: a trial is killed after `timeoutFactor × expected wall time` (at least ``timeoutFloor``).
+    public var timeoutFactor = 4.0
+    /// The shortest watchdog timeout in seconds (start-up and validation take time at any budget).
+    public var timeoutFloor = 120.0
+    /// Seconds a trial needs beyond its budget (process start, corpus, validation), for the
+    /// watchdog's expected wall time.
+    public var startupAllowance = 15.0
+    /// The method the others are compared with (nil: `baseline` if listed, else the first method).
+    public var reference: String?
+
+    public init(methods: [String], budgets: [String], seeds: Int) {
+        self.methods = methods
+        self.budgets = budgets
+        self.seeds = seeds
+    }
+
+    /// The checked budgets, in the order given (ascending order is not required).
+    public func parsedBudgets() throws -> [Budget] {
+        guard !budgets.isEmpty else { throw CompareError.noBudgets }
+        var seen = Set<Double>()
+        return try budgets.map { text in
+            let budget: Budget
+            do { budget = try Budget.parse(text, kind: .rst) } catch let error as BudgetError {
+                throw CompareError.badBudget(text, detail: error.reason + " (examples: 90s, 5m, 1h30m)")
+            }
+            guard seen.insert(budget.amount).inserted else { throw CompareError.duplicateBudget(text) }
+            return budget
+        }
+    }
+
+    /// Checks everything that can be checked without the store, the corpus or the plugins.
+    public func validate() throws {
+        guard !methods.isEmpty else { throw CompareError.noMethods }
+        var seen = Set<String>()
+        for m in methods {
+            if m.trimmingCharacters(in: .whitespaces).isEmpty { throw CompareError.unknownMethod(m, detail: "an empty name") }
+            guard seen.insert(m).inserted else { throw CompareError.duplicateMethod(m) }
+        }
+        _ = try parsedBudgets()
+        guard seeds >= 1 else { throw CompareError.badSeeds(seeds) }
+        guard jobs >= 1 else { throw CompareError.badJobs(jobs) }
+        guard timeoutFactor.isFinite, timeoutFactor >= 1 else { throw CompareError.badTimeoutFactor(timeoutFactor) }
+    }
+
+    /// The seeds of the comparison.
+    public var seedList: [UInt64] { (0..<UInt64(max(seeds, 0))).map { firstSeed + $0 } }
+
+    /// The method every other one is compared with.
+    public var referenceMethod: String {
+        reference ?? (methods.contains("baseline") ? "baseline" : methods.first ?? "baseline")
+    }
+
+    /// Compute threads for each trial: the cores split evenly between the jobs, at least one.
+    public var threadsPerTrial: Int { max(1, cores / max(jobs, 1)) }
+
+    /// Splits a comma-separated option value (`baseline,lion`), trimming blanks.
+    public static func list(_ text: String) -> [String] {
+        text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+}

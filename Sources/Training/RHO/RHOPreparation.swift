@@ -1,0 +1,266 @@
+import Corpus
+import Foundation
+import Models
+import TensorCore
+
+/// Host-side preparation for RHO-LOSS (methods.md §8): trains the irreducible-loss ("proxy") model
+/// and computes its per-example losses over the training split, once per (corpus, model, seed).
+///
+/// The seed code's two pitfalls (methods.md §8.2) are fixed by construction:
+/// - **split mismatch**: the proxy split is a fixed rule on the example id (``ProxySplit``) applied
+///   by the data layer itself; every run's training stream excludes it and the proxy trains only
+///   on it, so table ids and run ids cannot drift apart. The plugin also refuses proxy-split ids.
+/// - **mask mismatch**: masking is a pure function of (run seed, example id) (``MLMMasking``), and
+///   the table is extracted with the masks of the run seed it is stored under, so ℓ_train and
+///   ℓ_IL are losses on the very same masked sequence. A table is therefore per seed.
+///
+/// All of it is amortised and charged to no run (as in the paper); the run records the table's
+/// path and SHA-256 in the plugin's config (provenance) and the plugin logs it.
+public enum RHOPreparation {
+    /// The plugin's descriptor id.
+    public static let pluginID = "rho"
+
+    /// What to prepare.
+    public struct Request: Sendable, Equatable {
+        public var corpus: String
+        public var model: String
+        public var modelOverrides: [String: String] = [:]
+        public var seed: UInt64
+        public var proxyBudget: Budget
+        /// Reference profile (name or path) that prices the proxy budget; nil: `default-<model>`.
+        public var profile: String?
+        /// The proxy's recipe: the target's (learning rate, AdamW, clipping, batch).
+        public var hyperparameters = Hyperparameters()
+        public var threads = 2
+
+        public init(corpus: String, model: String, seed: UInt64, proxyBudget: Budget) {
+            self.corpus = corpus
+            self.model = model
+            self.seed = seed
+            self.proxyBudget = proxyBudget
+        }
+
+        /// The request matching a run's settings (same corpus, architecture, seed and recipe).
+        public init(run: RunSettings, proxyBudget: Budget, profile: String?) {
+            self.init(corpus: run.corpus, model: run.model, seed: run.seed, proxyBudget: proxyBudget)
+            modelOverrides = run.modelOverrides
+            self.profile = profile
+            hyperparameters = run.hyperparameters
+            hyperparameters.pluginSettings = [:]
+            threads = run.threads
+        }
+
+        /// `<model>` or, with `--set model.KEY=…` overrides, `<model>-<hash of the overrides>`.
+        var modelKey: String {
+            guard !modelOverrides.isEmpty else { return model }
+            let text = modelOverrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            return model + "-" + String(SHA256Digest.hex(Array(text.utf8)).prefix(8))
+        }
+    }
+
+    /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/`.
+    public static func directory(for request: Request, home: URL = NTNGHome.directory()) -> URL {
+        home.appendingPathComponent("rho").appendingPathComponent(DataPreparer.corpusName(for: request.corpus))
+            .appendingPathComponent(request.modelKey).appendingPathComponent("seed-\(request.seed)")
+    }
+
+    // MARK: - The hook `ntng run` calls
+
+    /// For a run whose method includes the RHO plugin: finds the prepared table for the run's
+    /// (corpus, model, seed), or prepares it (training the proxy — minutes), and sets the plugin
+    /// settings `rho.table`, `rho.table_sha256`, `rho.proxy_checkpoint`, `rho.proxy_sha256`, so the
+    /// run's provenance records which proxy and table it used. Does nothing for other methods.
+    ///
+    /// Call it in `ntng run` on a fresh start, after the settings are made and before
+    /// `Trainer.start` (not on `--resume`: the stored settings already name the table).
+    /// A table given explicitly (`--set rho.table=PATH`) is used as is, after checking the manifest
+    /// beside it (if any) against the run's corpus, model and seed.
+    /// Returns the table used, or nil when the method does not include RHO.
+    @discardableResult
+    public static func ensureTable(for settings: inout RunSettings, data: DataLocation, profile: String?,
+                                   home: URL = NTNGHome.directory(), log: (String) -> Void) throws -> RHOTable? {
+        guard let library = rhoLibrary(in: settings) else { return nil }
+        let prefixes = library.settingPrefixes
+        func setting(_ key: String) -> String? {
+            for p in prefixes { if let v = settings.hyperparameters.pluginSettings["\(p).\(key)"] { return v } }
+            return nil
+        }
+        let budgetText = setting("proxy_budget")
+            ?? library.descriptor.configKeys.first { $0.key == "proxy_budget" }?.defaultValue ?? "5m"
+        let request = Request(run: settings, proxyBudget: try Budget.parse(budgetText, kind: .rst), profile: profile)
+
+        let table: RHOTable
+        if let explicit = setting("table"), !explicit.isEmpty {
+            table = try checkExplicitTable(explicit, request: request, data: data, log: log)
+            // The manifest-less case returned a stand-in record; provenance still gets the file's hash.
+        } else {
+            table = try findOrPrepare(request, data: data, home: home, log: log)
+        }
+        // Record what was used under the plugin's id (the key every stack accepts).
+        var plugin = settings.hyperparameters.pluginSettings
+        for p in prefixes { for k in ["table", "table_sha256", "proxy_checkpoint", "proxy_sha256"] { plugin.removeValue(forKey: "\(p).\(k)") } }
+        plugin["\(pluginID).table"] = table.tableURL.path
+        plugin["\(pluginID).table_sha256"] = table.manifest.tableSHA256
+        plugin["\(pluginID).proxy_checkpoint"] = FileManager.default.fileExists(atPath: table.proxyURL.path) ? table.proxyURL.path : ""
+        plugin["\(pluginID).proxy_sha256"] = table.manifest.proxySHA256
+        settings.hyperparameters.pluginSettings = plugin
+        log("RHO-LOSS: using irreducible losses \(table.tableURL.path) (sha256 \(table.manifest.tableSHA256)) from proxy \(table.proxyURL.path); amortised, not charged")
+        return table
+    }
+
+    /// On `--resume`: checks that the table a stored run recorded (`rho.table`, `rho.table_sha256`)
+    /// is still the same file, so a table prepared again (`--force`) in between cannot change the
+    /// selection halfway through a run. Does nothing for runs without those settings.
+    public static func verifyRecordedTable(_ settings: RunSettings) throws {
+        let plugin = settings.hyperparameters.pluginSettings
+        guard let path = plugin["\(pluginID).table"], let expected = plugin["\(pluginID).table_sha256"], !expected.isEmpty else { return }
+        let actual = (try? SHA256Digest.hex(ofFileAt: path)) ?? "missing"
+        guard actual == expected else {
+            throw RHOError.mismatch("the run used the RHO table \(path) with SHA-256 \(expected), but that file now has \(actual); it was prepared again or removed, so the run cannot resume with the same selection")
+        }
+    }
+
+    /// The RHO library of the run's method, if it has one.
+    static func rhoLibrary(in settings: RunSettings) -> PluginLibrary? {
+        guard settings.method != "baseline",
+              let libraries = try? PluginResolver.resolve(method: settings.method, searchPath: .standard(extra: settings.pluginPaths))
+        else { return nil }  // an unresolvable method is reported by Trainer.start
+        return libraries.first { $0.descriptor.id == pluginID }
+    }
+
+    /// The prepared table for `request`, preparing it when there is none. A table prepared with
+    /// other inputs (corpus re-prepared, another proxy budget, …) is an error, not silently replaced.
+    public static func findOrPrepare(_ request: Request, data: DataLocation, home: URL = NTNGHome.directory(),
+                                     log: (String) -> Void) throws -> RHOTable {
+        let directory = directory(for: request, home: home)
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent(RHOTable.manifestFile).path) {
+            let table = try RHOTable.open(directory)
+            try check(table.manifest, against: request, data: data, location: directory.path)
+            log("RHO-LOSS: found the prepared irreducible-loss table in \(directory.path)")
+            return table
+        }
+        log("RHO-LOSS: no irreducible-loss table for \(request.corpus)/\(request.modelKey)/seed \(request.seed) yet; preparing it (amortised, not charged)")
+        return try prepare(request, data: data, home: home, force: false, log: log)
+    }
+
+    /// Checks a stored manifest against what the run needs.
+    static func check(_ m: RHOManifest, against request: Request, data: DataLocation, location: String) throws {
+        let corpus = try PreparedCorpus(corpus: request.corpus, location: data)
+        let config = try modelConfig(request, corpus: corpus)
+        var problems: [String] = []
+        if m.seed != request.seed { problems.append("it was made with the masks of seed \(m.seed), the run uses seed \(request.seed) (mask mismatch)") }
+        if m.corpusFingerprint != (try corpusFingerprint(corpus)) { problems.append("the corpus \(request.corpus) was prepared again since (split mismatch)") }
+        if m.tokenizer != corpus.stats.tokenizer { problems.append("tokenizer \(m.tokenizer) ≠ \(corpus.stats.tokenizer)") }
+        if m.modelConfig != config { problems.append("the proxy's architecture differs from the run's model") }
+        if m.proxySplit != .standard { problems.append("proxy split \(m.proxySplitRule) ≠ the data layer's \(ProxySplit.standard.rule) (split mismatch)") }
+        let training = try PackedSequences(split: corpus.train, sequenceLength: config.sequenceLength).count
+        if m.trainingSequences != training { problems.append("\(m.trainingSequences) training ids ≠ the corpus's \(training)") }
+        if m.proxyBudget != request.proxyBudget { problems.append("proxy budget \(m.proxyBudget) ≠ the requested \(request.proxyBudget)") }
+        guard problems.isEmpty else {
+            throw RHOError.mismatch("the RHO table in \(location) does not fit this run: \(problems.joined(separator: "; ")). Prepare a matching one with `ntng rho prepare --corpus \(request.corpus) --model \(request.model) --seed \(request.seed) --proxy-budget \(request.proxyBudget) --force`")
+        }
+    }
+
+    /// A table named by the user: its manifest (if any) must fit the run.
+    static func checkExplicitTable(_ path: String, request: Request, data: DataLocation, log: (String) -> Void) throws -> RHOTable {
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw RHOError.invalid("rho.table=\(path): no such file") }
+        let directory = url.deletingLastPathComponent()
+        if url.lastPathComponent == RHOTable.tableFile,
+           FileManager.default.fileExists(atPath: directory.appendingPathComponent(RHOTable.manifestFile).path) {
+            let table = try RHOTable.open(directory)
+            var tolerant = request
+            tolerant.proxyBudget = table.manifest.proxyBudget  // any proxy budget is fine for a table given by hand
+            try check(table.manifest, against: tolerant, data: data, location: directory.path)
+            return table
+        }
+        log("RHO-LOSS: warning: \(path) has no manifest beside it, so nothing shows it was made with this run's masks (seed \(request.seed)) and split")
+        let sha = try SHA256Digest.hex(ofFileAt: url.path)
+        let corpus = try PreparedCorpus(corpus: request.corpus, location: data)
+        let config = try modelConfig(request, corpus: corpus)
+        let stub = RHOManifest(
+            corpus: request.corpus, corpusFingerprint: "", tokenizer: corpus.stats.tokenizer, model: request.model, modelConfig: config,
+            seed: request.seed, trainingSequences: 0, proxySequences: 0, proxySplit: .standard, proxySplitRule: ProxySplit.standard.rule,
+            proxyBudget: request.proxyBudget, profile: "", hyperparameters: request.hyperparameters, proxySteps: 0, proxyEpochs: 0,
+            proxyFinalTrainLoss: nil, proxyValidationLoss: .nan, tableMeanLoss: .nan, tableSHA256: sha, proxySHA256: "",
+            trainingWallSeconds: 0, extractionWallSeconds: 0, createdAt: "", codeVersion: "")
+        return RHOTable(directory: directory, manifest: stub, tableURL: url)
+    }
+
+    static func modelConfig(_ request: Request, corpus: PreparedCorpus) throws -> ModelConfig {
+        var overrides = request.modelOverrides
+        if overrides["vocab"] == nil { overrides["vocab"] = String(corpus.vocabSize) }
+        var config = try ModelConfig.preset(request.model, overrides: overrides)
+        if let micro = request.hyperparameters.microBatch { config.microBatch = micro }
+        return config
+    }
+
+    static func corpusFingerprint(_ corpus: PreparedCorpus) throws -> String {
+        try SHA256Digest.hex(ofFileAt: corpus.directory.appendingPathComponent("manifest.json").path)
+    }
+
+    // MARK: - Preparation
+
+    /// Trains the proxy on the proxy split under `request.proxyBudget` (RST of the profile, AdamW,
+    /// the target's recipe), computes its loss on every training id with the run seed's masks, and
+    /// writes the folder atomically. `force` replaces an existing table.
+    public static func prepare(_ request: Request, data: DataLocation, home: URL = NTNGHome.directory(), force: Bool,
+                               log: (String) -> Void) throws -> RHOTable {
+        let directory = directory(for: request, home: home)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: directory.path) && !force {
+            throw RHOError.invalid("\(directory.path) already exists; pass --force to prepare it again")
+        }
+        let corpus = try PreparedCorpus(corpus: request.corpus, location: data)
+        let config = try modelConfig(request, corpus: corpus)
+        let profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config))
+        ComputeThreads.set(request.threads)
+
+        let trained = try ProxyTraining.train(request: request, corpus: corpus, config: config, profile: profile, log: log)
+        let extractionStart = Date()
+        let (losses, proxyCount) = try ProxyTraining.extract(model: trained.model, corpus: corpus, seed: request.seed, log: log)
+        let extractionSeconds = Date().timeIntervalSince(extractionStart)
+        let finite = losses.filter { !$0.isNaN }
+        let mean = finite.isEmpty ? Double.nan : finite.reduce(0.0) { $0 + Double($1) } / Double(finite.count)
+
+        // Write into a staging folder, then swap it in, so a crash never leaves a half table.
+        let staging = directory.deletingLastPathComponent().appendingPathComponent(".seed-\(request.seed).staging-\(getpid())")
+        try? fm.removeItem(at: staging)
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        let tableURL = staging.appendingPathComponent(RHOTable.tableFile)
+        let proxyURL = staging.appendingPathComponent(RHOTable.proxyFile)
+        try RHOTable.writeLosses(losses, to: tableURL)
+        try ProxyTraining.saveProxy(trained.model, seed: request.seed, steps: trained.steps, to: proxyURL)
+        var hyper = request.hyperparameters
+        hyper.pluginSettings = [:]
+        let manifest = RHOManifest(
+            corpus: DataPreparer.corpusName(for: request.corpus), corpusFingerprint: try corpusFingerprint(corpus),
+            tokenizer: corpus.stats.tokenizer, model: request.model, modelConfig: config, seed: request.seed,
+            trainingSequences: losses.count, proxySequences: proxyCount, proxySplit: .standard, proxySplitRule: ProxySplit.standard.rule,
+            proxyBudget: request.proxyBudget, profile: profile.name, hyperparameters: hyper, proxySteps: trained.steps,
+            proxyEpochs: trained.epochs, proxyFinalTrainLoss: trained.finalLoss, proxyValidationLoss: trained.validationLoss,
+            tableMeanLoss: mean, tableSHA256: try SHA256Digest.hex(ofFileAt: tableURL.path),
+            proxySHA256: try SHA256Digest.hex(ofFileAt: proxyURL.path), trainingWallSeconds: trained.wallSeconds,
+            extractionWallSeconds: extractionSeconds, createdAt: ISO8601DateFormatter().string(from: Date()),
+            codeVersion: NTNGVersion.string)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try encoder.encode(manifest).write(to: staging.appendingPathComponent(RHOTable.manifestFile), options: .atomic)
+        if fm.fileExists(atPath: directory.path) { try fm.removeItem(at: directory) }
+        try fm.moveItem(at: staging, to: directory)
+        log(String(format: "RHO-LOSS: prepared %@ — proxy: %d steps (%.2f epochs of %d proxy sequences), validation loss %.4f; table: %d ids, mean loss %.4f; %.0f s training + %.0f s extraction (not charged)",
+                   directory.path, trained.steps, trained.epochs, proxyCount, trained.validationLoss, losses.count, mean,
+                   trained.wallSeconds, extractionSeconds))
+        return try RHOTable.open(directory)
+    }
+}
+
+extension RHOManifest {
+    /// Decoding accepts the "nan"/"inf" strings that ``RHOPreparation`` writes for non-finite numbers.
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+}
