@@ -57,12 +57,12 @@ let package = Package(
         .target(name: "PluginAPI"),
 
         // The reference method plugins, in C against the public header only.
-        .target(name: "Stacking", dependencies: ["PluginAPI"], path: "Plugins/Stacking", publicHeadersPath: ".", cSettings: methodPluginFlags),
-        .target(name: "Dropping", dependencies: ["PluginAPI"], path: "Plugins/Dropping", publicHeadersPath: ".", cSettings: methodPluginFlags),
-        .target(name: "SelectiveBackprop", dependencies: ["PluginAPI"], path: "Plugins/SelectiveBackprop", publicHeadersPath: ".", cSettings: methodPluginFlags),
-        .target(name: "RHO", dependencies: ["PluginAPI"], path: "Plugins/RHO", publicHeadersPath: ".", cSettings: methodPluginFlags),
-        .target(name: "Lion", dependencies: ["PluginAPI"], path: "Plugins/Lion", publicHeadersPath: ".", cSettings: methodPluginFlags),
-        .target(name: "Sophia", dependencies: ["PluginAPI"], path: "Plugins/Sophia", publicHeadersPath: ".", cSettings: methodPluginFlags),
+        .target(name: "Stacking", dependencies: ["PluginAPI"], path: "Plugins/Stacking", publicHeadersPath: ".", cSettings: methodPluginFlags, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "Dropping", dependencies: ["PluginAPI"], path: "Plugins/Dropping", publicHeadersPath: ".", cSettings: methodPluginFlags, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "SelectiveBackprop", dependencies: ["PluginAPI"], path: "Plugins/SelectiveBackprop", publicHeadersPath: ".", cSettings: methodPluginFlags, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "RHO", dependencies: ["PluginAPI"], path: "Plugins/RHO", publicHeadersPath: ".", cSettings: methodPluginFlags, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "Lion", dependencies: ["PluginAPI"], path: "Plugins/Lion", publicHeadersPath: ".", cSettings: methodPluginFlags, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "Sophia", dependencies: ["PluginAPI"], path: "Plugins/Sophia", publicHeadersPath: ".", cSettings: methodPluginFlags, linkerSettings: [.linkedLibrary("m")]),
 
         // Example plugins: one in plain C, one in Swift. They depend on the C ABI only.
         .target(

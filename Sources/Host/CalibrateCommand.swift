@@ -16,6 +16,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Compute threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed repetitions per measurement (the median is kept).") var repetitions = 5
     @Option(name: .customLong("set"), help: "model.KEY=VALUE shape override; repeatable.") var settings: [String] = []
+    @Option(help: "Calibrate this plugin optimizer (id, name or path) and add its cost to the profile instead of measuring the model.") var plugin: String?
     @Flag(help: "Replace each per-layer table by its least-squares line in the number of layers (steadier on a noisy machine).") var smooth = false
 
     func run() throws {
@@ -27,6 +28,20 @@ struct CalibrateCommand: ParsableCommand {
         let config: ModelConfig
         do { config = try ModelConfig.preset(model, overrides: overrides) } catch { throw ValidationError("\(error)") }
         let profileName = name ?? ProfileCatalog.defaultName(for: model)
+        if let plugin {
+            // A plugin's own optimizer arithmetic, added to an existing profile of this preset.
+            let url = try output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.locate(profileName)
+            var profile = try ReferenceProfile.load(from: url)
+            let library = try PluginResolver.find(name: plugin, searchPath: .standard())
+            let measured = try PluginCalibration.measureOptimizerStep(libraryPath: library.path, preset: model)
+            profile.pluginCostPerParameter[measured.pluginID] = measured.secondsPerParameter
+            let target = output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.userDirectory.appendingPathComponent(profileName + ".json")
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try profile.save(to: target)
+            print(String(format: "plugin %@: %.3f ns per parameter per step (median of %d); wrote %@",
+                         measured.pluginID, measured.secondsPerParameter * 1e9, measured.timedSteps, target.path))
+            return
+        }
         var profile = try Calibration(config: config, threads: threads, repetitions: repetitions)
             .measure(name: profileName, toolchain: "Swift 6.3") { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         if smooth { profile = try profile.smoothedByLinearFit() }

@@ -38,6 +38,32 @@ import Testing
         #expect(optimizer.step == 3)
     }
 
+    @Test func skippedLayersAreLeftAloneAndKeepTheirOwnStepCount() {
+        let store = ParameterStore([("layers.0.w", [1], 0, .matrix), ("layers.1.w", [1], 1, .matrix)])
+        store.value("layers.0.w").copy(from: [1]); store.value("layers.1.w").copy(from: [1])
+        let optimizer = AdamW(parameterCount: store.count)
+        store.gradient("layers.0.w").copy(from: [0.5]); store.gradient("layers.1.w").copy(from: [0.5])
+        optimizer.update(store, learningRate: 0.1, skippedLayers: [1])
+        #expect(store.value("layers.1.w").toArray() == [1])  // no momentum step, no decay
+        #expect(optimizer.parameterSteps["layers.0.w"] == 1 && optimizer.parameterSteps["layers.1.w"] == nil)
+        // Its first real update is bias-corrected as a first step: a full step of size lr.
+        optimizer.update(store, learningRate: 0.1)
+        let moved = 1 * (1 - 0.1 * 0.01) - 0.1 * 0.5 / (0.5 + 1e-12)
+        #expect(abs(Double(store.value("layers.1.w").toArray()[0]) - moved) < 1e-6)
+        #expect(optimizer.parameterSteps["layers.1.w"] == 1 && optimizer.parameterSteps["layers.0.w"] == 2)
+    }
+
+    @Test func resetParametersRestartTheirBiasCorrection() {
+        let old = ParameterStore([("layers.0.w", [1], 0, .matrix)])
+        let optimizer = AdamW(parameterCount: old.count)
+        old.gradient("layers.0.w").copy(from: [1])
+        for _ in 0..<3 { optimizer.update(old, learningRate: 0.1) }
+        let new = ParameterStore([("layers.0.w", [1], 0, .matrix), ("layers.1.w", [1], 1, .matrix)])
+        optimizer.remap(from: old, to: new, reset: ["layers.1.w"])
+        #expect(optimizer.parameterSteps == ["layers.0.w": 3])
+        #expect(optimizer.firstMoment[new.info("layers.1.w")!.offset] == 0)
+    }
+
     @Test func decayEverythingReproducesTheSeedCode() {
         let store = ParameterStore([("g", [1], nil, .normGain)])
         store.value("g").copy(from: [1])

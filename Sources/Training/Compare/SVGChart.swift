@@ -17,7 +17,7 @@ struct SVGChart {
     var xLabel: String
     var yLabel: String
     var series: [Series]
-    var width = 640.0
+    var width = 670.0
     var height = 340.0
     /// Fixed y-range (nil: from the data).
     var yRange: ClosedRange<Double>?
@@ -29,7 +29,7 @@ struct SVGChart {
     /// Unique within the page (names the clip path).
     var id = "chart"
 
-    private let left = 62.0, right = 150.0, top = 34.0, bottom = 46.0
+    private let left = 62.0, right = 180.0, top = 34.0, bottom = 46.0
 
     var svg: String {
         let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }

@@ -34,8 +34,12 @@ public final class AdamW {
     }
 
     public let settings: Settings
-    /// Updates taken so far (t in the bias corrections).
+    /// Update calls so far.
     public private(set) var step = 0
+    /// Updates each parameter has received (t in its bias corrections), by name. As in PyTorch,
+    /// a parameter that skips a step (a dropped layer) or starts fresh (a new stacked layer)
+    /// keeps its own count, so its bias correction starts from the beginning.
+    public private(set) var parameterSteps: [String: Int] = [:]
     /// First and second moments, in the parameter store's flat layout.
     public private(set) var firstMoment: [Float]
     public private(set) var secondMoment: [Float]
@@ -47,18 +51,24 @@ public final class AdamW {
     }
 
     /// Applies one update with learning rate `lr` to every parameter of `store` from its gradients.
-    public func update(_ store: ParameterStore, learningRate lr: Float) {
+    /// Parameters of `skippedLayers` (layers that ran in no micro-batch of the step, so have no
+    /// gradient) are left alone entirely — no momentum, no decay — as PyTorch does for parameters
+    /// without a gradient, which is what the seed code's layer dropping relied on.
+    public func update(_ store: ParameterStore, learningRate lr: Float, skippedLayers: Set<Int> = []) {
         precondition(store.count == firstMoment.count, "optimizer state does not match the parameter layout")
         step += 1
         let s = settings
-        let correction1 = 1 - Float(Double(s.beta1).power(step))
-        let correction2 = 1 - Float(Double(s.beta2).power(step))
-        let stepSize = lr / correction1, rootCorrection2 = correction2.squareRoot()
         let values = store.values, grads = store.gradients
         firstMoment.withUnsafeMutableBufferPointer { mBuf in
             secondMoment.withUnsafeMutableBufferPointer { vBuf in
                 let m = mBuf.baseAddress!, v = vBuf.baseAddress!
                 for e in store.entries {
+                    if let layer = e.layer, skippedLayers.contains(layer) { continue }
+                    let t = (parameterSteps[e.name] ?? 0) + 1
+                    parameterSteps[e.name] = t
+                    let correction1 = 1 - Float(Double(s.beta1).power(t))
+                    let correction2 = 1 - Float(Double(s.beta2).power(t))
+                    let stepSize = lr / correction1, rootCorrection2 = correction2.squareRoot()
                     let decay = (s.decayEverything || e.kind.isDecayed) ? 1 - lr * s.weightDecay : 1
                     let base = e.offset
                     let tensorStep = s.rmsScaling ? stepSize * Self.rmsScale(values + base, count: e.count) : stepSize
@@ -95,12 +105,18 @@ public final class AdamW {
         }
         firstMoment = m
         secondMoment = v
+        var steps: [String: Int] = [:]
+        for e in new.entries where !reset.contains(e.name) {
+            if let o = old.info(e.name), o.shape == e.shape, let t = parameterSteps[e.name] { steps[e.name] = t }
+        }
+        parameterSteps = steps
     }
 
-    /// Restores state saved from `step`, `firstMoment` and `secondMoment`.
-    public func restore(step: Int, firstMoment: [Float], secondMoment: [Float]) {
+    /// Restores state saved from `step`, `parameterSteps`, `firstMoment` and `secondMoment`.
+    public func restore(step: Int, parameterSteps: [String: Int], firstMoment: [Float], secondMoment: [Float]) {
         precondition(firstMoment.count == self.firstMoment.count && secondMoment.count == self.secondMoment.count)
         self.step = step
+        self.parameterSteps = parameterSteps
         self.firstMoment = firstMoment
         self.secondMoment = secondMoment
     }

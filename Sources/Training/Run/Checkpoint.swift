@@ -58,6 +58,7 @@ public struct Checkpoint {
             "step": String(c.step),
             "data_position": String(c.dataPosition),
             "optimizer_step": String(optimizer.step),
+            "optimizer_parameter_steps": String(decoding: try encoder.encode(optimizer.parameterSteps), as: UTF8.self),
             "clock": try c.clock.jsonString(),
             "model_config": String(decoding: try encoder.encode(c.modelConfig), as: UTF8.self),
             "next_checkpoint_fraction": String(c.nextCheckpointFraction),
@@ -92,7 +93,8 @@ public struct Checkpoint {
               let nextEvaluation = Double(try meta("next_evaluation_fraction")) else {
             throw CheckpointError.corrupt(url.path, "a numeric metadata field does not parse")
         }
-        optimizer.restore(step: optimizerStep, firstMoment: try file.array("optimizer.first_moment"),
+        let parameterSteps = try JSONDecoder().decode([String: Int].self, from: Data(try meta("optimizer_parameter_steps").utf8))
+        optimizer.restore(step: optimizerStep, parameterSteps: parameterSteps, firstMoment: try file.array("optimizer.first_moment"),
                           secondMoment: try file.array("optimizer.second_moment"))
         var checkpoint = Checkpoint(
             step: step, dataPosition: position, clock: try RSTClock.fromJSON(try meta("clock")), modelConfig: config,

@@ -84,7 +84,7 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
 
     public static let keys = [
         "lr", "warmup", "batch", "micro-batch", "clip", "beta1", "beta2", "eps", "wd", "decay-all",
-        "eval-every", "checkpoint-every", "val-sequences",
+        "eval-every", "checkpoint-every", "val-sequences", "rms-scaling",
     ]
 
     mutating func apply(key: String, value: String) throws {
@@ -111,6 +111,9 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
         case "decay-all":
             guard let b = Bool(value) else { throw RunSettingsError.badValue(key: key, value: value, expected: "true or false") }
             adamW.decayEverything = b
+        case "rms-scaling":
+            guard let b = Bool(value) else { throw RunSettingsError.badValue(key: key, value: value, expected: "true or false") }
+            adamW.rmsScaling = b
         case "eval-every": evaluateEveryPercent = try double(0...100)
         case "checkpoint-every": checkpointEveryPercent = try double(0...100)
         case "val-sequences": validationSequences = try positiveInt()

@@ -251,7 +251,10 @@ public final class Trainer {
             let charge = plugins!.optimizerCharge(outcome, profile: profile, referenceOverLocal: needsRatio ? referenceOverLocal : nil)
             clock.charge(.plugin, seconds: charge.seconds)
         } else {
-            optimizer.update(model.parameters, learningRate: Float(rate))
+            // Layers no micro-batch ran (layer dropping) have no gradient this step: skip them.
+            let ran = Set((activeLayers ?? [Array(0..<model.config.layers)]).joined())
+            let skipped = Set(0..<model.config.layers).subtracting(ran)
+            optimizer.update(model.parameters, learningRate: Float(rate), skippedLayers: skipped)
             clock.chargeOptimizer(parameters: model.parameters.parameterCount)
         }
         clock.completeStep(sequences: sequences, tokens: sequences * model.config.sequenceLength)
