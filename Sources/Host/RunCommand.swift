@@ -41,9 +41,16 @@ struct RunCommand: ParsableCommand {
         let data = DataLocation(explicitDirectory: dataDir)
         let trainer: Trainer
         if let resume {
+            let record = try store.run(id: resume)
+            try RHOPreparation.verifyRecordedTable(try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8)))
             trainer = try Trainer.resume(runID: resume, data: data, store: store)
         } else {
-            trainer = try Trainer.start(settings: try makeSettings(), data: data, store: store, profile: profile)
+            var settings = try makeSettings()
+            // RHO-LOSS needs its irreducible-loss table: found, or prepared once (uncharged).
+            try RHOPreparation.ensureTable(for: &settings, data: data, profile: profile) {
+                FileHandle.standardError.write(Data(($0 + "\n").utf8))
+            }
+            trainer = try Trainer.start(settings: settings, data: data, store: store, profile: profile)
         }
         let stop = StopSignal.install()
         let reporter = ProgressLine(enabled: !json)

@@ -80,9 +80,12 @@ public enum RHOPreparation {
     public static func ensureTable(for settings: inout RunSettings, data: DataLocation, profile: String?,
                                    home: URL = NTNGHome.directory(), log: (String) -> Void) throws -> RHOTable? {
         guard let library = rhoLibrary(in: settings) else { return nil }
+        // A key may be qualified by any name of the plugin (`rho.table`, `RHO.table`) or bare (`table`).
         let prefixes = library.settingPrefixes
+        func spellings(_ key: String) -> [String] { prefixes.map { "\($0).\(key)" } + [key] }
+        let given = settings.hyperparameters.pluginSettings
         func setting(_ key: String) -> String? {
-            for p in prefixes { if let v = settings.hyperparameters.pluginSettings["\(p).\(key)"] { return v } }
+            for spelling in spellings(key) { if let v = given[spelling] { return v } }
             return nil
         }
         let budgetText = setting("proxy_budget")
@@ -98,7 +101,7 @@ public enum RHOPreparation {
         }
         // Record what was used under the plugin's id (the key every stack accepts).
         var plugin = settings.hyperparameters.pluginSettings
-        for p in prefixes { for k in ["table", "table_sha256", "proxy_checkpoint", "proxy_sha256"] { plugin.removeValue(forKey: "\(p).\(k)") } }
+        for k in ["table", "table_sha256", "proxy_checkpoint", "proxy_sha256"] { for key in spellings(k) { plugin.removeValue(forKey: key) } }
         plugin["\(pluginID).table"] = table.tableURL.path
         plugin["\(pluginID).table_sha256"] = table.manifest.tableSHA256
         plugin["\(pluginID).proxy_checkpoint"] = FileManager.default.fileExists(atPath: table.proxyURL.path) ? table.proxyURL.path : ""

@@ -86,6 +86,10 @@ public final class Trainer {
                               source: source, state: state, store: store, accumulation: accumulation, maxLayers: config.layers)
         // Plugins are opened (and their settings checked) before anything is stored.
         try trainer.openPlugins()
+        if let factor = trainer.plugins?.poolFactor {
+            // A selecting method draws a pool of factor × batch sequences per step.
+            try source.requireBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: accumulation) * accumulation * factor)
+        }
 
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -273,10 +277,18 @@ public final class Trainer {
     private func drawBatches() throws -> [MaskedLMBatch] {
         let s = model.config.sequenceLength, b = model.config.microBatch
         guard let plugins, let factor = plugins.poolFactor else {
+            guard state.dataPosition + accumulation <= source.batchesPerEpoch else {
+                throw TrainingFailure(step: clock.steps + 1, description:
+                    "the data stream ran out at step \(clock.steps + 1) (one epoch = \(source.batchesPerEpoch) batches); use a larger corpus (--corpus all) or a smaller budget")
+            }
             defer { state.dataPosition += accumulation }
             return (0..<accumulation).map { MaskedLMBatch(examples: source.batch(state.dataPosition + $0), sequenceLength: s) }
         }
         let poolBatches = accumulation * factor
+        guard state.dataPosition + poolBatches <= source.batchesPerEpoch else {
+            throw TrainingFailure(step: clock.steps + 1, description:
+                "the data stream ran out at step \(clock.steps + 1): \(settings.method) draws \(poolBatches) batches per step and one epoch holds \(source.batchesPerEpoch); use a larger corpus (--corpus all), a smaller budget or a smaller pool factor")
+        }
         currentPool = (0..<poolBatches).flatMap { source.batch(state.dataPosition + $0) }
         state.dataPosition += poolBatches
         defer { currentPool = [] }

@@ -139,14 +139,16 @@ import Testing
         #expect(abs(other.mean - Double(losses[id])) > 1e-6)
 
         // Found, not trained again; a request with another proxy budget is refused, not replaced.
-        var again = try f.settings(budget: "0.3s", ["rho.proxy_budget=0.2s"])
+        var again = try f.settings(budget: "0.3s")
         again.method = settings.method
+        try again.apply(setting: "proxy_budget=0.2s")  // a bare key reaches the plugin settings too
         lines = []
         let reused = try #require(try RHOPreparation.ensureTable(for: &again, data: f.data, profile: f.profilePath, home: home) { lines.append($0) })
         #expect(reused.manifest == table.manifest)
         #expect(lines.contains { $0.contains("found the prepared") } && !lines.contains { $0.contains("preparing it") })
-        var otherBudget = try f.settings(budget: "0.3s", ["rho.proxy_budget=0.1s"])
+        var otherBudget = try f.settings(budget: "0.3s")
         otherBudget.method = settings.method
+        try otherBudget.apply(setting: "rho.proxy_budget=0.1s")
         #expect(throws: RHOError.self) { try RHOPreparation.ensureTable(for: &otherBudget, data: f.data, profile: f.profilePath, home: home) { _ in } }
         // The baseline needs no table.
         var baseline = try f.settings()
