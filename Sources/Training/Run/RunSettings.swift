@@ -74,7 +74,7 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     /// Validation every this many percent of the budget (0: only at the end).
     public var evaluateEveryPercent = 0.0
     /// Checkpoint every this many percent of the budget (0: only at the end).
-    public var checkpointEveryPercent = 10.0
+    public var checkpointEveryPercent = 25.0
     /// Validation sequences (a fixed set, the same for every run on a corpus).
     public var validationSequences = 256
     /// Settings addressed to plugins, `PLUGIN.KEY` → value.
