@@ -21,12 +21,16 @@ struct RunsCommand: ParsableCommand {
         @Option(help: "At most this many runs.") var limit = 50
         func run() throws {
             let runs = try options.open().runs(matching: RunFilter(method: method, limit: limit))
-            print(["id", "status", "method", "model", "corpus", "seed", "budget", "steps", "train loss", "val loss"].enumerated().map { $1.padding(toLength: [9, 12, 19, 8, 8, 4, 12, 7, 10, 8][$0], withPad: " ", startingAt: 0) }.joined(separator: " "))
+            let widths = [9, 12, 19, 8, 8, 4, 12, 7, 10, 8]
+            func row(_ cells: [String]) -> String {
+                zip(cells, widths).map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " ")
+            }
+            print(row(["id", "status", "method", "model", "corpus", "seed", "budget", "steps", "train loss", "val loss"]))
             for r in runs {
                 func loss(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "–" }
                 let cells = [r.id, r.effectiveStatus.rawValue, r.method, r.model, r.corpus, String(r.seed),
                              r.budget?.description ?? "?", String(r.steps), loss(r.finalTrainLoss), loss(r.valLoss)]
-                print(zip(cells, [9, 12, 19, 8, 8, 4, 12, 7, 10, 8]).map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " "))
+                print(row(cells))
             }
         }
     }

@@ -82,7 +82,7 @@ public final class MaskedLanguageModel {
         case .matrix, .embedding:
             // Each tensor draws from its own stream keyed by its name, so adding or reordering
             // parameters never changes the others' initial values.
-            var rng = SplitMix64(seed: SplitMix64.mix(seed ^ stableHash(e.name)))
+            var rng = SplitMix64(seed: SplitMix64.mix(seed ^ SplitMix64.stableHash(e.name)))
             for i in 0..<t.count { t.base[i] = rng.nextNormal() * config.initStandardDeviation }
         case .normGain: t.buffer.update(repeating: 1)
         case .normBias: t.zero()
@@ -90,12 +90,6 @@ public final class MaskedLanguageModel {
         }
     }
 
-    /// FNV-1a over the UTF-8 bytes: stable across runs and machines, unlike `hashValue`.
-    static func stableHash(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return h
-    }
 
     // MARK: - Passes
 

@@ -37,3 +37,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return Float(radius * Foundation.cos(2 * Double.pi * u2))
     }
 }
+
+extension SplitMix64 {
+    /// FNV-1a over the UTF-8 bytes: a seed component from a name that is stable across runs and
+    /// machines, unlike `hashValue`.
+    public static func stableHash(_ text: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+}

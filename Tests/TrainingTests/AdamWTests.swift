@@ -34,7 +34,6 @@ import Testing
             let got = w.toArray() + g.toArray()
             for i in 0..<3 { #expect(abs(Double(got[i]) - p[i]) < 1e-6, "step \(t + 1) parameter \(i): \(got[i]) vs \(p[i])") }
         }
-        // A zero gradient leaves the second coordinate's momentum-driven move only (sign check).
         #expect(optimizer.step == 3)
     }
 

@@ -109,15 +109,10 @@ public final class PluginStack {
     public func stepInfo(for plugin: Plugin) throws -> PluginStepInfo {
         let s = try host()
         let b = s.budget
-        let seed = SplitMix64.mix(s.stepSeed ^ Self.stableHash(plugin.id))
+        let seed = SplitMix64.mix(s.stepSeed ^ SplitMix64.stableHash(plugin.id))
         return PluginStepInfo(step: b.steps, seed: seed, budgetFraction: b.fraction, layers: s.modelConfig.layers, maxLayers: s.maxLayers)
     }
 
-    static func stableHash(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return h
-    }
 
     private func refreshPoolFactor() throws {
         poolFactor = try plugins.first { $0.implements(.selectBatch) }?.poolFactor()
