@@ -9,7 +9,8 @@
  *   deterministic and uses no randomness at all.
  *
  * The table (`table`, a file of float32 per training example id, NaN for ids of the proxy
- * split) is made by the host (`ntng rho prepare`, or `ntng run --method rho` on first use): an
+ * split, the NaN with payload 1 (RHO_NOT_EXTRACTED) for ids beyond the stream prefix the host
+ * computed for this budget) is made by the host (`ntng rho prepare`, or `ntng run --method rho` on first use): an
  * irreducible-loss model of the target's architecture trained on the 20 % proxy split, its losses
  * computed with the target run's masks. That work is amortised and not charged; the plugin says so
  * in the run log. An id outside the table or one of the proxy split is an error (it would mean the
@@ -26,6 +27,7 @@
 
 #define RHO_STATE_MAGIC 0x314F4852u /* "RHO1" little-endian */
 #define RHO_TEXT 1024
+#define RHO_NOT_EXTRACTED 0x7FC00001u /* NaN payload 1: the host computed no loss for this id */
 
 typedef struct rho {
   const ntng_host *h;
@@ -35,6 +37,7 @@ typedef struct rho {
   float *table;          /* irreducible loss per example id */
   int64_t table_count;   /* ids 0 ..< table_count */
   int64_t proxy_ids;     /* NaN entries: ids of the proxy split */
+  int64_t missing_ids;   /* RHO_NOT_EXTRACTED entries: beyond the covered stream prefix */
   char table_path[RHO_TEXT], table_sha256[128], proxy_checkpoint[RHO_TEXT], proxy_sha256[128];
 
   /* Totals over the run, checkpointed (they only feed the end-of-run log line). */
@@ -95,6 +98,12 @@ static void destroy(void *self) {
   free(p);
 }
 
+static int not_extracted(float v) {
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  return bits == RHO_NOT_EXTRACTED;
+}
+
 /* Reads the whole table file: little-endian float32, one per example id. */
 static ntng_status load_table(rho *p) {
   char msg[RHO_TEXT + 200];
@@ -123,13 +132,14 @@ static ntng_status load_table(rho *p) {
     return fail(p, NTNG_E_IO, msg);
   }
   for (int64_t i = 0; i < p->table_count; i++) {
-    if (isnan(p->table[i])) p->proxy_ids++;
+    if (not_extracted(p->table[i])) p->missing_ids++;
+    else if (isnan(p->table[i])) p->proxy_ids++;
     else if (!isfinite(p->table[i])) {
       snprintf(msg, sizeof msg, "the irreducible-loss table %s holds an infinite loss at id %lld", p->table_path, (long long)i);
       return fail(p, NTNG_E_INVALID, msg);
     }
   }
-  if (p->proxy_ids == p->table_count) {
+  if (p->proxy_ids + p->missing_ids == p->table_count) {
     snprintf(msg, sizeof msg, "the irreducible-loss table %s has no training ids (all NaN)", p->table_path);
     return fail(p, NTNG_E_INVALID, msg);
   }
@@ -176,11 +186,12 @@ static ntng_status on_run_start(void *self, const ntng_step_info *s) {
   (void)s;
   char line[3 * RHO_TEXT];
   snprintf(line, sizeof line,
-           "RHO-LOSS: irreducible losses from %s (sha256 %s; %lld example ids, %lld of them in the proxy split), "
+           "RHO-LOSS: irreducible losses from %s (sha256 %s; %lld example ids, %lld of them in the proxy split, %lld not "
+           "computed as beyond the budget's reach), "
            "proxy model %s (sha256 %s). Proxy training and loss extraction are amortised and NOT charged; "
            "the selection forwards (%d x the batch per step) are charged as scoring.",
            p->table_path, p->table_sha256[0] ? p->table_sha256 : "not given", (long long)p->table_count,
-           (long long)p->proxy_ids, p->proxy_checkpoint[0] ? p->proxy_checkpoint : "not given",
+           (long long)p->proxy_ids, (long long)p->missing_ids, p->proxy_checkpoint[0] ? p->proxy_checkpoint : "not given",
            p->proxy_sha256[0] ? p->proxy_sha256 : "not given", (int)p->pool_factor);
   p->h->log(p->h, NTNG_LOG_INFO, line);
   return NTNG_OK;
@@ -249,6 +260,14 @@ static ntng_status select_batch(void *self, const ntng_step_info *s, const ntng_
                "example id %llu is outside the irreducible-loss table %s (%lld ids): the table was made for another corpus, "
                "tokenizer or sequence length",
                (unsigned long long)id, p->table_path, (long long)p->table_count);
+      return fail(p, NTNG_E_INVALID, msg);
+    }
+    if (not_extracted(p->table[id])) {
+      snprintf(msg, sizeof msg,
+               "example id %llu has no irreducible loss in %s: the host computed losses only for the stream positions "
+               "it estimated this budget could reach; prepare the whole table with `ntng rho prepare --force` (no --budget) "
+               "and pass it with --set table=PATH",
+               (unsigned long long)id, p->table_path);
       return fail(p, NTNG_E_INVALID, msg);
     }
     if (isnan(p->table[id])) {

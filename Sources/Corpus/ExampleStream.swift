@@ -109,6 +109,13 @@ public struct ExampleStream: Sendable {
         return order[(index * batchSize)..<((index + 1) * batchSize)].map { UInt64($0) }
     }
 
+    /// The example ids at stream positions `range` (a prefix of the stream is what the first
+    /// steps of a run draw, whatever their batch size).
+    public func exampleIds(positions range: Range<Int>) -> [UInt64] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= order.count, "positions \(range) are outside the stream (0..<\(order.count))")
+        return order[range].map { UInt64($0) }
+    }
+
     /// Position-wise access without allocation (for the hot path).
     @inline(__always)
     func exampleId(batch: Int, slot: Int) -> Int { Int(order[batch * batchSize + slot]) }

@@ -25,8 +25,10 @@ struct RHOCommand: ParsableCommand {
         @Option(name: .customLong("set"), help: "Hyperparameter or model.KEY=VALUE of the target run (the proxy uses the same); repeatable.") var settings: [String] = []
         @Option(help: "Data directory (default: $NTNG_HOME/data).") var dataDir: String?
 
-        func request(threads: Int) throws -> RHOPreparation.Request {
-            var run = RunSettings(budget: try Budget.parse(proxyBudget, kind: .rst))
+        /// The target run's settings as far as the proxy shares them (method rho; budget `budget`).
+        func targetRun(threads: Int, budget: String? = nil) throws -> RunSettings {
+            var run = RunSettings(budget: try Budget.parse(budget ?? proxyBudget, kind: .rst))
+            run.method = RHOPreparation.pluginID
             run.corpus = corpus
             run.model = model
             run.seed = seed
@@ -38,6 +40,11 @@ struct RHOCommand: ParsableCommand {
                     throw ValidationError("--set \(s): plugin settings do not apply to the proxy model")
                 }
             }
+            return run
+        }
+
+        func request(threads: Int) throws -> RHOPreparation.Request {
+            let run = try targetRun(threads: threads)
             return RHOPreparation.Request(run: run, proxyBudget: try Budget.parse(proxyBudget, kind: .rst), profile: profile)
         }
     }
@@ -50,10 +57,26 @@ struct RHOCommand: ParsableCommand {
         @OptionGroup var options: Options
         @Option(help: "Compute threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
         @Flag(help: "Replace an existing table.") var force = false
+        @Option(help: ArgumentHelp("Compute losses only for the sequences a RHO run of this RST budget can reach (default: the whole training split).",
+                                   discussion: "A longer run later extends the table by itself."))
+        var budget: String?
+        @Option(help: "The RHO plugin's pool factor the reach is computed for (with --budget).") var poolFactor = 2
+        @Option(name: .customLong("free"), help: "Charge kind the target run does not charge (with --budget: `scoring` lets it reach further); repeatable.")
+        var free: [String] = []
+
+        func validate() throws {
+            if poolFactor < 1 { throw ValidationError("--pool-factor must be at least 1") }
+        }
 
         func run() throws {
-            let request = try options.request(threads: threads)
+            var request = try options.request(threads: threads)
             let data = DataLocation(explicitDirectory: options.dataDir)
+            if let budget {
+                var target = try options.targetRun(threads: threads, budget: budget)
+                target.free = try free.map(ChargeKind.parseFree)
+                request.coverage = try RHOPreparation.streamReach(of: target,
+                                                                  poolFactor: poolFactor, data: data, profile: options.profile)
+            }
             let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let table = try force
                 ? RHOPreparation.prepare(request, data: data, force: true, log: log)
@@ -80,7 +103,7 @@ struct RHOCommand: ParsableCommand {
                   corpus \(m.corpus) (\(m.tokenizer)), model \(m.model), seed \(m.seed) (the masks of that run seed)
                   proxy split: \(m.proxySplitRule): \(m.proxySequences) of \(m.trainingSequences) training sequences
                   proxy model: \(m.proxySteps) steps under \(m.proxyBudget) of \(m.profile) (\(String(format: "%.2f", m.proxyEpochs)) epochs), validation loss \(String(format: "%.4f", m.proxyValidationLoss))
-                  table: mean loss \(String(format: "%.4f", m.tableMeanLoss)) over \(m.trainingSequences - m.proxySequences) training ids
+                  table: mean loss \(String(format: "%.4f", m.tableMeanLoss)) over \(m.coveredPositions.map { "the first \($0) positions of seed \(m.seed)'s stream (what the budget can reach; extended when a longer run needs more)" } ?? "all \(m.trainingSequences - m.proxySequences) training ids")
                   losses.f32        sha256 \(m.tableSHA256)
                   proxy.safetensors sha256 \(m.proxySHA256)
                   amortised: \(String(format: "%.0f", m.trainingWallSeconds)) s proxy training + \(String(format: "%.0f", m.extractionWallSeconds)) s extraction, charged to no run

@@ -204,7 +204,8 @@ public final class ComparisonRunner: @unchecked Sendable {
                 // Ctrl-C stops it and a crash fails only the RHO trials; then the host function
                 // finds the table and names it in the settings.
                 try prepareRHOTable(trial, library: library, shouldStop: shouldStop)
-                _ = try RHOPreparation.ensureTable(for: &settings, data: data, profile: plan.request.profile, log: log)
+                _ = try RHOPreparation.ensureTable(for: &settings, data: data, profile: plan.request.profile,
+                                                   reachBudget: largestBudget, log: log)
             }
         }
         // Settings the preparation derived (the table's path and hashes) go to the child explicitly.
@@ -222,13 +223,18 @@ public final class ComparisonRunner: @unchecked Sendable {
         return a
     }
 
+    /// The comparison's largest budget: what RHO's table is prepared to reach, once.
+    private var largestBudget: Budget { plan.budgets.max { $0.amount < $1.amount } ?? plan.budgets[0] }
+
     /// Runs `ntng rho prepare` for the trial's corpus, model, seed, recipe and proxy budget.
     private func prepareRHOTable(_ trial: Trial, library: PluginLibrary, shouldStop: @escaping @Sendable () -> Bool) throws {
-        let plugin = trial.settings.hyperparameters.pluginSettings
-        let proxyBudget = library.settingPrefixes.lazy.compactMap { plugin["\($0).proxy_budget"] }.first
-            ?? library.descriptor.configKeys.first { $0.key == "proxy_budget" }?.defaultValue ?? "5m"
+        let proxyBudget = RHOPreparation.pluginSetting("proxy_budget", of: library, in: trial.settings) ?? "5m"
+        // Losses only for what the comparison's largest budget can reach (RHO alone; a stack that
+        // reaches further has the table extended by `ensureTable`).
         var a = ["rho", "prepare", "--corpus", plan.request.corpus, "--model", plan.request.model, "--seed", String(trial.seed),
-                 "--proxy-budget", proxyBudget, "--threads", String(trial.settings.threads)]
+                 "--proxy-budget", proxyBudget, "--threads", String(trial.settings.threads),
+                 "--budget", "\(largestBudget.amount)s", "--pool-factor", String(RHOPreparation.poolFactor(library, in: trial.settings))]
+        for f in plan.request.free { a += ["--free", f] }
         if let dataDirectory { a += ["--data-dir", dataDirectory] }
         if let profile = plan.request.profile { a += ["--profile", profile] }
         for s in plan.request.settings where !ComparisonPlan.isPluginSetting(s) { a += ["--set", s] }

@@ -62,6 +62,9 @@ public struct ComparisonSummary: Sendable {
     public var consistencyProblems: [String]
     /// How many finished trials the check covered.
     public var consistencyChecked: Int
+    /// The request's `--set` settings and `--free` kinds, for the report's "reproduce" line.
+    public var settings: [String]
+    public var free: [String]
 
     public var failedOutcomes: [TrialOutcome] { outcomes.filter { !$0.isFinished } }
 
@@ -71,6 +74,8 @@ public struct ComparisonSummary: Sendable {
         corpus = plan.request.corpus
         seeds = plan.request.seedList
         methods = plan.request.methods
+        settings = plan.request.settings
+        free = plan.request.free
         let reference = plan.request.referenceMethod
         self.reference = reference
         profileName = plan.profile.name

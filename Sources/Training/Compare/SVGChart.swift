@@ -17,7 +17,7 @@ struct SVGChart {
     var xLabel: String
     var yLabel: String
     var series: [Series]
-    var width = 670.0
+    var width = 640.0  // two charts side by side in a 1400-pixel window
     var height = 340.0
     /// Fixed y-range (nil: from the data).
     var yRange: ClosedRange<Double>?

@@ -105,31 +105,50 @@ enum ProxyTraining {
         return count == 0 ? .nan : sum / Double(count)
     }
 
-    /// The proxy's mean loss over each training id's masked tokens, masked exactly as a target
-    /// run with `seed` masks it (``MLMBatchSource/trainingExample(id:)`` is the run's own masking);
-    /// NaN for proxy-split ids. Returns the table and the number of proxy ids.
-    static func extract(model: MaskedLanguageModel, corpus: PreparedCorpus, seed: UInt64,
-                        log: (String) -> Void) throws -> (losses: [Float], proxyIDs: Int) {
+    /// The proxy's mean loss over the masked tokens of the training ids at stream positions
+    /// `positions` of seed `seed`'s training stream (all training ids when nil), masked exactly as a
+    /// target run with `seed` masks them (``MLMBatchSource/trainingExample(id:)`` is the run's own
+    /// masking), written into `table` (one entry per training id; others are left as they are).
+    /// Returns how many ids it computed.
+    @discardableResult
+    static func extract(model: MaskedLanguageModel, corpus: PreparedCorpus, seed: UInt64, positions: Range<Int>?,
+                        into table: inout [Float], log: (String) -> Void) throws -> Int {
         let config = model.config
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: seed)
-        let n = source.training.count
-        var table = [Float](repeating: .nan, count: n)
-        let ids = (0..<n).filter { !source.proxySplit.isProxy(UInt64($0)) }
-        log("RHO-LOSS proxy: computing its losses on \(ids.count) training sequences with the masks of seed \(seed)")
+        precondition(table.count == source.training.count, "the table has \(table.count) entries for \(source.training.count) training ids")
+        let ids: [UInt64]
+        if let positions {
+            ids = source.stream.exampleIds(positions: positions.clamped(to: 0 ..< source.stream.count))
+        } else {
+            ids = (0..<UInt64(source.training.count)).filter { !source.proxySplit.isProxy($0) }
+        }
+        let which = positions.map { "stream positions \($0.lowerBound)..<\(min($0.upperBound, source.stream.count))" } ?? "every training sequence"
+        log("RHO-LOSS proxy: computing its losses on \(ids.count) training sequences (\(which)) with the masks of seed \(seed)")
         var nextReport = 0.25
         for start in stride(from: 0, to: ids.count, by: config.microBatch) {
             let chunk = ids[start ..< min(start + config.microBatch, ids.count)]
-            model.forward(MaskedLMBatch(examples: chunk.map { source.trainingExample(id: UInt64($0)) }, sequenceLength: config.sequenceLength))
+            model.forward(MaskedLMBatch(examples: chunk.map { source.trainingExample(id: $0) }, sequenceLength: config.sequenceLength))
             for (i, id) in chunk.enumerated() {
                 let count = model.perExampleMaskedCount[i]
-                table[id] = count > 0 ? model.perExampleLoss[i] / count : 0
+                table[Int(id)] = count > 0 ? model.perExampleLoss[i] / count : 0
             }
             if Double(start + chunk.count) / Double(ids.count) >= nextReport {
                 log(String(format: "RHO-LOSS proxy: losses %3.0f%% done", 100 * Double(start + chunk.count) / Double(ids.count)))
                 nextReport += 0.25
             }
         }
-        return (table, n - ids.count)
+        return ids.count
+    }
+
+    /// A fresh table for `corpus`: NaN on the proxy split, ``RHOTable/notExtracted`` elsewhere.
+    static func emptyTable(corpus: PreparedCorpus, sequenceLength: Int) throws -> (table: [Float], proxyIDs: Int) {
+        let n = try PackedSequences(split: corpus.train, sequenceLength: sequenceLength).count
+        var proxy = 0
+        let table = (0..<n).map { id -> Float in
+            if ProxySplit.standard.isProxy(UInt64(id)) { proxy += 1; return .nan }
+            return RHOTable.notExtracted
+        }
+        return (table, proxy)
     }
 
     /// The proxy's weights as safetensors (`model.<name>`), with its shape in the metadata.

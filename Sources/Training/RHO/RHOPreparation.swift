@@ -32,6 +32,10 @@ public enum RHOPreparation {
         /// The proxy's recipe: the target's (learning rate, AdamW, clipping, batch).
         public var hyperparameters = Hyperparameters()
         public var threads = 2
+        /// Positions of the seed's training stream whose losses the table must hold (nil: every
+        /// training id). ``ensureTable(for:data:profile:reachBudget:home:log:)`` sets it to what the
+        /// run's budget can reach.
+        public var coverage: Int?
 
         public init(corpus: String, model: String, seed: UInt64, proxyBudget: Budget) {
             self.corpus = corpus
@@ -76,21 +80,20 @@ public enum RHOPreparation {
     /// A table given explicitly (`--set rho.table=PATH`) is used as is, after checking the manifest
     /// beside it (if any) against the run's corpus, model and seed.
     /// Returns the table used, or nil when the method does not include RHO.
+    /// Only the stream positions the run can reach within its budget (or `reachBudget`, when a
+    /// comparison prepares for its largest budget at once) get losses; see ``streamReach``.
     @discardableResult
     public static func ensureTable(for settings: inout RunSettings, data: DataLocation, profile: String?,
-                                   home: URL = NTNGHome.directory(), log: (String) -> Void) throws -> RHOTable? {
+                                   reachBudget: Budget? = nil, home: URL = NTNGHome.directory(),
+                                   log: (String) -> Void) throws -> RHOTable? {
         guard let library = rhoLibrary(in: settings) else { return nil }
-        // A key may be qualified by any name of the plugin (`rho.table`, `RHO.table`) or bare (`table`).
-        let prefixes = library.settingPrefixes
-        func spellings(_ key: String) -> [String] { prefixes.map { "\($0).\(key)" } + [key] }
-        let given = settings.hyperparameters.pluginSettings
-        func setting(_ key: String) -> String? {
-            for spelling in spellings(key) { if let v = given[spelling] { return v } }
-            return nil
-        }
-        let budgetText = setting("proxy_budget")
-            ?? library.descriptor.configKeys.first { $0.key == "proxy_budget" }?.defaultValue ?? "5m"
-        let request = Request(run: settings, proxyBudget: try Budget.parse(budgetText, kind: .rst), profile: profile)
+        func spellings(_ key: String) -> [String] { library.settingPrefixes.map { "\($0).\(key)" } + [key] }
+        func setting(_ key: String) -> String? { pluginSetting(key, of: library, in: settings) }
+        let budgetText = setting("proxy_budget") ?? "5m"
+        var request = Request(run: settings, proxyBudget: try Budget.parse(budgetText, kind: .rst), profile: profile)
+        var reachSettings = settings
+        if let reachBudget { reachSettings.budget = reachBudget }
+        request.coverage = try streamReach(of: reachSettings, poolFactor: poolFactor(library, in: settings), data: data, profile: profile)
 
         let table: RHOTable
         if let explicit = setting("table"), !explicit.isEmpty {
@@ -118,6 +121,12 @@ public enum RHOPreparation {
         let plugin = settings.hyperparameters.pluginSettings
         guard let path = plugin["\(pluginID).table"], let expected = plugin["\(pluginID).table_sha256"], !expected.isEmpty else { return }
         let actual = (try? SHA256Digest.hex(ofFileAt: path)) ?? "missing"
+        if actual != expected, let table = try? RHOTable.open(URL(fileURLWithPath: path).deletingLastPathComponent()),
+           table.tableURL.path == URL(fileURLWithPath: path).path, table.manifest.tableSHA256 == actual,
+           table.manifest.earlierTableSHA256s?.contains(expected) == true,
+           plugin["\(pluginID).proxy_sha256"].map({ $0 == table.manifest.proxySHA256 }) ?? true {
+            return  // extended since: the run's ids keep exactly their values
+        }
         guard actual == expected else {
             throw RHOError.mismatch("the run used the RHO table \(path) with SHA-256 \(expected), but that file now has \(actual); it was prepared again or removed, so the run cannot resume with the same selection")
         }
@@ -140,6 +149,9 @@ public enum RHOPreparation {
             let table = try RHOTable.open(directory)
             try check(table.manifest, against: request, data: data, location: directory.path)
             log("RHO-LOSS: found the prepared irreducible-loss table in \(directory.path)")
+            if let covered = table.manifest.coveredPositions, request.coverage.map({ $0 > covered }) ?? true {
+                return try extend(table, to: request.coverage, request: request, data: data, log: log)
+            }
             return table
         }
         log("RHO-LOSS: no irreducible-loss table for \(request.corpus)/\(request.modelKey)/seed \(request.seed) yet; preparing it (amortised, not charged)")
@@ -221,7 +233,10 @@ public enum RHOPreparation {
 
         let trained = try ProxyTraining.train(request: request, corpus: corpus, config: config, profile: profile, log: log)
         let extractionStart = Date()
-        let (losses, proxyCount) = try ProxyTraining.extract(model: trained.model, corpus: corpus, seed: request.seed, log: log)
+        var (losses, proxyCount) = try ProxyTraining.emptyTable(corpus: corpus, sequenceLength: config.sequenceLength)
+        let covered = try coverage(request.coverage, corpus: corpus, config: config, seed: request.seed)
+        try ProxyTraining.extract(model: trained.model, corpus: corpus, seed: request.seed, positions: covered.map { 0 ..< $0 },
+                                  into: &losses, log: log)
         let extractionSeconds = Date().timeIntervalSince(extractionStart)
         let finite = losses.filter { !$0.isNaN }
         let mean = finite.isEmpty ? Double.nan : finite.reduce(0.0) { $0 + Double($1) } / Double(finite.count)
@@ -242,24 +257,119 @@ public enum RHOPreparation {
             trainingSequences: losses.count, proxySequences: proxyCount, proxySplit: .standard, proxySplitRule: ProxySplit.standard.rule,
             proxyBudget: request.proxyBudget, profile: profile.name, hyperparameters: hyper, proxySteps: trained.steps,
             proxyEpochs: trained.epochs, proxyFinalTrainLoss: trained.finalLoss, proxyValidationLoss: trained.validationLoss,
-            tableMeanLoss: mean, tableSHA256: try SHA256Digest.hex(ofFileAt: tableURL.path),
+            coveredPositions: covered, tableMeanLoss: mean, tableSHA256: try SHA256Digest.hex(ofFileAt: tableURL.path),
             proxySHA256: try SHA256Digest.hex(ofFileAt: proxyURL.path), trainingWallSeconds: trained.wallSeconds,
             extractionWallSeconds: extractionSeconds, createdAt: ISO8601DateFormatter().string(from: Date()),
             codeVersion: NTNGVersion.string)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try encoder.encode(manifest).write(to: staging.appendingPathComponent(RHOTable.manifestFile), options: .atomic)
+        try manifest.write(to: staging.appendingPathComponent(RHOTable.manifestFile))
         if fm.fileExists(atPath: directory.path) { try fm.removeItem(at: directory) }
         try fm.moveItem(at: staging, to: directory)
-        log(String(format: "RHO-LOSS: prepared %@ — proxy: %d steps (%.2f epochs of %d proxy sequences), validation loss %.4f; table: %d ids, mean loss %.4f; %.0f s training + %.0f s extraction (not charged)",
-                   directory.path, trained.steps, trained.epochs, proxyCount, trained.validationLoss, losses.count, mean,
+        log(String(format: "RHO-LOSS: prepared %@ — proxy: %d steps (%.2f epochs of %d proxy sequences), validation loss %.4f; table: %d of %d ids, mean loss %.4f; %.0f s training + %.0f s extraction (not charged)",
+                   directory.path, trained.steps, trained.epochs, proxyCount, trained.validationLoss, finite.count, losses.count, mean,
                    trained.wallSeconds, extractionSeconds))
         return try RHOTable.open(directory)
     }
 }
 
+extension RHOPreparation {
+    // MARK: - Coverage: only what a budget can reach
+
+    /// The value of the RHO plugin's config key under the run's settings, else its declared
+    /// default. A key may be qualified by any name of the plugin (`rho.table`, `RHO.table`) or bare.
+    static func pluginSetting(_ key: String, of library: PluginLibrary, in settings: RunSettings) -> String? {
+        let given = settings.hyperparameters.pluginSettings
+        for spelling in library.settingPrefixes.map({ "\($0).\(key)" }) + [key] { if let v = given[spelling] { return v } }
+        return library.descriptor.configKeys.first { $0.key == key }?.defaultValue
+    }
+
+    /// The RHO plugin's pool factor under the run's settings.
+    static func poolFactor(_ library: PluginLibrary, in settings: RunSettings) -> Int {
+        Int(pluginSetting("pool_factor", of: library, in: settings) ?? "") ?? 2
+    }
+
+    /// How many positions of the run's training stream a RHO run with these settings can draw
+    /// (nil: no bound, e.g. a wall-clock budget). The clock starts a step only while RST < budget,
+    /// so steps ≤ ⌈budget / cheapest step⌉; each step draws pool factor × batch positions. With RHO
+    /// alone the cheapest step is exact (scoring the pool and training the batch at full depth, plus
+    /// AdamW); with other plugins in the stack (which may run fewer layers) it is priced at zero
+    /// layers, a looser bound. One step is added for rounding.
+    public static func streamReach(of settings: RunSettings, poolFactor: Int, data: DataLocation, profile name: String?) throws -> Int? {
+        let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
+        let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
+        let accumulation = try Trainer.accumulation(settings, config)
+        let poolSequences = poolFactor * accumulation * config.microBatch
+        let steps: Int
+        switch settings.budget.kind {
+        case .wall: return nil
+        case .steps: steps = Int(settings.budget.amount.rounded(.up))
+        case .rst:
+            let profile = try ProfileCatalog.load(name, preset: settings.model, shape: ProfileCatalog.shape(of: config))
+            let rhoAlone = ((try? PluginResolver.resolve(method: settings.method, searchPath: .standard(extra: settings.pluginPaths)))?.count ?? 0) == 1
+            let layers = rhoAlone ? config.layers : 0
+            let scoring = settings.free.contains(.scoring) ? 0 : profile.forwardOnlyCost(activeLayers: layers, sequences: poolSequences)
+            let training = profile.forwardBackwardCost(activeLayers: layers, sequences: accumulation * config.microBatch)
+            let optimizer = rhoAlone ? profile.optimizerUpdateCost(parameters: config.parameterCount) : 0
+            let cheapest = scoring + training + optimizer
+            guard cheapest > 0 else { return nil }
+            steps = Int((settings.budget.amount / cheapest).rounded(.up)) + 1
+        }
+        let (product, overflow) = steps.multipliedReportingOverflow(by: poolSequences)
+        return overflow ? nil : product
+    }
+
+    /// `requested` clamped to the stream; nil when it covers the whole stream (a full table).
+    static func coverage(_ requested: Int?, corpus: PreparedCorpus, config: ModelConfig, seed: UInt64) throws -> Int? {
+        guard let requested else { return nil }
+        let stream = try ExampleStream(exampleCount: try PackedSequences(split: corpus.train, sequenceLength: config.sequenceLength).count,
+                                       batchSize: 1, seed: seed, part: .training)
+        return requested >= stream.count ? nil : requested
+    }
+
+    /// Computes the losses of stream positions `covered ..< coverage` with the stored proxy and
+    /// rewrites the table and its manifest (the earlier SHA-256 is kept, so runs recorded with it
+    /// may still resume: every value they could read is unchanged).
+    static func extend(_ table: RHOTable, to requested: Int?, request: Request, data: DataLocation,
+                       log: (String) -> Void) throws -> RHOTable {
+        let corpus = try PreparedCorpus(corpus: request.corpus, location: data)
+        let config = try modelConfig(request, corpus: corpus)
+        let from = table.manifest.coveredPositions ?? 0
+        let to = try coverage(requested, corpus: corpus, config: config, seed: request.seed)
+        log("RHO-LOSS: the table covers \(from) stream positions; this budget can reach \(to.map(String.init) ?? "all of them"), so it is extended (not charged)")
+        ComputeThreads.set(request.threads)
+        let started = Date()
+        var losses = try table.losses()
+        let proxy = try table.proxyModel()
+        try ProxyTraining.extract(model: proxy, corpus: corpus, seed: request.seed, positions: from ..< (to ?? Int.max),
+                                  into: &losses, log: log)
+        let finite = losses.filter { !$0.isNaN }
+        var manifest = table.manifest
+        manifest.earlierTableSHA256s = (manifest.earlierTableSHA256s ?? []) + [manifest.tableSHA256]
+        manifest.coveredPositions = to
+        manifest.tableMeanLoss = finite.isEmpty ? .nan : finite.reduce(0.0) { $0 + Double($1) } / Double(finite.count)
+        manifest.extractionWallSeconds += Date().timeIntervalSince(started)
+        // Table first, then the manifest naming its hash, each replaced atomically. A reader that
+        // comes between the two sees a hash mismatch and is told to prepare again, never wrong values.
+        let staged = table.directory.appendingPathComponent(RHOTable.tableFile + ".new-\(getpid())")
+        try RHOTable.writeLosses(losses, to: staged)
+        manifest.tableSHA256 = try SHA256Digest.hex(ofFileAt: staged.path)
+        guard rename(staged.path, table.tableURL.path) == 0 else {
+            throw RHOError.invalid("could not replace \(table.tableURL.path): \(String(cString: strerror(errno)))")
+        }
+        try manifest.write(to: table.manifestURL)
+        log(String(format: "RHO-LOSS: extended %@ to %d ids in %.0f s (not charged)", table.directory.path, finite.count, Date().timeIntervalSince(started)))
+        return try RHOTable.open(table.directory)
+    }
+}
+
+
 extension RHOManifest {
+    func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try encoder.encode(self).write(to: url, options: .atomic)
+    }
+
     /// Decoding accepts the "nan"/"inf" strings that ``RHOPreparation`` writes for non-finite numbers.
     static func decoder() -> JSONDecoder {
         let d = JSONDecoder()

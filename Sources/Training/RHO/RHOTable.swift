@@ -7,13 +7,20 @@ import Models
 ///
 /// - `losses.f32`: little-endian float32 per training example id (`0 ..< trainingSequences`), the
 ///   proxy model's mean cross-entropy over the sequence's masked tokens, masked exactly as the
-///   target run of seed S masks it; NaN for ids of the proxy split (never trained on by targets);
+///   target run of seed S masks it; NaN for ids of the proxy split (never trained on by targets)
+///   and ``notExtracted`` (another NaN) for ids beyond the stream prefix the table covers;
 /// - `proxy.safetensors`: the irreducible-loss (proxy) model;
 /// - `manifest.json`: what it was made from, with the SHA-256 of both files.
 public struct RHOTable: Sendable, Equatable {
     public static let tableFile = "losses.f32"
     public static let proxyFile = "proxy.safetensors"
     public static let manifestFile = "manifest.json"
+
+    /// The value of an id whose loss was not extracted (a NaN with payload 1, so the plugin can
+    /// tell "beyond the covered prefix" from "proxy split"). Only the stream prefix a run can reach
+    /// is extracted: a whole-split pass costs as much as the proxy's training many times over.
+    public static let notExtracted = Float(bitPattern: 0x7FC0_0001)
+    public static func isNotExtracted(_ value: Float) -> Bool { value.bitPattern == notExtracted.bitPattern }
 
     public let directory: URL
     public let manifest: RHOManifest
@@ -109,7 +116,14 @@ public struct RHOManifest: Codable, Equatable, Sendable {
     public var proxyEpochs: Double
     public var proxyFinalTrainLoss: Double?
     public var proxyValidationLoss: Double
-    /// Mean of the table over the training ids.
+    /// How many positions of seed S's training stream have losses (nil: every training id).
+    /// A run draws a prefix of its stream, so this is what its budget can reach; a longer run
+    /// extends the table (``RHOPreparation/findOrPrepare(_:data:home:log:)``).
+    public var coveredPositions: Int?
+    /// SHA-256 of this table's earlier, shorter versions. Extending only fills ids that had no
+    /// loss, so a run recorded with one of these still sees exactly its values and may resume.
+    public var earlierTableSHA256s: [String]?
+    /// Mean of the table over the extracted training ids.
     public var tableMeanLoss: Double
     public var tableSHA256: String
     public var proxySHA256: String

@@ -59,6 +59,7 @@ import Testing
     @Test func mismatchesAreErrors() throws {
         var table: [Float] = Array(repeating: 2, count: 10)
         table[4] = .nan
+        table[6] = RHOTable.notExtracted
         let path = try writeLossTable(table)
         let services = try SelectionTestServices()
         let stack = try openStack(services, ["table": path])
@@ -67,6 +68,9 @@ import Testing
             _ = try stack.selectBatch(exampleIDs: [0, 1, 4, 5], batch: 2, sequenceLength: 16)
         }
         #expect(services.scoredCalls.isEmpty, "ids are checked before the scoring pass is paid for")
+        expectPluginError(["example id 6 has no irreducible loss", "ntng rho prepare"]) {
+            _ = try stack.selectBatch(exampleIDs: [0, 1, 6, 5], batch: 2, sequenceLength: 16)
+        }
         expectPluginError(["example id 10 is outside the irreducible-loss table"]) {
             _ = try stack.selectBatch(exampleIDs: [0, 1, 10, 5], batch: 2, sequenceLength: 16)
         }
@@ -115,15 +119,25 @@ import Testing
         #expect(settings.hyperparameters.pluginSettings["rho.proxy_sha256"] == table.manifest.proxySHA256)
         #expect(table.manifest.proxySteps > 3 && !table.manifest.charged)
 
-        // NaN exactly on the proxy split; finite elsewhere.
+        // NaN exactly on the proxy split; losses for the stream prefix the budget can reach, and
+        // "not extracted" beyond it (scoring the whole split would dwarf the proxy's training).
         let corpus = try PreparedCorpus(corpus: settings.corpus, location: f.data)
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: settings.seed)
         let losses = try table.losses()
         #expect(losses.count == source.training.count)
+        let covered = try #require(table.manifest.coveredPositions)
+        #expect(covered == (try RHOPreparation.streamReach(of: settings, poolFactor: 2, data: f.data, profile: f.profilePath)))
+        #expect(covered > 0 && covered < source.stream.count / 2, "the 0.3 s budget reaches a small part of the stream")
+        let prefix = Set(source.stream.exampleIds(positions: 0 ..< covered))
         for (id, v) in losses.enumerated() {
-            #expect(v.isNaN == ProxySplit.standard.isProxy(UInt64(id)))
-            if !v.isNaN { #expect(v.isFinite && v > 0) }
+            if ProxySplit.standard.isProxy(UInt64(id)) {
+                #expect(v.isNaN && !RHOTable.isNotExtracted(v))
+            } else if prefix.contains(UInt64(id)) {
+                #expect(v.isFinite && v > 0)
+            } else {
+                #expect(RHOTable.isNotExtracted(v))
+            }
         }
 
         // Same masks as the run (mask mismatch fixed): the proxy's loss on the run's masked
@@ -175,9 +189,29 @@ import Testing
         #expect(record.configJSON.contains(table.manifest.tableSHA256))
         #expect(pluginLines.contains { $0.contains("amortised and NOT charged") && $0.contains(table.manifest.tableSHA256) })
 
-        // On resume the recorded table must still be the same file.
+        // The reach bound holds (the run drew no position without a loss) and is tight: RHO alone
+        // is priced exactly, so it overshoots by the one step added for rounding (and one of ceil).
+        let drawn = summary.steps * 2 * b
+        #expect(drawn <= covered && covered - drawn <= 2 * 2 * b, "drew \(drawn) of \(covered) covered positions")
+
+        // A longer budget extends the table: values already there keep their bits, and the old
+        // hash is kept so the run above may still resume with it.
+        var longer = try f.settings(budget: "0.9s", ["rho.proxy_budget=0.2s"])
+        longer.method = settings.method
+        lines = []
+        let extended = try #require(try RHOPreparation.ensureTable(for: &longer, data: f.data, profile: f.profilePath, home: home) { lines.append($0) })
+        #expect(lines.contains { $0.contains("extended") } && !lines.contains { $0.contains("preparing it") })
+        let grown = try extended.losses()
+        #expect((extended.manifest.coveredPositions ?? source.stream.count) > covered)
+        #expect(grown.filter { !$0.isNaN }.count > losses.filter { !$0.isNaN }.count)
+        for id in losses.indices where !RHOTable.isNotExtracted(losses[id]) { #expect(grown[id].bitPattern == losses[id].bitPattern) }
+        #expect(extended.manifest.earlierTableSHA256s == [table.manifest.tableSHA256])
+        #expect(extended.manifest.proxySHA256 == table.manifest.proxySHA256)
+        #expect(longer.hyperparameters.pluginSettings["rho.table_sha256"] == extended.manifest.tableSHA256)
+
+        // On resume the recorded table must still be the same file, or one extended from it.
         try RHOPreparation.verifyRecordedTable(settings)
-        var changed = losses
+        var changed = grown
         changed[id] += 1
         try RHOTable.writeLosses(changed, to: table.tableURL)
         #expect(throws: RHOError.self) { try RHOPreparation.verifyRecordedTable(settings) }
