@@ -36,7 +36,7 @@ struct RunsCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A run's settings, summary, curve and diagnostics.")
+        static let configuration = CommandConfiguration(abstract: "A run's settings, summary, curve, diagnostics and plugin log.")
         @OptionGroup var options: Options
         @Argument(help: "Run id (or a unique prefix).") var id: String
         @Flag(help: "Print JSON.") var json = false
@@ -58,6 +58,12 @@ struct RunsCommand: ParsableCommand {
                 print(String(format: "  eval %@ = %.4f at step %d (RST %@)", e.name, e.value, e.step, Budget.formatReadable(e.rstSeconds)))
             }
             print(DiagnosticsSummary(details.diagnostics, budgetRST: details.run.rstSeconds).text, terminator: "")
+            if !details.log.isEmpty {
+                print("  plugin log (\(details.log.count) lines):")
+                for l in details.log {
+                    print("    step \(l.step) [\(l.source)] \(l.level == "info" ? "" : l.level + ": ")\(l.message)")
+                }
+            }
         }
     }
 }

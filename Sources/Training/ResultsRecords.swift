@@ -187,12 +187,32 @@ public struct Diagnostic: Sendable, Equatable {
     }
 }
 
+/// One line a plugin logged during a run (stored so that statements such as RHO-LOSS's "proxy
+/// training is not charged" stay with the result, not only on a terminal).
+public struct RunLogLine: Sendable, Equatable {
+    public var step: Int
+    public var rstSeconds: Double
+    public var level: String
+    /// Who logged it: the plugin's id.
+    public var source: String
+    public var message: String
+
+    public init(step: Int, rstSeconds: Double, level: String, source: String, message: String) {
+        self.step = step
+        self.rstSeconds = rstSeconds
+        self.level = level
+        self.source = source
+        self.message = message
+    }
+}
+
 /// Everything stored about one run (`ntng runs show`).
 public struct RunDetails: Sendable, Equatable {
     public var run: RunRecord
     public var lossCurve: [LossPoint]
     public var evaluations: [Evaluation]
     public var diagnostics: [Diagnostic]
+    public var log: [RunLogLine]
 }
 
 /// Which runs ``ResultsStore/runs(matching:)`` lists.

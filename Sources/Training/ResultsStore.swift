@@ -151,6 +151,20 @@ public final class ResultsStore: Sendable {
                 CREATE INDEX diagnostic_run ON diagnostic(run_id, step);
                 """)
         }
+        migrator.registerMigration("v2: run_log") { db in
+            try db.execute(sql: """
+                CREATE TABLE run_log (
+                    id INTEGER PRIMARY KEY,
+                    run_id TEXT NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    step INTEGER NOT NULL,
+                    rst_s REAL NOT NULL,
+                    level TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    message TEXT NOT NULL
+                );
+                CREATE INDEX run_log_run ON run_log(run_id, id);
+                """)
+        }
         return migrator
     }()
 
@@ -203,7 +217,8 @@ public final class ResultsStore: Sendable {
     /// (optionally) new summary numbers. If anything fails — e.g. a loss point for a step already
     /// stored — nothing of the batch is written.
     public func record(runID: String, lossPoints: [LossPoint] = [], evaluations: [Evaluation] = [],
-                       diagnostics: [Diagnostic] = [], summary: RunSummary? = nil, now: Date = Date()) throws {
+                       diagnostics: [Diagnostic] = [], log: [RunLogLine] = [], summary: RunSummary? = nil,
+                       now: Date = Date()) throws {
         try write { db in
             try Self.requireRun(db, runID)
             let lossStatement = try db.cachedStatement(sql: """
@@ -224,6 +239,12 @@ public final class ResultsStore: Sendable {
                 """)
             for d in diagnostics {
                 try diagStatement.execute(arguments: [runID, d.step, d.rstSeconds, d.key, d.value.isNaN ? nil : d.value])
+            }
+            let logStatement = try db.cachedStatement(sql: """
+                INSERT INTO run_log (run_id, step, rst_s, level, source, message) VALUES (?, ?, ?, ?, ?, ?)
+                """)
+            for l in log {
+                try logStatement.execute(arguments: [runID, l.step, l.rstSeconds, l.level, l.source, l.message])
             }
             if let summary { try Self.updateSummary(db, runID, summary, now) }
             try Self.touch(db, runID, now)
@@ -283,7 +304,7 @@ public final class ResultsStore: Sendable {
             if run.effectiveStatus == .running, run.process != process {
                 throw ResultsStoreError.runStillActive(id: id, hostname: run.hostname ?? "?", pid: run.pid ?? 0)
             }
-            for table in ["loss_point", "evaluation", "diagnostic"] {
+            for table in ["loss_point", "evaluation", "diagnostic", "run_log"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ? AND step > ?", arguments: [id, checkpointStep])
             }
             try db.execute(sql: """
@@ -383,13 +404,25 @@ public final class ResultsStore: Sendable {
         try read { db in try Self.diagnostics(db, runID, key: key) }
     }
 
+    /// The lines plugins logged during a run, in order.
+    public func log(runID: String) throws -> [RunLogLine] {
+        try read { db in try Self.log(db, runID) }
+    }
+
     /// Everything about one run (id or unique prefix), read in one transaction so the parts agree.
     public func details(runID idOrPrefix: String) throws -> RunDetails {
         try read { db in
             let run = try Self.resolve(db, idOrPrefix)
             return RunDetails(run: run, lossCurve: try Self.lossCurve(db, run.id),
                               evaluations: try Self.evaluations(db, run.id),
-                              diagnostics: try Self.diagnostics(db, run.id, key: nil))
+                              diagnostics: try Self.diagnostics(db, run.id, key: nil), log: try Self.log(db, run.id))
+        }
+    }
+
+    private static func log(_ db: Database, _ runID: String) throws -> [RunLogLine] {
+        try Row.fetchAll(db, sql: "SELECT step, rst_s, level, source, message FROM run_log WHERE run_id = ? ORDER BY id",
+                         arguments: [runID]).map {
+            RunLogLine(step: $0["step"], rstSeconds: $0["rst_s"], level: $0["level"], source: $0["source"], message: $0["message"])
         }
     }
 

@@ -35,6 +35,8 @@ import Testing
             diagnostics: [Diagnostic(step: 1, rstSeconds: 12, key: "active_layers", value: 4),
                           Diagnostic(step: 2, rstSeconds: 24, key: "active_layers", value: 8),
                           Diagnostic(step: 2, rstSeconds: 24, key: "selection_rate", value: 0.5)],
+            log: [RunLogLine(step: 0, rstSeconds: 0, level: "info", source: "rho", message: "proxy training is not charged"),
+                  RunLogLine(step: 2, rstSeconds: 24, level: "warning", source: "rho", message: "ünïcode ✓")],
             summary: RunSummary(rstSeconds: 24, wallSeconds: 23, steps: 2, tokens: 512, finalTrainLoss: 10.25))
         try store.finishRun(id: created.id, summary: RunSummary(rstSeconds: 24, wallSeconds: 23.5, steps: 2, tokens: 512,
                                                                 finalTrainLoss: 10.25, valLoss: 9.75))
@@ -57,6 +59,8 @@ import Testing
         #expect(details.evaluations == [Evaluation(step: 2, rstSeconds: 24, name: "val_loss", value: 9.75)])
         #expect(details.diagnostics.count == 3)
         #expect(try reopened.diagnostics(runID: created.id, key: "active_layers").map(\.value) == [4, 8])
+        #expect(details.log.map(\.message) == ["proxy training is not charged", "ünïcode ✓"])
+        #expect(details.log[1] == RunLogLine(step: 2, rstSeconds: 24, level: "warning", source: "rho", message: "ünïcode ✓"))
 
         // The file is in WAL mode.
         let mode = try DatabaseQueue(path: store.url.path).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
@@ -227,7 +231,8 @@ import Testing
                          lossPoints: (1...5).map { LossPoint(step: $0, rstSeconds: Double($0), wallSeconds: 0, tokens: $0, trainLoss: 1, learningRate: 0) },
                          evaluations: [Evaluation(step: 2, rstSeconds: 2, name: "val_loss", value: 3),
                                        Evaluation(step: 4, rstSeconds: 4, name: "val_loss", value: 2)],
-                         diagnostics: (1...5).map { Diagnostic(step: $0, rstSeconds: Double($0), key: "d", value: 0) })
+                         diagnostics: (1...5).map { Diagnostic(step: $0, rstSeconds: Double($0), key: "d", value: 0) },
+                         log: (0...5).map { RunLogLine(step: $0, rstSeconds: Double($0), level: "info", source: "p", message: "line \($0)") })
         let checkpoint = RunSummary(rstSeconds: 3, wallSeconds: 3, steps: 3, tokens: 3, finalTrainLoss: 1)
         let resumed = try store.resumeRun(id: run.id, checkpointStep: 3, summary: checkpoint, process: me)
         #expect(resumed.status == .running && resumed.pid == me.pid)
@@ -235,6 +240,7 @@ import Testing
         #expect(try store.lossCurve(runID: run.id).map(\.step) == [1, 2, 3])
         #expect(try store.evaluations(runID: run.id).map(\.step) == [2])
         #expect(try store.diagnostics(runID: run.id).map(\.step) == [1, 2, 3])
+        #expect(try store.log(runID: run.id).map(\.step) == [0, 1, 2, 3], "lines after the checkpoint are logged again on resume")
 
         // A live run cannot be resumed by another process; a finished one not at all.
         #expect(throws: ResultsStoreError.self) {

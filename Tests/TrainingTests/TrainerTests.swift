@@ -201,6 +201,25 @@ final class BusyLoop: @unchecked Sendable {
         #expect(record.finalTrainLoss == nil)
     }
 
+    /// Plugin log lines are stored with the run (step, level, plugin), up to a limit that a
+    /// plugin logging in a loop cannot get past.
+    @Test func pluginLogLinesAreStoredWithTheRunUpToALimit() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = try buildProbe(["LOG_PER_STEP=40"], id: "test.chatty")
+        let trainer = try f.start(settings)
+        trainer.pluginLog = { _ in }
+        guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
+        #expect(summary.steps * 40 > Trainer.maxStoredLogLines, "the run must log more than the limit")
+        let log = try f.store.log(runID: trainer.runID)
+        #expect(log.count == Trainer.maxStoredLogLines)
+        #expect(log.dropLast().allSatisfy { $0.source == "test.chatty" && $0.level == "warning" && $0.message == "probe says hello" })
+        #expect(log.first?.step == 1 && log[40].step == 2, "each line carries the step that logged it")
+        #expect(log.last?.message.contains("not stored") == true)
+        #expect(try f.store.details(runID: trainer.runID).log == log)
+    }
+
     @Test func unknownPluginSettingsAreRefusedBeforeAnythingIsStored() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }

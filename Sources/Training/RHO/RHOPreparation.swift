@@ -79,9 +79,9 @@ public enum RHOPreparation {
     /// `Trainer.start` (not on `--resume`: the stored settings already name the table).
     /// A table given explicitly (`--set rho.table=PATH`) is used as is, after checking the manifest
     /// beside it (if any) against the run's corpus, model and seed.
-    /// Returns the table used, or nil when the method does not include RHO.
     /// Only the stream positions the run can reach within its budget (or `reachBudget`, when a
     /// comparison prepares for its largest budget at once) get losses; see ``streamReach``.
+    /// Returns the table used, or nil when the method does not include RHO.
     @discardableResult
     public static func ensureTable(for settings: inout RunSettings, data: DataLocation, profile: String?,
                                    reachBudget: Budget? = nil, home: URL = NTNGHome.directory(),

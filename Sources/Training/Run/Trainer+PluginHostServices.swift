@@ -50,6 +50,13 @@ extension Trainer: PluginHostServices {
 
     public func log(_ level: PluginLogLevel, plugin: String, _ message: String) {
         pluginLog("[\(plugin)] \(message)")
+        // Stored with the run too, bounded so a chatty plugin cannot flood the results store.
+        guard loggedLines < Self.maxStoredLogLines else { return }
+        loggedLines += 1
+        let text = loggedLines == Self.maxStoredLogLines
+            ? "(further lines of this run are not stored; the limit is \(Self.maxStoredLogLines))"
+            : String(message.prefix(Self.maxStoredLogCharacters))
+        pendingLog.append(RunLogLine(step: stepInProgress, rstSeconds: clock.rstSeconds, level: level.name, source: plugin, message: text))
     }
 
     public func recordDiagnostic(plugin: String, key: String, value: Double) {

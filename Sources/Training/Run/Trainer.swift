@@ -43,6 +43,11 @@ public final class Trainer {
     var state: Checkpoint
     private var pendingPoints: [LossPoint] = []
     var pendingDiagnostics: [Diagnostic] = []
+    /// Plugin log lines not yet stored, and how many this process has stored for the run.
+    var pendingLog: [RunLogLine] = []
+    var loggedLines = 0
+    static let maxStoredLogLines = 1000
+    static let maxStoredLogCharacters = 4000
     private lazy var validationBatches: [MaskedLMBatch] = makeValidationBatches()
     /// The method's plugins; nil for the baseline.
     public internal(set) var plugins: PluginStack?
@@ -333,11 +338,12 @@ public final class Trainer {
     }
 
     private func flush() throws {
-        guard !pendingPoints.isEmpty || !pendingDiagnostics.isEmpty else { return }
-        try store.record(runID: runID, lossPoints: pendingPoints, diagnostics: pendingDiagnostics,
+        guard !pendingPoints.isEmpty || !pendingDiagnostics.isEmpty || !pendingLog.isEmpty else { return }
+        try store.record(runID: runID, lossPoints: pendingPoints, diagnostics: pendingDiagnostics, log: pendingLog,
                          summary: Self.summary(clock, loss: state.lastTrainLoss, val: nil))
         pendingPoints.removeAll(keepingCapacity: true)
         pendingDiagnostics.removeAll(keepingCapacity: true)
+        pendingLog.removeAll(keepingCapacity: true)
     }
 
     private func saveCheckpoint() throws {

@@ -188,6 +188,8 @@ import Testing
         #expect(record.pluginsJSON?.contains(table.manifest.tableSHA256) == true)
         #expect(record.configJSON.contains(table.manifest.tableSHA256))
         #expect(pluginLines.contains { $0.contains("amortised and NOT charged") && $0.contains(table.manifest.tableSHA256) })
+        let stored = try f.store.log(runID: trainer.runID)
+        #expect(stored.contains { $0.source == "rho" && $0.message.contains("amortised and NOT charged") }, "the statement is stored with the run")
 
         // The reach bound holds (the run drew no position without a loss) and is tight: RHO alone
         // is priced exactly, so it overshoots by the one step added for rounding (and one of ceil).

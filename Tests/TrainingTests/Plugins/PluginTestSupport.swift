@@ -147,6 +147,9 @@ static ntng_status on_step(void *self, const ntng_step_info *s, ntng_step_plan *
   probe *p = (probe *)self;
   (void)s;
   p->calls++;
+#ifdef LOG_PER_STEP
+  for (int i = 0; i < LOG_PER_STEP; i++) p->h->log(p->h, NTNG_LOG_WARNING, "probe says hello");
+#endif
 #ifdef CRASH_ON_STEP
   volatile int *nowhere = 0;
   *nowhere = 1;
