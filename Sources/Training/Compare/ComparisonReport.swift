@@ -102,6 +102,7 @@ public struct ComparisonReport {
                              yLabel: "training loss (MLM cross-entropy)", series: series)
             if let lo = late.min(), let hi = late.max(), hi > lo { c.yRange = (lo - 0.05 * (hi - lo))...(hi + 0.08 * (hi - lo)) }
             c.xFormat = { $0 <= 0 ? "0" : Budget.formatDuration($0) }
+            c.xDomain = 0...section.budget.amount
             body += chart(c)
         }
         body += "</div>\n"
@@ -152,6 +153,7 @@ public struct ComparisonReport {
                 var c = SVGChart(title: Self.diagnosticTitle(key), xLabel: "RST (reference system seconds)", yLabel: key, series: series)
                 c.yFromZero = true
                 c.xFormat = { $0 <= 0 ? "0" : Budget.formatDuration($0) }
+                c.xDomain = 0...largest.budget.amount
                 body += chart(c)
             }
             body += "</div>\n"

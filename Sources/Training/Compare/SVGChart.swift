@@ -21,6 +21,8 @@ struct SVGChart {
     var height = 340.0
     /// Fixed y-range (nil: from the data).
     var yRange: ClosedRange<Double>?
+    /// The x range the axis covers at least (RST charts: 0 … budget, whatever the bins span).
+    var xDomain: ClosedRange<Double>?
     /// Tick labels for the x axis (nil: numeric ticks formatted by `xFormat`).
     var xTicks: [(x: Double, label: String)]?
     var xFormat: (Double) -> String = { SVGChart.short($0) }
@@ -38,6 +40,7 @@ struct SVGChart {
         }
         var x0 = all.map(\.x).min()!, x1 = all.map(\.x).max()!
         if let ticks = xTicks, !ticks.isEmpty { x0 = min(x0, ticks.map(\.x).min()!); x1 = max(x1, ticks.map(\.x).max()!) }
+        if let xDomain { x0 = min(x0, xDomain.lowerBound); x1 = max(x1, xDomain.upperBound) }
         if x1 == x0 { x0 -= 1; x1 += 1 }
         var y0: Double, y1: Double
         if let yRange { (y0, y1) = (yRange.lowerBound, yRange.upperBound) } else {
