@@ -142,9 +142,14 @@ public enum RHOPreparation {
 
     /// The prepared table for `request`, preparing it when there is none. A table prepared with
     /// other inputs (corpus re-prepared, another proxy budget, …) is an error, not silently replaced.
+    /// Holds a lock file beside the folder while it looks, prepares or extends, so two processes
+    /// (two `ntng run --method rho`, or two comparisons) never prepare or extend one table at once:
+    /// the second waits and then finds the first one's table.
     public static func findOrPrepare(_ request: Request, data: DataLocation, home: URL = NTNGHome.directory(),
                                      log: (String) -> Void) throws -> RHOTable {
         let directory = directory(for: request, home: home)
+        let lock = try PreparationLock(beside: directory)
+        defer { lock.release() }
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent(RHOTable.manifestFile).path) {
             let table = try RHOTable.open(directory)
             try check(table.manifest, against: request, data: data, location: directory.path)
@@ -375,5 +380,31 @@ extension RHOManifest {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return d
+    }
+}
+
+/// An exclusive `flock` on `<folder>.lock`, held while a table is looked at, prepared or extended.
+/// The kernel releases it if the process dies, so a crash never leaves it held.
+struct PreparationLock {
+    private let descriptor: Int32
+
+    init(beside directory: URL) throws {
+        let parent = directory.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        let path = parent.appendingPathComponent(".\(directory.lastPathComponent).lock").path
+        descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw RHOError.invalid("cannot open the lock file \(path): \(String(cString: strerror(errno)))") }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                throw RHOError.invalid("cannot lock \(path): \(reason)")
+            }
+        }
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
     }
 }

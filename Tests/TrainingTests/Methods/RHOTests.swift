@@ -94,6 +94,38 @@ import Testing
 
     // MARK: - Host-side preparation and a real run
 
+    /// Two `ntng rho prepare` processes asking for the same missing table at once: one prepares
+    /// it, the other waits on the lock and then finds it — one proxy trained, one table.
+    @Test func concurrentPreparationsWaitForEachOther() throws {
+        let f = try TrainerTests.Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let home = f.directory.appendingPathComponent("home")
+        // 60 s of the fixture's made-up profile is about a second of real work: long enough to overlap.
+        let arguments = ["rho", "prepare", "--corpus", f.corpusPath, "--model", "tiny", "--seed", "0", "--proxy-budget", "60s",
+                         "--profile", f.profilePath, "--data-dir", f.directory.appendingPathComponent("data").path, "--threads", "1"]
+        let processes = (0..<2).map { _ -> (Process, Pipe) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: PluginPaths.ntng)
+            p.arguments = arguments
+            p.environment = ProcessInfo.processInfo.environment.merging(["NTNG_HOME": home.path]) { $1 }
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            return (p, pipe)
+        }
+        for (p, _) in processes { try p.run() }
+        let outputs = processes.map { p, pipe in
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (status: p.terminationStatus, text: text)
+        }
+        #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs.map(\.text))")
+        #expect(outputs.filter { $0.text.contains("preparing it") }.count == 1, "\(outputs.map(\.text))")
+        #expect(outputs.filter { $0.text.contains("found the prepared") }.count == 1)
+        let hashes = outputs.compactMap { $0.text.split(separator: "\n").first { $0.contains("losses.f32") && $0.contains("sha256") } }
+        #expect(hashes.count == 2 && hashes[0] == hashes[1])
+    }
+
     /// `ntng run --method rho` end to end on the fixture corpus: `ensureTable` trains the proxy on
     /// the proxy split and writes a table with the run seed's masks; a second call reuses it; the
     /// run records the table in provenance, charges the selection forwards (and nothing for the
