@@ -103,6 +103,7 @@ public struct ComparisonReport {
             if let lo = late.min(), let hi = late.max(), hi > lo { c.yRange = (lo - 0.05 * (hi - lo))...(hi + 0.08 * (hi - lo)) }
             c.xFormat = { $0 <= 0 ? "0" : Budget.formatDuration($0) }
             c.xDomain = 0...section.budget.amount
+            c.xIsDuration = true
             body += chart(c)
         }
         body += "</div>\n"
@@ -154,6 +155,7 @@ public struct ComparisonReport {
                 c.yFromZero = true
                 c.xFormat = { $0 <= 0 ? "0" : Budget.formatDuration($0) }
                 c.xDomain = 0...largest.budget.amount
+                c.xIsDuration = true
                 body += chart(c)
             }
             body += "</div>\n"

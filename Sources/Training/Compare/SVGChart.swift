@@ -23,6 +23,8 @@ struct SVGChart {
     var yRange: ClosedRange<Double>?
     /// The x range the axis covers at least (RST charts: 0 … budget, whatever the bins span).
     var xDomain: ClosedRange<Double>?
+    /// x is seconds: ticks fall on round durations (15 s, 30 s, 1 m, 2 m, …), not on 25 s or 1m15s.
+    var xIsDuration = false
     /// Tick labels for the x axis (nil: numeric ticks formatted by `xFormat`).
     var xTicks: [(x: Double, label: String)]?
     var xFormat: (Double) -> String = { SVGChart.short($0) }
@@ -71,7 +73,7 @@ struct SVGChart {
             s += "<line x1=\"\(f(left))\" x2=\"\(f(left + plotW))\" y1=\"\(f(py(t)))\" y2=\"\(f(py(t)))\" class=\"grid\"/>"
             s += "<text x=\"\(f(left - 6))\" y=\"\(f(py(t) + 4))\" class=\"tick\" text-anchor=\"end\">\(String(format: "%.\(decimals)f", t))</text>\n"
         }
-        let xt = xTicks ?? Self.niceTicks(x0, x1).map { ($0, xFormat($0)) }
+        let xt = xTicks ?? (xIsDuration ? Self.durationTicks(x0, x1) : Self.niceTicks(x0, x1)).map { ($0, xFormat($0)) }
         for t in xt {
             s += "<line x1=\"\(f(px(t.x)))\" x2=\"\(f(px(t.x)))\" y1=\"\(f(top))\" y2=\"\(f(top + plotH))\" class=\"grid\"/>"
             s += "<text x=\"\(f(px(t.x)))\" y=\"\(f(top + plotH + 16))\" class=\"tick\" text-anchor=\"middle\">\(Self.escape(t.label))</text>\n"
@@ -119,6 +121,17 @@ struct SVGChart {
         var ticks: [Double] = []
         var t = (a / step).rounded(.up) * step
         while t <= b + step * 1e-9 { ticks.append(abs(t) < step * 1e-9 ? 0 : t); t += step }
+        return ticks
+    }
+
+    /// Ticks on round durations in seconds, at most five intervals over `a…b`.
+    static func durationTicks(_ a: Double, _ b: Double) -> [Double] {
+        guard b > a, a.isFinite, b.isFinite else { return [a] }
+        let steps: [Double] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+        guard let step = steps.first(where: { (b - a) / $0 <= 5 + 1e-9 }) else { return niceTicks(a, b) }
+        var ticks: [Double] = []
+        var t = (a / step).rounded(.up) * step
+        while t <= b + step * 1e-9 { ticks.append(t); t += step }
         return ticks
     }
 

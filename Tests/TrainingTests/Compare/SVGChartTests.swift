@@ -29,6 +29,16 @@ import Testing
         #expect(xLabels(chart.svg) == ["20s", "40s"])
         chart.xDomain = 0...60
         #expect(xLabels(chart.svg) == ["0", "20s", "40s", "1m"])
+        chart.xIsDuration = true
+        #expect(xLabels(chart.svg) == ["0", "15s", "30s", "45s", "1m"])
+    }
+
+    @Test func durationTicksFallOnRoundDurations() {
+        #expect(SVGChart.durationTicks(0, 120) == [0, 30, 60, 90, 120])
+        #expect(SVGChart.durationTicks(0, 300) == [0, 60, 120, 180, 240, 300])
+        #expect(SVGChart.durationTicks(0, 600) == [0, 120, 240, 360, 480, 600])
+        #expect(SVGChart.durationTicks(0, 6 * 3600) == [0, 7200, 14400, 21600])
+        #expect(SVGChart.durationTicks(0.3, 59.7) == [15, 30, 45])
     }
 
     @Test func textIsEscaped() {
