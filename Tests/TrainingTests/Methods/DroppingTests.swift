@@ -7,7 +7,7 @@ import Testing
 /// Progressive layer dropping (`Plugins/Dropping`, id `dropping`): the real built library, driven
 /// through ``PluginStack`` by ``LayerMethodHost`` (see StackingTests.swift) and through the trainer.
 @Suite struct DroppingTests {
-    static var library: String { LayerMethodPaths.library("Dropping") }
+    static var library: String { methodPluginPath("Dropping") }
 
     static func open(layers: Int, settings: [String: String] = [:]) throws -> (stack: PluginStack, host: LayerMethodHost) {
         let host = try LayerMethodHost(layers: layers)

@@ -6,12 +6,15 @@ import Testing
 // Shared helpers for the method-plugin tests. Each section belongs to the tests named in its
 // heading; add new helpers in a section of their own.
 
-// MARK: - Optimizer plugins (Lion, Sophia: issue 8)
-
-/// A built method plugin (`libLion.so`, …) beside the test binary.
-func optimizerPluginPath(_ product: String) -> String {
+/// A built method plugin (`libLion.so`, `libRHO.so`, …): next to the test binary.
+func methodPluginPath(_ product: String) -> String {
     PluginPaths.build.appendingPathComponent("lib\(product).so").path
 }
+
+/// The six reference methods' library products.
+let methodProducts = ["Stacking", "Dropping", "SelectiveBackprop", "RHO", "Lion", "Sophia"]
+
+// MARK: - Optimizer plugins (Lion, Sophia: issue 8)
 
 /// A host for optimizer-plugin tests: a hand-built parameter store of small tensors (so update
 /// trajectories can be computed by hand), a scripted sampled-label gradient, and a record of the
@@ -84,7 +87,7 @@ final class OptimizerTestServices: PluginHostServices {
 func trainWithResume(product: String, settings: [String: String], steps: Int, resumeAfter: Int?,
                      learningRate: Float) throws -> (losses: [Double], digest: String, checkpoint: PluginStackCheckpoint) {
     let host = try StandaloneHost(steps: steps, seed: 11)
-    let library = try PluginLibrary.open(path: optimizerPluginPath(product))
+    let library = try PluginLibrary.open(path: methodPluginPath(product))
     var stack = try PluginStack(libraries: [library], settings: settings, services: host)
     try stack.runStart()
     for step in 0..<steps {
@@ -103,11 +106,6 @@ func trainWithResume(product: String, settings: [String: String], steps: Int, re
 }
 
 // MARK: - Batch-selection plugins (selective backprop, RHO-LOSS: issue 7)
-
-/// A built batch-selection plugin (`libSelectiveBackprop.so`, `libRHO.so`) beside the test binary.
-func selectionPluginPath(_ product: String) -> String {
-    PluginPaths.build.appendingPathComponent("lib\(product).so").path
-}
 
 /// A host for `select_batch` tests: a real `tiny` model only for the parameter layout, scripted
 /// per-example losses for the current pool, and a record of what the plugin scored and reported.

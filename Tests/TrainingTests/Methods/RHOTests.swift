@@ -8,7 +8,7 @@ import Testing
 /// RHO-LOSS (`Plugins/RHO` and `Sources/Training/RHO`, issue 7).
 @Suite(.serialized) struct RHOTests {
     func openStack(_ services: SelectionTestServices, _ settings: [String: String]) throws -> PluginStack {
-        let library = try PluginLibrary.open(path: selectionPluginPath("RHO"))
+        let library = try PluginLibrary.open(path: methodPluginPath("RHO"))
         return try PluginStack(libraries: [library], settings: settings, services: services)
     }
 
@@ -82,10 +82,10 @@ import Testing
     /// are 0, 1, 2, …); without a table the checker reports why.
     @Test func conformanceCheckerPassesWithATable() throws {
         let path = try writeLossTable((0..<256).map { 2 + Float($0 % 7) * 0.1 })
-        let output = try runTool(PluginPaths.ntng, ["plugin", "check", selectionPluginPath("RHO"), "--set", "table=\(path)"])
+        let output = try runTool(PluginPaths.ntng, ["plugin", "check", methodPluginPath("RHO"), "--set", "table=\(path)"])
         #expect(output.contains("all checks passed"), "\(output)")
         do {
-            _ = try runTool(PluginPaths.ntng, ["plugin", "check", selectionPluginPath("RHO")])
+            _ = try runTool(PluginPaths.ntng, ["plugin", "check", methodPluginPath("RHO")])
             Issue.record("the checker passed RHO without a table")
         } catch {
             #expect("\(error)".contains("--set table=PATH"))
@@ -135,7 +135,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let home = f.directory.appendingPathComponent("home")
         var settings = try f.settings(budget: "0.3s", ["rho.proxy_budget=0.2s"])
-        settings.method = selectionPluginPath("RHO")
+        settings.method = methodPluginPath("RHO")
         var lines: [String] = []
         let table = try #require(try RHOPreparation.ensureTable(for: &settings, data: f.data, profile: f.profilePath, home: home) { lines.append($0) })
         #expect(lines.contains { $0.contains("preparing it") })

@@ -9,7 +9,7 @@ import Testing
     static let batch = 32
 
     func openStack(_ services: SelectionTestServices, _ settings: [String: String] = [:]) throws -> PluginStack {
-        let library = try PluginLibrary.open(path: selectionPluginPath("SelectiveBackprop"))
+        let library = try PluginLibrary.open(path: methodPluginPath("SelectiveBackprop"))
         return try PluginStack(libraries: [library], settings: settings, services: services)
     }
 
@@ -166,7 +166,7 @@ import Testing
 
     /// `ntng plugin check` passes with the defaults.
     @Test func conformanceCheckerPasses() throws {
-        let output = try runTool(PluginPaths.ntng, ["plugin", "check", selectionPluginPath("SelectiveBackprop")])
+        let output = try runTool(PluginPaths.ntng, ["plugin", "check", methodPluginPath("SelectiveBackprop")])
         #expect(output.contains("all checks passed"), "\(output)")
     }
 
@@ -179,7 +179,7 @@ import Testing
         var steps: [Bool: Int] = [:]
         for free in [false, true] {
             var settings = try f.settings(budget: "0.3s")
-            settings.method = selectionPluginPath("SelectiveBackprop")
+            settings.method = methodPluginPath("SelectiveBackprop")
             if free { settings.free = [.scoring] }
             let trainer = try f.start(settings)
             guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }

@@ -8,7 +8,7 @@ import Testing
 /// Layer stacking (`Plugins/Stacking`, id `stacking`): the real built library, driven through
 /// ``PluginStack`` by a host whose budget fraction the test sets, and through the trainer.
 @Suite struct StackingTests {
-    static var library: String { LayerMethodPaths.library("Stacking") }
+    static var library: String { methodPluginPath("Stacking") }
 
     /// Drives the plugin through `fractions` (one resize_model call each, as the trainer's step
     /// does) on a model of `layers` layers and returns the depth after each call.
@@ -195,13 +195,6 @@ import Testing
 }
 
 // MARK: - Shared by StackingTests and DroppingTests (issue 6)
-
-/// Where the method plugins are built: next to the test binary.
-enum LayerMethodPaths {
-    static func library(_ product: String) -> String {
-        PluginPaths.build.appendingPathComponent("lib\(product).so").path
-    }
-}
 
 /// A plugin host for schedule tests: a real `tiny`-shaped model of any depth, a budget whose
 /// fraction the test sets, and the trainer's resize sequence. It records plans, logs and
