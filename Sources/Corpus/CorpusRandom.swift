@@ -13,7 +13,9 @@ struct CorpusRandom: Sendable {
         state = CorpusRandom.mix(seed ^ 0x6A09_E667_F3BC_C909) ^ CorpusRandom.mix(key &+ 0xBB67_AE85_84CA_A73B)
     }
 
-    /// The SplitMix64 finaliser.
+    /// One SplitMix64 output for state `value`: the golden-ratio increment 0x9E3779B97F4A7C15, then
+    /// the finaliser. (Not the bare finaliser: the split rules and stored tables depend on the
+    /// increment being there.)
     @inline(__always)
     static func mix(_ value: UInt64) -> UInt64 {
         var z = value &+ 0x9E37_79B9_7F4A_7C15

@@ -28,7 +28,7 @@ public struct ProxySplit: Sendable, Codable, Equatable {
     public func isProxy(_ id: UInt64) -> Bool { percent > 0 && CorpusRandom.mix(id ^ ProxySplit.key) % 100 < percent }
 
     /// A short description for manifests and logs.
-    public var rule: String { "splitmix64_finalizer(id ^ 0x50524F5859) % 100 < \(percent)" }
+    public var rule: String { "splitmix64(id ^ 0x50524F5859) % 100 < \(percent), splitmix64(x) = finalizer(x + 0x9E3779B97F4A7C15)" }
 }
 
 /// Which training sequences a stream draws from.

@@ -77,7 +77,6 @@ import Testing
         let validation = source.validationExamples(maxCount: 3)
         #expect(validation.count == min(3, source.validation.count))
         #expect(validation == source.validationExamples(maxCount: 3))
-        #expect(measureBatchFeeding(source: source, batches: 5) >= 0)
 
         // A user's model is accepted and recorded as a different tokenizer.
         var withModel = Self.options(folder.path)

@@ -6,7 +6,8 @@ import Testing
 /// id that every run's training stream respects.
 @Suite struct ProxySplitTests {
     /// The rule is a published function of the id alone. These ids were computed with an
-    /// independent implementation (Python) of `splitmix64_finalizer(id ^ 0x50524F5859) % 100 < 20`;
+    /// independent implementation (Python) of `splitmix64(id ^ 0x50524F5859) % 100 < 20`,
+    /// where splitmix64(x) is one SplitMix64 output for state x: finalizer(x + 0x9E3779B97F4A7C15);
     /// if this changes, every stored RHO table and every comparison across versions breaks.
     @Test func ruleIsStableAndAboutTwentyPercent() {
         let split = ProxySplit.standard

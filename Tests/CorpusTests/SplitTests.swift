@@ -20,7 +20,6 @@ import Testing
         let assignments = (0..<20000).map { rule.split(source: "s", documentId: "d\($0)", piece: 0) }
         let validation = assignments.filter { $0 == .validation }.count
         #expect(validation > 120 && validation < 280, "about 1 % of 20000 pieces, got \(validation)")
-        #expect(assignments == (0..<20000).map { rule.split(source: "s", documentId: "d\($0)", piece: 0) })
     }
 
     @Test func piecesCutOnParagraphBoundariesNearTarget() {

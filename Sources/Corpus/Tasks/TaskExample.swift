@@ -31,7 +31,8 @@ public enum TaskSplit: String, Codable, Sendable, CaseIterable {
 }
 
 /// The split rule of every built-in task (data.md §2.1): `hash(group key) % 10` → 0 test, 1 dev,
-/// else train. The hash is FNV-1a-64 of the key's UTF-8 followed by the SplitMix64 finaliser:
+/// else train. The hash is FNV-1a-64 of the key's UTF-8 followed by one SplitMix64 output
+/// (golden-ratio increment, then the finaliser):
 /// FNV-1a's low bits are weak (its lowest bit is the parity of the bytes' lowest bits), and `% 10`
 /// reads them, so they are mixed first. Both steps are fixed and endian-free, so the assignment is
 /// identical on every machine. (data.md used MD5; the exact assignment differs, the rule does not.)
@@ -50,7 +51,7 @@ public enum TaskSplitRule {
         Int(stableHash(group) % 10)
     }
 
-    /// FNV-1a-64 then the SplitMix64 finaliser: a well-mixed stable 64-bit hash, also used to
+    /// FNV-1a-64 then one SplitMix64 output (increment + finaliser): a well-mixed stable 64-bit hash, also used to
     /// order examples deterministically when capping.
     public static func stableHash(_ s: String) -> UInt64 {
         CorpusRandom.mix(FNV1a64.hash(s))

@@ -1,8 +1,9 @@
 import Foundation
 
 /// A number compared across methods: final training loss, validation loss, or any other
-/// evaluation stored with the runs (the hook for downstream scores: an evaluation named
-/// `downstream_…` shows up as a column by itself; names ending in `loss` count lower as better).
+/// evaluation stored with the runs (downstream scores from `ntng eval`: each headline
+/// `downstream.<task>` and `downstream.average` shows up as a column by itself, per-task details do
+/// not; names ending in `loss` count lower as better).
 public struct ComparisonMetric: Sendable, Hashable, Codable {
     /// Key in exports (`train_loss`, `val_loss`, or the evaluation's name).
     public var key: String
@@ -88,7 +89,7 @@ public struct ComparisonSummary: Sendable {
         for o in outcomes where o.isFinished {
             guard let id = o.runID else { continue }
             var last: [String: Double] = [:]
-            for e in try store.evaluations(runID: id) where e.name != "val_loss" && e.value.isFinite {
+            for e in try store.evaluations(runID: id) where e.name != "val_loss" && e.value.isFinite && !DownstreamEvaluation.isDetail(e.name) {
                 last[e.name] = e.value
                 if !extra.contains(e.name) { extra.append(e.name) }
             }

@@ -49,6 +49,13 @@ public enum DownstreamEvaluation {
     public static let prefix = "downstream."
     public static let bestEpochPrefix = "downstream_best_epoch."
 
+    /// Whether a stored evaluation name is a per-task detail (`downstream.wic_wn.f1`, the majority
+    /// baseline, the labelled best-epoch scores) rather than a headline score (`downstream.wic_wn`,
+    /// `downstream.average`). Comparisons show headlines only.
+    public static func isDetail(_ name: String) -> Bool {
+        name.hasPrefix(bestEpochPrefix) || (name.hasPrefix(prefix) && name.dropFirst(prefix.count).contains("."))
+    }
+
     /// Scores of `runID` for `ntng compare --downstream`: task name → final-epoch headline score,
     /// plus `"average"`. Returns the stored scores if the run has any; otherwise evaluates the run
     /// with the default options (the whole Debian suite, prepared under `data`), stores the scores
@@ -66,9 +73,8 @@ public enum DownstreamEvaluation {
     /// it was never evaluated); keys are task names and `"average"`.
     public static func storedScores(runID: String, store: ResultsStore) throws -> [String: Double] {
         var scores = [String: Double]()
-        for e in try store.evaluations(runID: try store.run(id: runID).id) where e.name.hasPrefix(prefix) {
-            let key = String(e.name.dropFirst(prefix.count))
-            if !key.contains(".") { scores[key] = e.value }
+        for e in try store.evaluations(runID: try store.run(id: runID).id) where e.name.hasPrefix(prefix) && !isDetail(e.name) {
+            scores[String(e.name.dropFirst(prefix.count))] = e.value
         }
         return scores
     }

@@ -47,10 +47,10 @@ import Testing
         let hang = try hangingPlugin()
         let methods = ["baseline", PluginPaths.sgdExample, crash, garbage, hang]
         let r = request(f, methods: methods)
-        let started = Date()
         let outcomes = try runner(f, r).run()
         #expect(outcomes.count == 10)
         func of(_ m: String) -> [TrialOutcome] { outcomes.filter { $0.trial.method == m } }
+        for m in methods { #expect(of(m).count == 2, "two seeds of \(m)") }
 
         // The healthy methods finished every seed, with finite losses, in their own processes.
         for m in ["baseline", PluginPaths.sgdExample] {
@@ -71,9 +71,6 @@ import Testing
             #expect(o.error?.contains("watchdog") == true, "\(o.error ?? "")")
             #expect(try f.store.run(id: o.runID!).status == .failed)
         }
-        // The hang cost about one watchdog period per job, not the whole comparison.
-        #expect(Date().timeIntervalSince(started) < 120)
-
         // The statistics and every export.
         let plan = try ComparisonPlan(request: r, data: f.data, executable: Self.executable)
         let result = try ComparisonSummary(plan: plan, outcomes: outcomes, store: f.store)

@@ -102,7 +102,9 @@ import Testing
         let subset = FineTuning.subset(examples, max: 20)
         #expect(subset.count == 20 && subset == FineTuning.subset(examples.reversed(), max: 20).sorted { Int($0.text.dropFirst())! < Int($1.text.dropFirst())! })
         #expect(FineTuning.subset(examples, max: 100) == examples)
-        #expect(Set(FineTuning.permutation(30, seed: 3)) == Set(0..<30) && FineTuning.permutation(30, seed: 3) == FineTuning.permutation(30, seed: 3))
+        let order = FineTuning.permutation(30, seed: 3)
+        #expect(Set(order) == Set(0..<30) && order != Array(0..<30))
+        #expect(FineTuning.permutation(30, seed: 4) != order, "another seed, another order")
     }
 
     @Test func scoresAreStoredUnderDownstreamNames() throws {
@@ -127,6 +129,8 @@ import Testing
                 && names.contains("downstream.wic_wn.majority") && names.contains("downstream_best_epoch.average"))
         let scores = try DownstreamEvaluation.storedScores(runID: run.id, store: store)
         #expect(scores.count == 3 && scores["wic_wn"] == 0.7 && scores["def_match"] == 0.3 && abs(scores["average"]! - 0.5) < 1e-12)
+        // A comparison gets the headlines as columns, not the details.
+        #expect(names.filter { !DownstreamEvaluation.isDetail($0) }.sorted() == ["downstream.average", "downstream.def_match", "downstream.wic_wn"])
         // evaluate(runID:store:data:) returns stored scores without fine-tuning again.
         #expect(try DownstreamEvaluation.evaluate(runID: run.id, store: store, data: DataLocation(explicitDirectory: dir.path)) == scores)
     }

@@ -65,7 +65,6 @@ import Testing
         let layers = 16
         let (stack, host) = try Self.open(layers: layers)
         let rows = try Self.masks(stack, host, fraction: 1, steps: 4000, microBatches: 4).flatMap { $0 }
-        #expect(abs(Self.theta(1) - 0.5) < 1e-40)
         let meanDepth = Double(rows.reduce(0) { $0 + $1.filter { $0 }.count }) / Double(rows.count)
         #expect(abs(meanDepth - Double(3 * layers - 1) / 4) < 0.06, "mean kept depth \(meanDepth), expected 11.75")
         for i in 0..<layers {

@@ -25,9 +25,9 @@ import Testing
     }
 
     /// One select_batch call on a pool whose row losses come from `loss`.
-    func select(_ stack: PluginStack, _ services: SelectionTestServices, step: Int,
+    func select(_ stack: PluginStack, _ services: SelectionTestServices, step: Int, seed: UInt64? = nil,
                 loss: @escaping (Int) -> ExampleLoss) throws -> StepOutcome {
-        services.newStep(seed: SplitMix64.mix(UInt64(step) &+ 77))
+        services.newStep(seed: seed ?? SplitMix64.mix(UInt64(step) &+ 77))
         services.loss = loss
         let n = Self.batch * (stack.poolFactor ?? 1)
         let selection = try stack.selectBatch(exampleIDs: ids(n, step: step), batch: Self.batch, sequenceLength: 16)
@@ -155,6 +155,15 @@ import Testing
             allEqual = allEqual && x.rows == y.rows
         }
         #expect(allEqual)
+        // And the seed is what the draw depends on: other step seeds, other rows.
+        let c = try openStack(services), d = try openStack(services)
+        var anyDifferent = false
+        for step in 0..<5 {
+            let x = try select(c, services, step: step, loss: Self.iidLoss(step: step))
+            let z = try select(d, services, step: step, seed: 0xDEAD_BEEF &+ UInt64(step), loss: Self.iidLoss(step: step))
+            anyDifferent = anyDifferent || x.rows != z.rows
+        }
+        #expect(anyDifferent)
     }
 
     @Test func badSettingsAreRefused() throws {

@@ -153,13 +153,12 @@ import Testing
         profile.pluginCostPerParameter["x"] = 1e-6
         let calibrated = PluginCharging.optimizerCharge(pluginID: "x", parameters: 1000, measuredSeconds: 0.2, profile: profile, referenceOverLocal: 3)
         #expect(calibrated == PluginWorkCharge(seconds: 1e-3, basis: .calibrated))
-        #expect(PluginCharging.referenceOverLocal(profile: profile, parameterCount: 10_000) > 0)
     }
 
     @Test func calibrationMeasuresTheOptimizer() throws {
         let m = try PluginCalibration.measureOptimizerStep(libraryPath: PluginPaths.sgdExample, preset: "tiny", steps: 3, warmup: 1)
         #expect(m.pluginID == "example.sgd-momentum")
-        #expect(m.secondsPerParameter > 0 && m.secondsPerParameter < 1e-3)
+        #expect(m.secondsPerParameter.isFinite && m.secondsPerParameter > 0)
         expectPluginError(["example.lr-scale", "no optimizer_step"]) {
             _ = try PluginCalibration.measureOptimizerStep(libraryPath: PluginPaths.lrScaleExample, preset: "tiny")
         }
