@@ -176,6 +176,14 @@ public enum RHOPreparation {
         let training = try PackedSequences(split: corpus.train, sequenceLength: config.sequenceLength).count
         if m.trainingSequences != training { problems.append("\(m.trainingSequences) training ids ≠ the corpus's \(training)") }
         if m.proxyBudget != request.proxyBudget { problems.append("proxy budget \(m.proxyBudget) ≠ the requested \(request.proxyBudget)") }
+        // The proxy trains with the run's recipe, priced by the run's profile.
+        let (a, b) = (m.hyperparameters, request.hyperparameters)
+        if a.peakLearningRate != b.peakLearningRate || a.warmupFraction != b.warmupFraction || a.batchSequences != b.batchSequences
+            || a.clipNorm != b.clipNorm || a.adamW != b.adamW {
+            problems.append("the proxy was trained with another recipe (lr, warm-up, batch, clip or AdamW settings)")
+        }
+        let profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config))
+        if m.profile != profile.name { problems.append("the proxy budget was priced by profile \(m.profile), the run uses \(profile.name)") }
         guard problems.isEmpty else {
             throw RHOError.mismatch("the RHO table in \(location) does not fit this run: \(problems.joined(separator: "; ")). Prepare a matching one with `ntng rho prepare --corpus \(request.corpus) --model \(request.model) --seed \(request.seed) --proxy-budget \(request.proxyBudget) --force`")
         }

@@ -196,6 +196,13 @@ import Testing
         otherBudget.method = settings.method
         try otherBudget.apply(setting: "rho.proxy_budget=0.1s")
         #expect(throws: RHOError.self) { try RHOPreparation.ensureTable(for: &otherBudget, data: f.data, profile: f.profilePath, home: home) { _ in } }
+        // … and so is one whose proxy would have been trained with another recipe.
+        var otherRecipe = try f.settings(budget: "0.3s", ["rho.proxy_budget=0.2s", "lr=5e-4"])
+        otherRecipe.method = settings.method
+        do {
+            try RHOPreparation.ensureTable(for: &otherRecipe, data: f.data, profile: f.profilePath, home: home) { _ in }
+            Issue.record("a table trained with lr 1e-3 was reused for a run with lr 5e-4")
+        } catch { #expect("\(error)".contains("another recipe")) }
         // The baseline needs no table.
         var baseline = try f.settings()
         #expect(try RHOPreparation.ensureTable(for: &baseline, data: f.data, profile: f.profilePath, home: home) { _ in } == nil)
