@@ -171,9 +171,7 @@ public struct ComparisonReport {
                 + "<td class=\"num\">\(r?.finalTrainLoss.map { String(format: "%.4f", $0) } ?? "–")</td>"
                 + "<td class=\"num\">\(r?.valLoss.map { String(format: "%.4f", $0) } ?? "–")</td></tr>\n"
         }
-        body += "</table>\n<p class=\"foot\">Written by \(esc(NTNGVersion.string)). Reproduce: <code>ntng compare --methods \(esc(result.methods.joined(separator: ","))) "
-            + "--budgets \(esc(result.sections.map(\.budgetText).joined(separator: ","))) --seeds \(result.seeds.count) --model \(esc(result.model)) --corpus \(esc(result.corpus))"
-            + result.settings.map { " --set \(esc($0))" }.joined() + result.free.map { " --free \(esc($0))" }.joined() + "</code> "
+        body += "</table>\n<p class=\"foot\">Written by \(esc(NTNGVersion.string)). Reproduce: <code>\(esc(result.commandLine))</code> "
             + "(finished trials are reused from the results store).</p>\n"
 
         return """

@@ -70,6 +70,22 @@ public struct ComparisonRequest: Sendable {
         guard timeoutFactor.isFinite, timeoutFactor >= 1 else { throw CompareError.badTimeoutFactor(timeoutFactor) }
     }
 
+    /// The `ntng compare` command that asks for the same trials (everything that enters a trial's
+    /// identity; how they run — jobs, watchdog — is left out). Shell-quoted where needed.
+    public var commandLine: String {
+        func quoted(_ s: String) -> String {
+            s.allSatisfy({ $0.isLetter || $0.isNumber || "-_.,=/+:@%".contains($0) }) ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }
+        var a = ["ntng", "compare", "--methods", methods.joined(separator: ","), "--budgets", budgets.joined(separator: ","),
+                 "--seeds", String(seeds), "--model", model, "--corpus", corpus]
+        for s in settings { a += ["--set", s] }
+        for f in free { a += ["--free", f] }
+        if let profile { a += ["--profile", profile] }
+        for p in pluginPaths { a += ["--plugin-path", p] }
+        if let reference { a += ["--reference", reference] }
+        return a.map(quoted).joined(separator: " ")
+    }
+
     /// The seeds of the comparison.
     public var seedList: [UInt64] { (0..<UInt64(max(seeds, 0))).map { firstSeed + $0 } }
 

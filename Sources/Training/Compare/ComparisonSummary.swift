@@ -63,9 +63,8 @@ public struct ComparisonSummary: Sendable {
     public var consistencyProblems: [String]
     /// How many finished trials the check covered.
     public var consistencyChecked: Int
-    /// The request's `--set` settings and `--free` kinds, for the report's "reproduce" line.
-    public var settings: [String]
-    public var free: [String]
+    /// The `ntng compare` command that asks for the same trials (the report's "reproduce" line).
+    public var commandLine: String
 
     public var failedOutcomes: [TrialOutcome] { outcomes.filter { !$0.isFinished } }
 
@@ -75,8 +74,7 @@ public struct ComparisonSummary: Sendable {
         corpus = plan.request.corpus
         seeds = plan.request.seedList
         methods = plan.request.methods
-        settings = plan.request.settings
-        free = plan.request.free
+        commandLine = plan.request.commandLine
         let reference = plan.request.referenceMethod
         self.reference = reference
         profileName = plan.profile.name

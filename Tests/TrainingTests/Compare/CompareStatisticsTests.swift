@@ -9,6 +9,19 @@ struct CompareStatisticsTests {
         return abs(a - b) <= tolerance
     }
 
+    /// The report's "reproduce" line names everything that enters a trial's identity.
+    @Test func theCommandLineReproducesTheTrials() {
+        var r = ComparisonRequest(methods: ["baseline", "rho"], budgets: ["60s", "2m"], seeds: 3)
+        r.settings = ["rho.proxy_budget=30s", "lr=5e-4"]
+        r.free = ["scoring"]
+        r.profile = "my profile.json"
+        r.pluginPaths = ["/opt/plugins"]
+        r.reference = "rho"
+        r.jobs = 2
+        #expect(r.commandLine == "ntng compare --methods baseline,rho --budgets 60s,2m --seeds 3 --model small --corpus books "
+                + "--set rho.proxy_budget=30s --set lr=5e-4 --free scoring --profile 'my profile.json' --plugin-path /opt/plugins --reference rho")
+    }
+
     @Test func meanAndSampleStandardDeviation() {
         // 1, 2, 3, 4: mean 2.5; squares 2.25 + 0.25 + 0.25 + 2.25 = 5; 5 / 3 → sd √(5/3).
         let s = SampleSummary([1, 2, 3, 4])
