@@ -8,6 +8,16 @@ public enum LayerSource: Equatable, Sendable, Codable {
     case fresh
 }
 
+extension LayerSource {
+    /// The parameters of a model resized by `plan` whose optimizer state must start afresh: those
+    /// of every layer that is not a copy of itself (new, fresh or moved layers). Optimizer state is
+    /// matched by name, so a moved layer would otherwise inherit the moments of the layer that had
+    /// its index. The host's AdamW and plugins' state tensors both use this one rule.
+    public static func parametersStartingAfresh(after plan: [LayerSource], in store: ParameterStore) -> Set<String> {
+        Set(store.entries.compactMap { e in e.layer.flatMap { plan[$0] == .copy(of: $0) ? nil : e.name } })
+    }
+}
+
 extension MaskedLanguageModel {
     /// Rebuilds the model with one layer per entry of `plan` (layer stacking's growth step).
     /// Embeddings, final norm and head carry over; gradients start at zero. Buffers are laid out

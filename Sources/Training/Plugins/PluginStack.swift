@@ -140,7 +140,8 @@ public final class PluginStack {
     /// new layout (by parameter name) and calls `on_model_resized` in stack order.
     public func modelResized(plan: [LayerSource], from old: ParameterStore, previousLayers: Int) throws {
         let new = try host().parameters
-        for p in plugins { p.stateTensors.remap(from: old, to: new) }
+        let reset = LayerSource.parametersStartingAfresh(after: plan, in: new)
+        for p in plugins { p.stateTensors.remap(from: old, to: new, reset: reset) }
         for p in plugins { try p.modelResized(try stepInfo(for: p), plan: plan, previousLayers: previousLayers) }
     }
 

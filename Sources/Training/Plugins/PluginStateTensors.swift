@@ -51,12 +51,13 @@ public final class PluginStateTensors {
     }
 
     /// Carries every tensor from `old`'s layout to `new`'s: slices move by parameter name (same
-    /// shape required); everything else, padding included, takes the tensor's fill value.
-    func remap(from old: ParameterStore, to new: ParameterStore) {
+    /// shape required) unless the name is in `reset`; everything else, padding included, takes the
+    /// tensor's fill value.
+    func remap(from old: ParameterStore, to new: ParameterStore, reset: Set<String> = []) {
         for t in tensors {
             let fresh = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(new.count, 1))
             fresh.initialize(repeating: t.fill, count: Swift.max(new.count, 1))
-            for e in new.entries {
+            for e in new.entries where !reset.contains(e.name) {
                 guard let o = old.info(e.name), o.shape == e.shape, o.offset + o.count <= t.count else { continue }
                 (fresh + e.offset).update(from: t.storage + o.offset, count: e.count)
             }

@@ -110,7 +110,7 @@ public final class StandaloneHost: PluginHostServices {
         if let stack, let plan = try stack.resizePlan() {
             let old = model.parameters, oldDepth = model.config.layers
             try model.resize(to: plan, seed: stepSeed)
-            adamW.remap(from: old, to: model.parameters)
+            adamW.remap(from: old, to: model.parameters, reset: LayerSource.parametersStartingAfresh(after: plan, in: model.parameters))
             clock.charge(.plugin, seconds: PluginCharging.resizeCost(clock.profile, parameters: model.parameters.parameterCount))
             try stack.modelResized(plan: plan, from: old, previousLayers: oldDepth)
         }

@@ -184,6 +184,7 @@ public final class Trainer {
     public func train(shouldStop: () -> Bool = { false }, progress: (TrainingProgress) -> Void = { _ in }) throws -> RunOutcome {
         ComputeThreads.set(settings.threads)
         do {
+            stepInProgress = clock.steps  // on_run_start's diagnostics and log lines belong to where the run (re)starts
             try plugins?.runStart()
             while clock.canStartStep() {
                 if shouldStop() {
@@ -307,14 +308,9 @@ public final class Trainer {
     private func resize(to plan: [LayerSource], plugins: PluginStack) throws {
         let old = model.parameters, previous = model.config.layers
         try model.resize(to: plan, seed: stepSeed)
-        var reset = Set<String>()
-        for e in model.parameters.entries {
-            if let layer = e.layer, plan[layer] != .copy(of: layer) { reset.insert(e.name) }
-        }
-        optimizer.remap(from: old, to: model.parameters, reset: reset)
+        optimizer.remap(from: old, to: model.parameters, reset: LayerSource.parametersStartingAfresh(after: plan, in: model.parameters))
         clock.charge(.plugin, seconds: PluginCharging.resizeCost(clock.profile, parameters: model.parameters.parameterCount))
         try plugins.modelResized(plan: plan, from: old, previousLayers: previous)
-        record("depth", Double(model.config.layers))
     }
 
     /// Records a number for the current step (the one being taken).

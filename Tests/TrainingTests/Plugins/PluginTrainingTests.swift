@@ -97,13 +97,16 @@ import Testing
         let id = state.tensor(named: "m", fill: -1, count: old.count)
         let data = try #require(state.data(id))
         for e in old.entries { for j in 0..<e.count { data[e.offset + j] = Float(e.layer ?? 9) } }
-        try model.resize(to: [.copy(of: 1), .copy(of: 0), .fresh], seed: 2)
-        state.remap(from: old, to: model.parameters)
+        // Layer 0 stays itself; layer 1 becomes a copy of layer 0 and layer 2 is new: both start
+        // afresh (matching by name alone would hand layer 1 the old layer 1's state).
+        let plan: [LayerSource] = [.copy(of: 0), .copy(of: 0), .fresh]
+        try model.resize(to: plan, seed: 2)
+        state.remap(from: old, to: model.parameters, reset: LayerSource.parametersStartingAfresh(after: plan, in: model.parameters))
         let new = model.parameters
         let values = try #require(state.values(named: "m"))
         #expect(values.count == new.count)
         for e in new.entries {
-            let expected: Float = e.layer == nil ? 9 : (e.layer! < 2 ? Float(e.layer!) : -1)
+            let expected: Float = e.layer == nil ? 9 : (e.layer! == 0 ? 0 : -1)
             #expect(values[e.offset] == expected, "\(e.name)")
         }
     }
