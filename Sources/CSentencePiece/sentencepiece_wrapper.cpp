@@ -124,11 +124,6 @@ extern "C" char *ntng_sp_id_to_piece(const ntng_sp_processor *processor, int32_t
     return copy_string(processor->sp.IdToPiece(id));
 }
 
-extern "C" int32_t ntng_sp_piece_to_id(const ntng_sp_processor *processor, const char *piece) {
-    if (processor == nullptr) return -1;
-    return processor->sp.PieceToId(piece);
-}
-
 extern "C" int32_t ntng_sp_unk_id(const ntng_sp_processor *p) { return p == nullptr ? -1 : p->sp.unk_id(); }
 extern "C" int32_t ntng_sp_pad_id(const ntng_sp_processor *p) { return p == nullptr ? -1 : p->sp.pad_id(); }
 extern "C" int32_t ntng_sp_bos_id(const ntng_sp_processor *p) { return p == nullptr ? -1 : p->sp.bos_id(); }

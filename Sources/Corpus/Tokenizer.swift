@@ -109,13 +109,6 @@ public final class Tokenizer: @unchecked Sendable {
         return String(cString: p)
     }
 
-    /// The id of a piece ([UNK] when unknown).
-    public func id(forPiece piece: String) -> Int32 {
-        if let k = SpecialTokens.pieces.firstIndex(of: piece) { return Int32(k) }
-        let sp = ntng_sp_piece_to_id(handle, piece)
-        if sp == sentencePieceUnk || sp < 0 { return SpecialTokens.unk }
-        return sp + idOffset
-    }
 
     /// Trains a unigram model on a text file (one sentence or paragraph per line) and writes
     /// `<directory>/<name>.model` (and `.vocab`). The file is complete when this returns; callers

@@ -66,7 +66,7 @@ struct CompareCommand: ParsableCommand {
 
         let storeURL = results.map { URL(fileURLWithPath: $0) } ?? NTNGHome.resultsDatabase()
         let store = try ResultsStore(url: storeURL)
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        guard let executable = PluginSearchPath.currentExecutable else { throw ValidationError("cannot find the ntng executable to run trials with") }
         let plan = try ComparisonPlan(request: request, data: DataLocation(explicitDirectory: dataDir), executable: executable)
 
         let runner = ComparisonRunner(plan: plan, store: store, dataDirectory: dataDir)

@@ -97,6 +97,10 @@ struct EvalCommand: ParsableCommand {
         if bestEpoch { summary += String(format: "         %6.3f", report.bestEpochAverage) }
         lines.append(summary)
         lines.append(String(format: "beats the majority class on %d of %d tasks; %.0f s in all", beaten, report.results.count, report.seconds))
+        let sanity = report.results.map(\.task).filter { (try? TaskCatalog.task(named: $0))?.isSanityTask == true }
+        if !sanity.isEmpty {
+            lines.append("sanity task\(sanity.count == 1 ? "" : "s") (near the bag-of-words ceiling; worth less as a headline): \(sanity.joined(separator: ", "))")
+        }
         return lines.joined(separator: "\n")
     }
 

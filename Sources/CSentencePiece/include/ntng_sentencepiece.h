@@ -44,9 +44,6 @@ char *ntng_sp_decode(const ntng_sp_processor *processor, const int32_t *ids, siz
 /// The piece for an id, malloc'd (NULL when the id is out of range).
 char *ntng_sp_id_to_piece(const ntng_sp_processor *processor, int32_t id);
 
-/// The id of a piece (the unknown id when the piece is not in the vocabulary).
-int32_t ntng_sp_piece_to_id(const ntng_sp_processor *processor, const char *piece);
-
 /// Special-id queries of the loaded model (-1 where the model has none).
 int32_t ntng_sp_unk_id(const ntng_sp_processor *processor);
 int32_t ntng_sp_pad_id(const ntng_sp_processor *processor);

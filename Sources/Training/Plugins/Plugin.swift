@@ -213,7 +213,7 @@ public final class Plugin {
                                            n_select: Int32(select), sequence_length: Int32(sequenceLength), example_ids: ids.baseAddress)
                 context.poolCandidates = candidates
                 return try withUnsafePointer(to: s.c) { info in
-                    try invoke(.selectBatch, allowDeclined: true, keepPool: true) { f($0, info, &pool, out.baseAddress) }
+                    try invoke(.selectBatch, allowDeclined: true) { f($0, info, &pool, out.baseAddress) }
                 }
             }
         }
@@ -296,15 +296,13 @@ public final class Plugin {
     // MARK: - Calling
 
     /// Calls a hook with the per-call records reset, times it, and turns a bad status into an error.
-    private func invoke(_ hook: PluginHook, allowDeclined: Bool = false, keepPool: Bool = false,
+    private func invoke(_ hook: PluginHook, allowDeclined: Bool = false,
                         _ call: (UnsafeMutableRawPointer) -> Int32) throws -> Int32 {
         guard let instance else {
             throw PluginError(.hook, plugin: id, hook: hook.rawValue, "called after the instance was destroyed")
         }
-        let pool = context.poolCandidates
         PluginCallTrace.entering(plugin: id, hook: hook.rawValue)
         context.begin(hook.rawValue)
-        if keepPool { context.poolCandidates = pool }
         let start = PluginTiming.now()
         let status = call(instance)
         let elapsed = PluginTiming.seconds(since: start)

@@ -94,9 +94,6 @@ public final class PluginStack {
     /// Whether a plugin replaces the host's AdamW.
     public var replacesOptimizer: Bool { plugins.contains { $0.implements(.optimizerStep) } }
 
-    /// Bytes held in plugin state tensors.
-    public var stateTensorBytes: Int { plugins.reduce(0) { $0 + $1.stateTensors.bytes } }
-
     // MARK: - Step context
 
     private func host() throws -> PluginHostServices {
@@ -179,7 +176,7 @@ public final class PluginStack {
     /// services refers to this pool.
     public func selectBatch(exampleIDs: [UInt64], batch: Int, sequenceLength: Int) throws -> PluginSelection {
         guard let p = plugins.first(where: { $0.implements(.selectBatch) }) else {
-            return PluginSelection(rows: Array(0..<batch), declined: true, rowsScored: 0)
+            return PluginSelection(rows: Array(0..<batch), rowsScored: 0)
         }
         guard batch >= 1, exampleIDs.count >= batch else {
             throw PluginError(.hook, plugin: p.id, hook: PluginHook.selectBatch.rawValue,
@@ -187,7 +184,7 @@ public final class PluginStack {
         }
         let rows = try p.selectBatch(try stepInfo(for: p), candidates: exampleIDs.count, select: batch,
                                      sequenceLength: sequenceLength, exampleIDs: exampleIDs)
-        return PluginSelection(rows: rows ?? Array(0..<batch), declined: rows == nil, rowsScored: p.lastRowsScored)
+        return PluginSelection(rows: rows ?? Array(0..<batch), rowsScored: p.lastRowsScored)
     }
 
     /// Runs the plugin optimizer over the current parameters and gradients; nil when no plugin
@@ -280,10 +277,8 @@ public struct PluginStepPlan: Sendable, Equatable {
 
 /// The rows a `select_batch` plugin chose.
 public struct PluginSelection: Sendable, Equatable {
-    /// Pool rows to train on, in order.
+    /// Pool rows to train on, in order (`0..<batch` when the plugin declined or none selects).
     public var rows: [Int]
-    /// The plugin declined (or none selects): rows are `0..<batch`.
-    public var declined: Bool
     /// Rows it scored through `per_example_loss` this step.
     public var rowsScored: Int
 }

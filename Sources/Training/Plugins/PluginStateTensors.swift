@@ -30,8 +30,6 @@ public final class PluginStateTensors {
 
     /// Names in allocation order.
     public var names: [String] { tensors.map(\.name) }
-    /// Bytes held by all state tensors (counted in the run's memory).
-    public var bytes: Int { tensors.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
 
     /// The id of `name`, creating it with `count` floats of `fill` when new.
     func tensor(named name: String, fill: Float, count: Int) -> Int {
