@@ -37,8 +37,7 @@ public enum PluginCalibration {
             if i >= warmup { samples.append(spent / Double(host.parameters.parameterCount)) }
         }
         try stack.runEnd()
-        samples.sort()
         return Measurement(pluginID: library.descriptor.id, preset: preset, parameters: host.parameters.parameterCount,
-                           secondsPerParameter: samples[samples.count / 2], timedSteps: samples.count)
+                           secondsPerParameter: StepBenchmark.median(samples), timedSteps: samples.count)
     }
 }

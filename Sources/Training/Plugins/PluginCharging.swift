@@ -34,7 +34,8 @@ public enum PluginCharging {
     }
 
     /// Reference machine speed over this machine's, from one measured quantity both know: the
-    /// host's AdamW update. Measures AdamW on a scratch store of `parameterCount` parameters here
+    /// host's optimizer step (clipping + AdamW, ``Calibration/hostOptimizerStep(_:_:)``, exactly
+    /// what the profile timed). Measures it on a scratch store of `parameterCount` parameters here
     /// (median of `repeats`) and divides the profile's cost by it. >1 means the reference machine
     /// is slower than this one.
     public static func referenceOverLocal(profile: ReferenceProfile, parameterCount: Int, repeats: Int = 5) -> Double {
@@ -44,10 +45,10 @@ public enum PluginCharging {
         var samples: [Double] = []
         for _ in 0..<Swift.max(repeats, 1) {
             let start = PluginTiming.now()
-            adam.update(store, learningRate: 1e-4)
+            Calibration.hostOptimizerStep(store, adam)
             samples.append(PluginTiming.seconds(since: start) / Double(store.parameterCount))
         }
-        let local = samples.sorted()[samples.count / 2]
+        let local = StepBenchmark.median(samples)
         guard local > 0 else { return 1 }
         return profile.optimizerUpdatePerParameter / local
     }

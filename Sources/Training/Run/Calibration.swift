@@ -15,6 +15,14 @@ public struct Calibration {
         self.repetitions = repetitions
     }
 
+    /// The unit the profile's `optimizerUpdatePerParameter` prices: the optimizer step as the
+    /// trainer runs it, clipping plus the AdamW update. Anything that compares a local timing with
+    /// that figure times this same body.
+    static func hostOptimizerStep(_ store: ParameterStore, _ optimizer: AdamW) {
+        GradientClipping.clip(store, maxNorm: 0.5)
+        optimizer.update(store, learningRate: 1e-6)
+    }
+
     /// Runs every measurement; `progress` receives one line per measured depth.
     public func measure(name: String, toolchain: String, progress: (String) -> Void = { _ in }) throws -> ReferenceProfile {
         ComputeThreads.set(threads)
@@ -30,12 +38,8 @@ public struct Calibration {
             progress(String(format: "depth %2d: forward+backward %.3f ms/seq, forward %.3f ms/seq, sampled-label %.3f ms/seq",
                             depth, forwardBackward[depth] * 1e3, forwardOnly[depth] * 1e3, sampled[depth] * 1e3))
         }
-        // The optimizer step as the trainer runs it: clipping plus the AdamW update.
         let optimizer = AdamW(parameterCount: model.parameters.count)
-        let perParameter = time {
-            GradientClipping.clip(model.parameters, maxNorm: 0.5)
-            optimizer.update(model.parameters, learningRate: 1e-6)
-        } / Double(model.parameters.parameterCount)
+        let perParameter = time { Self.hostOptimizerStep(model.parameters, optimizer) } / Double(model.parameters.parameterCount)
         progress(String(format: "optimizer: %.3f ns/parameter", perParameter * 1e9))
         return ReferenceProfile(
             name: name, preset: config.name, shape: ProfileCatalog.shape(of: config), toolchain: toolchain,
