@@ -23,6 +23,29 @@ public struct DebianSource: Sendable {
     /// Debian packages it needs (text and, where the format demands it, the reader program).
     public let packages: [String]
     let extract: @Sendable () throws -> [TextDocument]
+
+    /// What the source's extracted text depends on: the extractor version and its packages'
+    /// installed versions. The manifest records it and the source-text cache is keyed by it.
+    func fingerprint(versions: [String: String]) -> String {
+        "extractor\(CorpusCatalog.extractorVersion);" + packages.map { "\($0)=\(versions[$0] ?? "?")" }.joined(separator: ",")
+    }
+}
+
+/// Installed Debian packages, as dpkg knows them.
+enum DebianPackages {
+    /// Installed versions of `packages` (missing ones are absent from the result).
+    static func installedVersions(_ packages: [String]) throws -> [String: String] {
+        let output = try ProcessRunner.run("dpkg-query", ["-W", "-f=${Package}\t${Version}\t${db:Status-Status}\n"] + packages,
+                                           package: "dpkg", allowFailure: true)
+        var versions = [String: String]()
+        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+            if f.count >= 3, f[2] == "installed" {
+                versions[String(f[0]).split(separator: ":").first.map(String.init) ?? String(f[0])] = String(f[1])
+            }
+        }
+        return versions
+    }
 }
 
 /// The source list and the Debian packages behind each corpus.

@@ -59,8 +59,7 @@ public enum DataPreparer {
         if let builtIn {
             packageVersions = try checkPackages(for: builtIn)
             for source in CorpusCatalog.sources(for: builtIn) {
-                let versions = source.packages.map { "\($0)=\(packageVersions[$0] ?? "?")" }.joined(separator: ",")
-                inputs.append(.init(name: source.name, fingerprint: "extractor\(CorpusCatalog.extractorVersion);\(versions)"))
+                inputs.append(.init(name: source.name, fingerprint: source.fingerprint(versions: packageVersions)))
             }
         } else {
             userFiles = try UserText.files(at: options.corpus)
@@ -223,15 +222,7 @@ public enum DataPreparer {
     /// Installed versions of the corpus's packages; throws naming the apt-get line when any is missing.
     static func checkPackages(for corpus: CorpusName) throws -> [String: String] {
         let packages = CorpusCatalog.debianPackages(for: corpus)
-        let output = try ProcessRunner.run("dpkg-query", ["-W", "-f=${Package}\t${Version}\t${db:Status-Status}\n"] + packages,
-                                           package: "dpkg", allowFailure: true)
-        var versions = [String: String]()
-        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-            if f.count >= 3, f[2] == "installed" {
-                versions[String(f[0]).split(separator: ":").first.map(String.init) ?? String(f[0])] = String(f[1])
-            }
-        }
+        let versions = try DebianPackages.installedVersions(packages)
         let missing = packages.filter { versions[$0] == nil }
         if !missing.isEmpty { throw CorpusError.missingDebianPackages(corpus: corpus.rawValue, packages: missing) }
         return versions
@@ -250,7 +241,7 @@ public enum DataPreparer {
                 let k = next.take()
                 guard k < sources.count else { return }
                 let source = sources[k]
-                let key = "extractor\(CorpusCatalog.extractorVersion);" + source.packages.map { "\($0)=\(versions[$0] ?? "?")" }.joined(separator: ",")
+                let key = source.fingerprint(versions: versions)
                 let textURL = location.sourcesDirectory.appendingPathComponent("\(source.name).txt")
                 let keyURL = location.sourcesDirectory.appendingPathComponent("\(source.name).key")
                 if let cachedKey = try? String(contentsOf: keyURL, encoding: .utf8), cachedKey == key,

@@ -124,7 +124,7 @@ enum RoffText {
             case "[":
                 let end = skipBracket(chars, i - 1)
                 let name = String(chars[min(i, chars.count)..<max(i, end - 1)])
-                out += specialCharacters[name] ?? (name.hasPrefix("u") ? "" : "")
+                out += specialCharacters[name] ?? ""  // unknown glyph names (\[u00E9] too) are dropped
                 i = end
             case "*":
                 if i < chars.count {
@@ -150,7 +150,8 @@ enum RoffText {
                     var j = i + 1
                     if delim == "[" { i = skipBracket(chars, i); continue }
                     while j < chars.count && chars[j] != delim { j += 1 }
-                    if e == "w" || e == "N" || e == "C" { if e == "C" { out += specialCharacters[String(chars[min(i + 1, chars.count)..<j])] ?? "" } }
+                    // \w'…' (width) and \N'…' (glyph number) produce nothing; \C'name' is a named glyph.
+                    if e == "C" { out += specialCharacters[String(chars[min(i + 1, chars.count)..<j])] ?? "" }
                     i = j + 1
                 }
             case "-": out.append("-")

@@ -24,7 +24,7 @@ public enum TaskPreparer {
     public static func prepare(_ names: [String] = [], location: DataLocation, force: Bool = false,
                                log: (String) -> Void = { _ in }) throws -> [Result] {
         let tasks = try (names.isEmpty ? TaskCatalog.names : names).map(TaskCatalog.task(named:))
-        let versions = try installedVersions(TaskCatalog.debianPackages(for: tasks))
+        let versions = try DebianPackages.installedVersions(TaskCatalog.debianPackages(for: tasks))
         let missing = TaskCatalog.debianPackages(for: tasks).filter { versions[$0] == nil }
         if !missing.isEmpty {
             let needing = tasks.filter { !Set($0.packages).isDisjoint(with: missing) }.map(\.name)
@@ -72,19 +72,5 @@ public enum TaskPreparer {
         try AtomicFile.writeJSON(info, to: directory.appendingPathComponent("task.json"))
         try AtomicFile.writeJSON(manifest, to: directory.appendingPathComponent("manifest.json"))
         return info
-    }
-
-    /// Installed versions of `packages` (missing ones are absent from the result).
-    static func installedVersions(_ packages: [String]) throws -> [String: String] {
-        let output = try ProcessRunner.run("dpkg-query", ["-W", "-f=${Package}\t${Version}\t${db:Status-Status}\n"] + packages,
-                                           package: "dpkg", allowFailure: true)
-        var versions = [String: String]()
-        for line in String(decoding: output, as: UTF8.self).split(separator: "\n") {
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-            if f.count >= 3, f[2] == "installed" {
-                versions[String(f[0]).split(separator: ":").first.map(String.init) ?? String(f[0])] = String(f[1])
-            }
-        }
-        return versions
     }
 }
