@@ -10,7 +10,7 @@ public enum AtomicFile {
     public static func write(_ bytes: UnsafeRawBufferPointer, to url: URL) throws {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CorpusError.unreadableFile(path: temporary.path, reason: "cannot create: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CorpusError.unwritableFile(path: temporary.path, reason: "cannot create: \(String(cString: strerror(errno)))") }
         var written = 0
         while written < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
@@ -18,14 +18,21 @@ public enum AtomicFile {
                 let reason = String(cString: strerror(errno))
                 close(fd)
                 unlink(temporary.path)
-                throw CorpusError.unreadableFile(path: temporary.path, reason: "write failed: \(reason)")
+                throw CorpusError.unwritableFile(path: url.path, reason: "write failed: \(reason)")
             }
             written += n
+        }
+        // On disk before the rename, so a crash cannot leave an empty file under the final name.
+        guard fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            unlink(temporary.path)
+            throw CorpusError.unwritableFile(path: url.path, reason: "fsync failed: \(reason)")
         }
         close(fd)
         guard rename(temporary.path, url.path) == 0 else {
             unlink(temporary.path)
-            throw CorpusError.unreadableFile(path: url.path, reason: "rename failed: \(String(cString: strerror(errno)))")
+            throw CorpusError.unwritableFile(path: url.path, reason: "rename failed: \(String(cString: strerror(errno)))")
         }
     }
 

@@ -37,9 +37,6 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
     /// SHA-256 of ``canonical`` (hex), the short form people see.
     public let digest: String
 
-    /// Plugin settings the host fills in (provenance), not chosen by the user.
-    public static let derivedPluginKeys: Set<String> = ["table", "table_sha256", "proxy_checkpoint", "proxy_sha256"]
-
     /// The identity of a run with these settings, profile JSON and plugin library hashes.
     public init(settings: RunSettings, profileJSON: String, pluginSHA256: [String]) {
         var s = settings
@@ -47,7 +44,7 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
         s.pluginPaths = []
         s.hyperparameters.pluginSettings = s.hyperparameters.pluginSettings.filter { key, _ in
             guard let dot = key.lastIndex(of: ".") else { return true }
-            return !Self.derivedPluginKeys.contains(String(key[key.index(after: dot)...]))
+            return !RHOPreparation.hostFilledKeys.contains(String(key[key.index(after: dot)...]))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -20,6 +20,10 @@ public enum RHOPreparation {
     /// The plugin's descriptor id.
     public static let pluginID = "rho"
 
+    /// The plugin settings the host fills in for provenance (`rho.table`, …), not chosen by the
+    /// user; a trial's identity leaves them out (they follow from corpus, model and seed).
+    public static let hostFilledKeys: Set<String> = ["table", "table_sha256", "proxy_checkpoint", "proxy_sha256"]
+
     /// What to prepare.
     public struct Request: Sendable, Equatable {
         public var corpus: String
@@ -104,7 +108,7 @@ public enum RHOPreparation {
         }
         // Record what was used under the plugin's id (the key every stack accepts).
         var plugin = settings.hyperparameters.pluginSettings
-        for k in ["table", "table_sha256", "proxy_checkpoint", "proxy_sha256"] { for key in spellings(k) { plugin.removeValue(forKey: key) } }
+        for k in hostFilledKeys { for key in spellings(k) { plugin.removeValue(forKey: key) } }
         plugin["\(pluginID).table"] = table.tableURL.path
         plugin["\(pluginID).table_sha256"] = table.manifest.tableSHA256
         plugin["\(pluginID).proxy_checkpoint"] = FileManager.default.fileExists(atPath: table.proxyURL.path) ? table.proxyURL.path : ""
