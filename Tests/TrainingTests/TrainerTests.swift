@@ -88,6 +88,26 @@ import TensorCore
         #expect(try f.store.lossCurve(runID: first.runID).count == a.steps)
     }
 
+    /// Plugin state tensors come back in allocation order (their ids are allocation positions),
+    /// not in name order.
+    @Test func checkpointsKeepPluginStateTensorsInAllocationOrder() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = try ModelConfig.preset("tiny")
+        let model = try MaskedLanguageModel(config: config, seed: 0)
+        let optimizer = AdamW(parameterCount: model.parameters.count)
+        var checkpoint = Checkpoint(step: 0, dataPosition: 0, clock: RSTClock(budget: try .parse("1m"), profile: StandaloneHost.syntheticProfile(config)),
+                                    modelConfig: config, lastTrainLoss: nil, nextCheckpointFraction: 1, nextEvaluationFraction: 1)
+        let tensors = [PluginStateTensorSnapshot(name: "momentum", fill: 0, values: [1, 2]),
+                       PluginStateTensorSnapshot(name: "hessian", fill: 0, values: [3, 4]),
+                       PluginStateTensorSnapshot(name: "a_scratch", fill: -1, values: [5, 6])]
+        checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: 3, plugins: [.init(id: "p", version: "1", stateBytes: [7], tensors: tensors)])
+        let url = dir.appendingPathComponent("c.safetensors")
+        try Checkpoint.save(checkpoint, model: model, optimizer: optimizer, to: url)
+        let (loaded, _, _) = try Checkpoint.load(from: url, adamW: AdamW.Settings())
+        #expect(loaded.plugins?.plugins.first?.tensors == tensors)
+    }
+
     @Test func anInterruptedRunResumesToExactlyTheUninterruptedResult() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }

@@ -25,6 +25,10 @@ public struct Checkpoint {
         var version: String
         var stateBytes: Data
         var tensors: [String: Float]  // name → fill
+        /// The tensors in allocation order: restoring in that order gives every tensor the id it
+        /// had (ids are allocation positions; a plugin may allocate in a hook or keep ids in its
+        /// state). Absent in older checkpoints, which restore in name order.
+        var order: [String]?
     }
 
     private struct PluginsHeader: Codable {
@@ -48,7 +52,8 @@ public struct Checkpoint {
                     entries.append(SafeTensorsFile.Entry(name: "plugin.\(i).\(t.name)", shape: [t.values.count], floats: t.values))
                 }
                 return PluginEntryHeader(id: p.id, version: p.version, stateBytes: Data(p.stateBytes),
-                                         tensors: Dictionary(uniqueKeysWithValues: p.tensors.map { ($0.name, $0.fill) }))
+                                         tensors: Dictionary(uniqueKeysWithValues: p.tensors.map { ($0.name, $0.fill) }),
+                                         order: p.tensors.map(\.name))
             })
         }
         let encoder = JSONEncoder()
@@ -102,7 +107,7 @@ public struct Checkpoint {
             nextCheckpointFraction: nextCheckpoint, nextEvaluationFraction: nextEvaluation)
         if let header = try JSONDecoder().decode(PluginsHeader?.self, from: Data(try meta("plugins").utf8)) {
             checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: header.optimizerUpdates, plugins: try header.plugins.enumerated().map { i, p in
-                PluginStackCheckpoint.Entry(id: p.id, version: p.version, stateBytes: [UInt8](p.stateBytes), tensors: try p.tensors.keys.sorted().map {
+                PluginStackCheckpoint.Entry(id: p.id, version: p.version, stateBytes: [UInt8](p.stateBytes), tensors: try (p.order?.filter { p.tensors[$0] != nil } ?? p.tensors.keys.sorted()).map {
                     PluginStateTensorSnapshot(name: $0, fill: p.tensors[$0]!, values: try file.array("plugin.\(i).\($0)"))
                 })
             })
