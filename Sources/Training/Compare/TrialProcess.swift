@@ -45,7 +45,7 @@ struct TrialProcess {
 
         /// How it ended, in words.
         var ending: String {
-            if let signal { return "was killed by signal \(signal) (\(TrialProcess.signalName(signal)))" }
+            if let signal { return "was killed by signal \(signal) (\(ProcessSignal.describe(signal)))" }
             return "exited with status \(exitCode ?? -1)"
         }
     }
@@ -111,19 +111,5 @@ struct TrialProcess {
         return Result(pid: pid, launchedAt: launchedAt, wallSeconds: wall,
                       exitCode: signal == nil ? process.terminationStatus : nil, signal: signal,
                       timedOut: timedOut, stopped: stopped && !timedOut, stdout: stdoutText, stderr: stderrText)
-    }
-
-    static func signalName(_ signal: Int32) -> String {
-        switch signal {
-        case SIGSEGV: return "SIGSEGV, a crash"
-        case SIGABRT: return "SIGABRT, an abort"
-        case SIGBUS: return "SIGBUS, a crash"
-        case SIGFPE: return "SIGFPE, an arithmetic fault"
-        case SIGILL: return "SIGILL, an illegal instruction"
-        case SIGKILL: return "SIGKILL"
-        case SIGTERM: return "SIGTERM"
-        case SIGINT: return "SIGINT"
-        default: return "signal \(signal)"
-        }
     }
 }

@@ -113,7 +113,7 @@ public enum PluginConformance {
             let signal = process.terminationStatus
             let place = lastCall.map { $0.count == 2 ? " inside \($0[1]) of plugin \($0[0])" : "" } ?? ""
             return PluginCheckResult(check: check, passed: false,
-                                     detail: "the plugin crashed the checker process with signal \(signal) (\(signalName(signal)))\(place)\(tail.isEmpty ? "" : ": \(tail)")")
+                                     detail: "the plugin crashed the checker process with signal \(signal) (\(ProcessSignal.describe(signal)))\(place)\(tail.isEmpty ? "" : ": \(tail)")")
         }
         for line in stdout.split(separator: "\n") where line.hasPrefix(resultMarker) {
             if let result = try? JSONDecoder().decode(PluginCheckResult.self, from: Data(line.dropFirst(resultMarker.count).utf8)) {
@@ -231,19 +231,6 @@ public enum PluginConformance {
 
     static func threadCount() -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
-    }
-
-    static func signalName(_ signal: Int32) -> String {
-        switch signal {
-        case SIGSEGV: return "SIGSEGV, a bad memory access"
-        case SIGABRT: return "SIGABRT, abort or a failed assertion"
-        case SIGBUS: return "SIGBUS"
-        case SIGFPE: return "SIGFPE, arithmetic fault"
-        case SIGILL: return "SIGILL, illegal instruction or a Swift trap"
-        case SIGKILL: return "SIGKILL"
-        case SIGTRAP: return "SIGTRAP, a Swift runtime trap"
-        default: return "signal \(signal)"
-        }
     }
 }
 
