@@ -56,19 +56,6 @@ public enum DownstreamEvaluation {
         name.hasPrefix(bestEpochPrefix) || (name.hasPrefix(prefix) && name.dropFirst(prefix.count).contains("."))
     }
 
-    /// Scores of `runID` for `ntng compare --downstream`: task name → final-epoch headline score,
-    /// plus `"average"`. Returns the stored scores if the run has any; otherwise evaluates the run
-    /// with the default options (the whole Debian suite, prepared under `data`), stores the scores
-    /// and returns them.
-    public static func evaluate(runID: String, store: ResultsStore, data: DataLocation) throws -> [String: Double] {
-        let stored = try storedScores(runID: runID, store: store)
-        if !stored.isEmpty { return stored }
-        let report = try run(runID: runID, store: store, data: data)
-        var scores = Dictionary(uniqueKeysWithValues: report.results.map { ($0.task, $0.score) })
-        scores["average"] = report.average
-        return scores
-    }
-
     /// The latest stored `downstream.<task>` and `downstream.average` values of a run (empty if
     /// it was never evaluated); keys are task names and `"average"`.
     public static func storedScores(runID: String, store: ResultsStore) throws -> [String: Double] {

@@ -131,7 +131,5 @@ import Testing
         #expect(scores.count == 3 && scores["wic_wn"] == 0.7 && scores["def_match"] == 0.3 && abs(scores["average"]! - 0.5) < 1e-12)
         // A comparison gets the headlines as columns, not the details.
         #expect(names.filter { !DownstreamEvaluation.isDetail($0) }.sorted() == ["downstream.average", "downstream.def_match", "downstream.wic_wn"])
-        // evaluate(runID:store:data:) returns stored scores without fine-tuning again.
-        #expect(try DownstreamEvaluation.evaluate(runID: run.id, store: store, data: DataLocation(explicitDirectory: dir.path)) == scores)
     }
 }
