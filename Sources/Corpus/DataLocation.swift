@@ -18,12 +18,9 @@ public struct DataLocation: Sendable, Equatable {
         }
     }
 
-    /// `$NTNG_HOME`, defaulting to `~/.ntng`.
+    /// `$NTNG_HOME`, defaulting to `~/.ntng` (``NTNGHome``).
     public static func ntngHome(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let home = environment["NTNG_HOME"], !home.isEmpty {
-            return URL(fileURLWithPath: (home as NSString).expandingTildeInPath).standardizedFileURL
-        }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".ntng")
+        NTNGHome.directory(environment: environment).standardizedFileURL
     }
 
     /// Cache of extracted plain text, one file per Debian source.

@@ -10,6 +10,14 @@ public struct MaskedExample: Sendable, Equatable {
     public var maskedPositions: [Int32]
     /// Original ids at `maskedPositions`.
     public var labels: [Int32]
+
+    public init(exampleId: UInt64, inputTokens: [Int32], length: Int, maskedPositions: [Int32], labels: [Int32]) {
+        self.exampleId = exampleId
+        self.inputTokens = inputTokens
+        self.length = length
+        self.maskedPositions = maskedPositions
+        self.labels = labels
+    }
 }
 
 /// Flat, reusable buffers for one batch, filled without per-example allocation.

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 import GRDB
 
@@ -19,6 +20,14 @@ import GRDB
 public final class ResultsStore: Sendable {
     /// The database file.
     public let url: URL
+
+    /// Where a run's checkpoint lives: beside the store that records the run,
+    /// `<store folder>/checkpoints/<run id>/latest.safetensors` (`$NTNG_HOME/checkpoints/…` for the
+    /// default store), so a run, its record and its checkpoint move together.
+    public func checkpointURL(runID: String) -> URL {
+        url.deletingLastPathComponent().appendingPathComponent("checkpoints").appendingPathComponent(runID)
+            .appendingPathComponent("latest.safetensors")
+    }
     private let dbQueue: DatabaseQueue
 
     /// Opens (creating if needed) the store at `url`.

@@ -79,7 +79,7 @@ struct GEMMCeiling {
                     }
                 }
             }
-            let perCall = StepBenchmark.median(times) / Double(batch)
+            let perCall = Median.of(times) / Double(batch)
             totalFLOPs += shape.flops
             totalSeconds += perCall * Double(shape.repeats)
         }

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 import Models
 import TensorCore
@@ -54,24 +55,26 @@ public struct StepBenchmark {
                              maskedPositions: positions, labels: labels, exampleIds: (0..<b).map(UInt64.init))
     }
 
-    /// Runs the benchmark at `threads` threads.
+    /// Runs the benchmark at `threads` threads: ``TrainingStep/take()``, the step every run takes,
+    /// on the same synthetic batch every step.
     public func run(threads: Int) throws -> Result {
         ComputeThreads.set(threads)
-        let model = try MaskedLanguageModel(config: config, seed: 0)
-        let optimizer = AdamW(parameterCount: model.parameters.count)
+        var settings = RunSettings(budget: try .steps(warmup + steps))
+        settings.model = config.name
         let batch = syntheticBatch()
+        let model = try MaskedLanguageModel(config: config, seed: 0)
+        let training = TrainingStep(
+            model: model, optimizer: AdamW(parameterCount: model.parameters.count),
+            clock: RSTClock(budget: settings.budget, profile: StandaloneHost.syntheticProfile(config)),
+            recipe: try TrainingRecipe(settings: settings, config: config), batches: RepeatedBatch(batch), maxLayers: config.layers)
         var stepTimes: [Double] = [], forwardTimes: [Double] = [], optimizerTimes: [Double] = []
         for i in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
-            model.parameters.zeroGradients()
-            model.forwardBackward(batch)
-            let optimizerStart = DispatchTime.now().uptimeNanoseconds
-            GradientClipping.clip(model.parameters, maxNorm: 0.5)
-            optimizer.update(model.parameters, learningRate: 1e-4)
+            let result = try training.take()
             let end = DispatchTime.now().uptimeNanoseconds
             if i >= warmup {
                 stepTimes.append(Double(end - start) / 1e6)
-                optimizerTimes.append(Double(end - optimizerStart) / 1e6)
+                optimizerTimes.append(result.optimizerSeconds * 1e3)
             }
         }
         for _ in 0..<max(3, steps / 4) {
@@ -79,22 +82,39 @@ public struct StepBenchmark {
             model.forward(batch)
             forwardTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
-        let median = Self.median(stepTimes)
+        let median = Median.of(stepTimes)
         let flops = config.trainingFLOPs(sequences: batch.sequences, masked: batch.maskedCount)
         let ceiling = GEMMCeiling(config: config, sequences: batch.sequences, masked: batch.maskedCount).measure(threads: threads)
         let achieved = flops / (median / 1e3) / 1e9
         return Result(
             threads: threads, stepMillisecondsMedian: median, stepMillisecondsMin: stepTimes.min() ?? 0,
             stepMillisecondsSamples: stepTimes,
-            forwardMillisecondsMedian: Self.median(forwardTimes), optimizerMillisecondsMedian: Self.median(optimizerTimes),
+            forwardMillisecondsMedian: Median.of(forwardTimes), optimizerMillisecondsMedian: Median.of(optimizerTimes),
             tokensPerSecond: Double(batch.sequences * config.sequenceLength) / (median / 1e3),
             modelGFLOPPerStep: flops / 1e9, modelGFLOPS: achieved, sgemmCeilingGFLOPS: ceiling.gflops,
             mfu: achieved / ceiling.gflops, gemmShareAtCeiling: ceiling.flops / (ceiling.gflops * 1e9) / (median / 1e3))
     }
+}
 
-    static func median(_ xs: [Double]) -> Double {
-        guard !xs.isEmpty else { return 0 }
-        let s = xs.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+/// One batch, returned for every micro-batch index (benchmarks time steps, not data).
+final class RepeatedBatch: TrainingBatches {
+    let examples: [MaskedExample]
+
+    init(_ batch: MaskedLMBatch) {
+        let s = batch.sequenceLength
+        var cursor = 0
+        examples = (0..<batch.sequences).map { row in
+            var positions: [Int32] = [], labels: [Int32] = []
+            while cursor < batch.maskedCount, Int(batch.maskedPositions[cursor]) / s == row {
+                positions.append(batch.maskedPositions[cursor] - Int32(row * s))
+                labels.append(batch.labels[cursor])
+                cursor += 1
+            }
+            return MaskedExample(exampleId: batch.exampleIds[row], inputTokens: Array(batch.tokens[row * s ..< (row + 1) * s]),
+                                 length: Int(batch.validLengths[row]), maskedPositions: positions, labels: labels)
+        }
     }
+
+    var microBatchesAvailable: Int? { nil }
+    func examples(microBatch index: Int) -> [MaskedExample] { examples }
 }

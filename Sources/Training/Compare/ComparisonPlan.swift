@@ -20,6 +20,8 @@ public struct ComparisonPlan: Sendable {
     public let profileSHA256: String
     /// The executable the trials run (`ntng`).
     public let executable: URL
+    /// Its build identity, which its runs record and every trial identity includes.
+    public let build: String
 
     /// Builds and checks the plan.
     /// - Parameters:
@@ -31,6 +33,8 @@ public struct ComparisonPlan: Sendable {
         }
         self.request = request
         self.executable = executable
+        let build = NTNGVersion.of(executableAt: executable.path)
+        self.build = build
         budgets = try request.parsedBudgets()
         _ = try ModelConfig.preset(request.model)
 
@@ -92,7 +96,7 @@ public struct ComparisonPlan: Sendable {
                     let nonPlugin = request.settings.filter { !pluginSettings.contains($0) }
                     trials.append(Trial(method: method, budgetText: budgetText, budget: budget, seed: seed, settings: s,
                                         setArguments: nonPlugin + own,
-                                        identity: TrialIdentity(settings: s, profileJSON: profileJSON, pluginSHA256: hashes)))
+                                        identity: TrialIdentity(settings: s, profileJSON: profileJSON, pluginSHA256: hashes, build: build)))
                 }
             }
         }

@@ -56,7 +56,7 @@ public final class ComparisonRunner: @unchecked Sendable {
         if let done = matching.first(where: { $0.status == .finished && $0.valLoss?.isFinite == true }) { return .reuse(done) }
         if let live = matching.first(where: { $0.effectiveStatus == .running }) { return .await(live) }
         if let stopped = matching.first(where: { $0.effectiveStatus == .interrupted
-            && FileManager.default.fileExists(atPath: Trainer.checkpointURL(runID: $0.id).path) }) {
+            && FileManager.default.fileExists(atPath: store.checkpointURL(runID: $0.id).path) }) {
             return .resume(stopped)
         }
         return .fresh
@@ -336,7 +336,7 @@ public final class ComparisonRunner: @unchecked Sendable {
                 stored = try store.createRun(NewRun(
                     method: trial.method, model: trial.settings.model, corpus: trial.settings.corpus, seed: Int(trial.seed),
                     budget: trial.budget, configJSON: String(decoding: try encoder.encode(trial.settings), as: UTF8.self),
-                    profileJSON: plan.profileJSON, codeVersion: NTNGVersion.string))
+                    profileJSON: plan.profileJSON, codeVersion: plan.build))
             }
             try store.failRun(id: stored!.id, error: error, failedStep: nil)
             stored = try store.run(id: stored!.id)

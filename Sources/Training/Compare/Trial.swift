@@ -27,7 +27,8 @@ public struct Trial: Sendable, Hashable {
 ///
 /// It covers the method, model, corpus, seed, budget, every setting that changes what is computed
 /// (hyperparameters, model overrides, plugin settings, free charge kinds), the SHA-256 of the
-/// reference profile's JSON and of each plugin library. It leaves out what cannot change the
+/// reference profile's JSON and of each plugin library, and the host build (``NTNGVersion``) that
+/// trains it. It leaves out what cannot change the
 /// result: the thread count (the same steps and bit-identical losses on any thread count),
 /// plugin search folders, and the plugin settings the host derives itself (RHO's table path and
 /// hashes, which follow from corpus, model and seed).
@@ -37,8 +38,9 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
     /// SHA-256 of ``canonical`` (hex), the short form people see.
     public let digest: String
 
-    /// The identity of a run with these settings, profile JSON and plugin library hashes.
-    public init(settings: RunSettings, profileJSON: String, pluginSHA256: [String]) {
+    /// The identity of a run with these settings, profile JSON and plugin library hashes, trained
+    /// by host build `build`.
+    public init(settings: RunSettings, profileJSON: String, pluginSHA256: [String], build: String = NTNGVersion.string) {
         var s = settings
         s.threads = 0
         s.pluginPaths = []
@@ -50,7 +52,7 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
         encoder.outputFormatting = [.sortedKeys]
         let settingsJSON = (try? encoder.encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
         let profileHash = SHA256Digest.hex(Array(profileJSON.utf8))
-        canonical = "{\"plugins\":[\(pluginSHA256.map { "\"\($0)\"" }.joined(separator: ","))],\"profile_sha256\":\"\(profileHash)\",\"settings\":\(settingsJSON)}"
+        canonical = "{\"build\":\"\(build)\",\"plugins\":[\(pluginSHA256.map { "\"\($0)\"" }.joined(separator: ","))],\"profile_sha256\":\"\(profileHash)\",\"settings\":\(settingsJSON)}"
         digest = SHA256Digest.hex(Array(canonical.utf8))
     }
 
@@ -58,7 +60,8 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
     public init?(record: RunRecord) {
         guard let settings = try? JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8)),
               let profile = record.profileJSON else { return nil }
-        self.init(settings: settings, profileJSON: profile, pluginSHA256: Self.pluginHashes(provenanceJSON: record.pluginsJSON))
+        self.init(settings: settings, profileJSON: profile, pluginSHA256: Self.pluginHashes(provenanceJSON: record.pluginsJSON),
+                  build: record.codeVersion)
     }
 
     /// The library hashes in a run's plugin provenance (`[{"sha256": …}, …]`), in stack order.

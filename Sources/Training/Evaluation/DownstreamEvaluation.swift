@@ -73,7 +73,7 @@ public enum DownstreamEvaluation {
         let start = Date()
         let record = try store.run(id: runID)
         let settings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
-        let url = Trainer.checkpointURL(runID: record.id)
+        let url = store.checkpointURL(runID: record.id)
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
         let (_, model, _) = try Checkpoint.load(from: url, adamW: settings.hyperparameters.adamW)
         let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)

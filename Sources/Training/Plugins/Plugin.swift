@@ -68,7 +68,7 @@ public final class Plugin {
         PluginCallTrace.entering(plugin: library.descriptor.id, hook: "create")
         context.begin("create")
         var out: UnsafeMutableRawPointer?
-        let status = library.raw.pointee.create!(UnsafePointer(context.table), &out)
+        let status = library.table.create!(UnsafePointer(context.table), &out)
         context.end()
         guard status == NTNG_OK else { throw failure(nil, status) }
         guard let out else {
@@ -84,7 +84,7 @@ public final class Plugin {
         guard let instance else { return }
         self.instance = nil
         context.begin("destroy")
-        library.raw.pointee.destroy!(instance)
+        library.table.destroy!(instance)
         context.end()
     }
 

@@ -27,7 +27,8 @@ public enum PluginCalibration {
         }
         let host = try StandaloneHost(preset: preset, steps: steps + warmup, microBatches: 1)
         let stack = try PluginStack(libraries: [library], settings: settings, services: host)
-        try stack.runStart()
+        host.plugins = stack
+        try stack.runStart(in: host.runContext())
         var samples: [Double] = []
         let plugin = stack.plugins[0]
         for i in 0..<(steps + warmup) {
@@ -36,8 +37,8 @@ public enum PluginCalibration {
             let spent = (plugin.callStats[.optimizerStep]?.selfSeconds ?? 0) - before
             if i >= warmup { samples.append(spent / Double(host.parameters.parameterCount)) }
         }
-        try stack.runEnd()
+        try stack.runEnd(in: host.runContext())
         return Measurement(pluginID: library.descriptor.id, preset: preset, parameters: host.parameters.parameterCount,
-                           secondsPerParameter: StepBenchmark.median(samples), timedSteps: samples.count)
+                           secondsPerParameter: Median.of(samples), timedSteps: samples.count)
     }
 }

@@ -48,7 +48,7 @@ public enum PluginCharging {
             Calibration.hostOptimizerStep(store, adam)
             samples.append(PluginTiming.seconds(since: start) / Double(store.parameterCount))
         }
-        let local = StepBenchmark.median(samples)
+        let local = Median.of(samples)
         guard local > 0 else { return 1 }
         return profile.optimizerUpdatePerParameter / local
     }

@@ -8,7 +8,7 @@ import PluginAPI
 /// The table's `host_ctx` points back here (unretained; the ``Plugin`` owns both), so each C
 /// callback finds the instance that called it. Services check that they are called from inside a
 /// hook, copy every string they receive and validate every index, then forward model work to the
-/// trainer's ``PluginHostServices``.
+/// host's ``PluginHostServices`` with the ``StepContext`` of the hook in progress.
 final class PluginHostContext {
     let pluginID: String
     let config: PluginConfig
@@ -18,6 +18,9 @@ final class PluginHostContext {
 
     /// The call in progress (`"create"` or a hook name); nil between calls.
     var activeCall: String?
+    /// The step the hook in progress serves (set by ``PluginStack`` for the call); nil in
+    /// `create`, `save_state`, `load_state` and `destroy`.
+    var step: StepContext?
     /// Candidates of the pool while `select_batch` runs.
     var poolCandidates: Int?
     /// The last `set_error` of the current call.
@@ -114,7 +117,8 @@ final class PluginHostContext {
                 return c.refuse("diagnostics.record", "the key must be 1-64 characters of [a-z0-9_.-]")
             }
             guard value.isFinite else { return c.refuse("diagnostics.record", "value for '\(text)' is not finite") }
-            c.services?.recordDiagnostic(plugin: c.pluginID, key: text, value: value)
+            guard let s = c.services else { return c.refuse("diagnostics.record", "the host is gone", code: NTNG_E_INTERNAL) }
+            s.recordDiagnostic(plugin: c.pluginID, key: text, value: value, in: c.step ?? s.runContext())
             return NTNG_OK
         }
         table.initialize(to: d)
@@ -140,7 +144,8 @@ final class PluginHostContext {
             guard let c = PluginHostContext.context(h) else { return }
             let text = PluginLibrary.cString(message, limit: 65536) ?? "(null)"
             let lvl = PluginLogLevel(rawValue: level) ?? .info
-            c.services?.log(lvl, plugin: c.pluginID, text)
+            guard let s = c.services else { return }
+            s.log(lvl, plugin: c.pluginID, text, in: c.step ?? s.runContext())
         }
 
         h.set_error = { h, code, message in
@@ -235,7 +240,7 @@ final class PluginHostContext {
 
         h.per_example_loss = { h, rows, n, outSum, outMasked in
             guard let c = PluginHostContext.context(h) else { return NTNG_E_INVALID }
-            guard c.activeCall == PluginHook.selectBatch.rawValue, let candidates = c.poolCandidates else {
+            guard c.activeCall == PluginHook.selectBatch.rawValue, let candidates = c.poolCandidates, let step = c.step else {
                 return c.refuse("per_example_loss", "may only be called from select_batch")
             }
             guard let rows, let outSum, n >= 1, Int(n) <= candidates else {
@@ -251,7 +256,7 @@ final class PluginHostContext {
             }
             guard let s = c.services else { return c.refuse("per_example_loss", "the host is gone", code: NTNG_E_INTERNAL) }
             do {
-                let losses = try c.timed { try s.perExampleLosses(poolRows: list) }
+                let losses = try c.timed { try s.perExampleLosses(poolRows: list, in: step) }
                 guard losses.count == list.count else {
                     return c.refuse("per_example_loss", "the host returned \(losses.count) losses for \(list.count) rows", code: NTNG_E_INTERNAL)
                 }
@@ -268,7 +273,7 @@ final class PluginHostContext {
 
         h.sampled_label_gradient = { h, id in
             guard let c = PluginHostContext.context(h) else { return NTNG_E_INVALID }
-            guard c.activeCall == PluginHook.optimizerStep.rawValue else {
+            guard c.activeCall == PluginHook.optimizerStep.rawValue, let step = c.step else {
                 return c.refuse("sampled_label_gradient", "may only be called from optimizer_step")
             }
             guard let s = c.services else { return c.refuse("sampled_label_gradient", "the host is gone", code: NTNG_E_INTERNAL) }
@@ -276,7 +281,7 @@ final class PluginHostContext {
                 return c.refuse("sampled_label_gradient", "unknown state tensor id \(id)")
             }
             do {
-                try c.timed { try s.sampledLabelGradient(into: data, count: s.parameters.count) }
+                try c.timed { try s.sampledLabelGradient(into: data, count: s.parameters.count, in: step) }
                 c.curvaturePasses += 1
                 return NTNG_OK
             } catch {

@@ -1,12 +1,12 @@
 import Foundation
 import Models
 
-/// What the trainer gives plugins: the model, the clock and the passes plugins may ask for.
+/// What the host gives plugins: the model, the clock and the passes plugins may ask for.
 ///
-/// The trainer implements this once per run. ``PluginStack`` turns it into the C service table
-/// each plugin instance sees (`ntng_host`), so every call a plugin makes lands here. Methods that
-/// run model work **charge the clock themselves** at reference cost (scoring, curvature); the
-/// stack adds nothing for them.
+/// ``TrainingStep`` implements this for every host. ``PluginStack`` turns it into the C service
+/// table each plugin instance sees (`ntng_host`), so every call a plugin makes lands here, with
+/// the ``StepContext`` of the step the calling hook serves. Methods that run model work **charge
+/// the clock themselves** at reference cost (scoring, curvature); the stack adds nothing for them.
 public protocol PluginHostServices: AnyObject {
     /// The clock as it stands.
     var budget: BudgetSnapshot { get }
@@ -16,26 +16,30 @@ public protocol PluginHostServices: AnyObject {
     var modelConfig: ModelConfig { get }
     /// The depth the run's preset defines: the upper bound for resize plans.
     var maxLayers: Int { get }
-    /// The run's seed for the current step, derived from the run seed and step (e.g. by
-    /// `SplitMix64.mix(runSeed ^ step)`). The stack derives each plugin's own seed from it.
+    /// The run's seed for the current step, derived from the run seed and the steps completed.
+    /// The stack derives each plugin's own seed from it.
     var stepSeed: UInt64 { get }
-    /// Forward-only losses of rows of the current candidate pool, charged as `.scoring`.
-    /// Only called while ``PluginStack/selectBatch(pool:)`` runs; rows are checked by the stack.
-    func perExampleLosses(poolRows: [Int]) throws -> [ExampleLoss]
+    /// Forward-only losses of rows of `step`'s candidate pool, charged as `.scoring`.
+    /// Only called while ``PluginStack/selectBatch(exampleIDs:batch:sequenceLength:in:)`` runs;
+    /// rows are checked by the stack.
+    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss]
     /// Writes into `into` (flat parameter layout, `count` = `parameters.count` floats) the
-    /// gradient of the batch-mean loss against labels sampled from the model's own softmax on the
-    /// current step's batch, accumulated over its micro-batches, leaving parameter gradients
-    /// unchanged; charged as `.curvature`. Only called during ``PluginStack/optimizerStep(_:)``.
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int) throws
-    /// A log line from a plugin (already copied out of plugin memory).
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String)
-    /// A number a plugin reported through the "ntng.diagnostics/1" extension for the current step.
-    func recordDiagnostic(plugin: String, key: String, value: Double)
+    /// gradient of the batch-mean loss against labels sampled from the model's own softmax on
+    /// `step`'s batches, accumulated over its micro-batches, leaving parameter gradients
+    /// unchanged; charged as `.curvature`. Only called during an `optimizer_step`.
+    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws
+    /// A log line from a plugin (already copied out of plugin memory), filed under `step`.
+    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext)
+    /// A number a plugin reported through the "ntng.diagnostics/1" extension, filed under `step`.
+    func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext)
+    /// The context of calls made outside a step's hooks (`create`, `save_state`, `load_state`).
+    func runContext() -> StepContext
 }
 
 extension PluginHostServices {
-    /// Hosts that keep no run record (the conformance checker) ignore diagnostics.
-    public func recordDiagnostic(plugin: String, key: String, value: Double) {}
+    /// Hosts that keep no run record ignore diagnostics.
+    public func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) {}
+    public func runContext() -> StepContext { StepContext(number: budget.steps) }
 }
 
 /// Read-only view of the budget clock handed to plugins (`ntng_budget`).

@@ -51,8 +51,8 @@ public final class PluginLibrary: @unchecked Sendable {
     /// The host's ABI version.
     public static let hostABIMajor = Int(NTNG_ABI_MAJOR)
     public static let hostABIMinor = Int(NTNG_ABI_MINOR)
-    /// Extension ids this host serves (none in v1.0).
-    public static let servedExtensions: Set<String> = []
+    /// Extension ids this host serves (what `get_extension` answers), so a plugin may require them.
+    public static let servedExtensions: Set<String> = [NTNG_EXT_DIAGNOSTICS]
 
     /// The v1.0 sizes of the plugin-written tables: a plugin's struct_size must reach them.
     /// Pinned as numbers because they must not follow the header when v1.x appends fields.
@@ -68,7 +68,9 @@ public final class PluginLibrary: @unchecked Sendable {
     public let descriptor: PluginDescriptorInfo
     /// The `--method` token this library was resolved from, if any (e.g. `lion`).
     public let methodName: String?
-    let raw: UnsafePointer<ntng_descriptor>
+    /// The plugin's descriptor and hook tables as far as its `struct_size`s reach (fields a newer
+    /// host appends read as zero: "absent" for an older plugin).
+    let table: ntng_descriptor
     let hooks: ntng_hooks
 
     /// Prefixes accepted before a config key in `--set` (method name, library stem, id).
@@ -101,7 +103,7 @@ public final class PluginLibrary: @unchecked Sendable {
             throw PluginError(.load, plugin: absolute, hook: NTNG_ENTRY_SYMBOL, "the entry function returned NULL")
         }
         let sha = try SHA256Digest.hex(ofFileAt: absolute)
-        let e = entry.pointee
+        let e = readPrefix(entry)
         try checkVersion(major: Int(e.abi_major), minor: Int(e.abi_minor), what: "entry", path: absolute)
         guard Int(e.struct_size) >= entrySizeV1_0 else {
             throw PluginError(.descriptor, plugin: absolute, hook: "ntng_entry",
@@ -116,18 +118,30 @@ public final class PluginLibrary: @unchecked Sendable {
         guard let raw = e.descriptor else {
             throw PluginError(.descriptor, plugin: absolute, hook: "ntng_entry", "descriptor is NULL")
         }
-        let (info, hooks) = try readDescriptor(raw, path: absolute)
-        return PluginLibrary(path: absolute, sha256: sha, descriptor: info, methodName: methodName, raw: raw, hooks: hooks)
+        let (table, info, hooks) = try readDescriptor(raw, path: absolute)
+        return PluginLibrary(path: absolute, sha256: sha, descriptor: info, methodName: methodName, table: table, hooks: hooks)
     }
 
     private init(path: String, sha256: String, descriptor: PluginDescriptorInfo, methodName: String?,
-                 raw: UnsafePointer<ntng_descriptor>, hooks: ntng_hooks) {
+                 table: ntng_descriptor, hooks: ntng_hooks) {
         self.path = path
         self.sha256 = sha256
         self.descriptor = descriptor
         self.methodName = methodName
-        self.raw = raw
+        self.table = table
         self.hooks = hooks
+    }
+
+    /// A copy of the plugin's table at `p` holding only the bytes its leading `struct_size` (the
+    /// first field of every plugin-written struct) covers; the rest stays zero (rule V2). Copying
+    /// `p.pointee` whole would read past every table built against an older, shorter header.
+    static func readPrefix<T>(_ p: UnsafePointer<T>) -> T {
+        let declared = Int(UnsafeRawPointer(p).loadUnaligned(as: UInt32.self))
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        defer { copy.deallocate() }
+        copy.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+        copy.copyMemory(from: UnsafeRawPointer(p), byteCount: Swift.min(declared, MemoryLayout<T>.size))
+        return copy.load(as: T.self)
     }
 
     private static func checkVersion(major: Int, minor: Int, what: String, path: String) throws {
@@ -141,8 +155,8 @@ public final class PluginLibrary: @unchecked Sendable {
         }
     }
 
-    private static func readDescriptor(_ raw: UnsafePointer<ntng_descriptor>, path: String) throws -> (PluginDescriptorInfo, ntng_hooks) {
-        let d = raw.pointee
+    private static func readDescriptor(_ raw: UnsafePointer<ntng_descriptor>, path: String) throws -> (ntng_descriptor, PluginDescriptorInfo, ntng_hooks) {
+        let d = readPrefix(raw)
         func refuse(_ field: String, _ reason: String) -> PluginError {
             PluginError(.descriptor, plugin: path, hook: "ntng_descriptor.\(field)", reason)
         }
@@ -159,7 +173,7 @@ public final class PluginLibrary: @unchecked Sendable {
         guard d.create != nil else { throw refuse("create", "is NULL") }
         guard d.destroy != nil else { throw refuse("destroy", "is NULL") }
         guard let hooksPointer = d.hooks else { throw refuse("hooks", "is NULL") }
-        let hooks = hooksPointer.pointee
+        let hooks = readPrefix(hooksPointer)
         guard Int(hooks.struct_size) >= hooksSizeV1_0 else {
             throw refuse("hooks.struct_size", "\(hooks.struct_size) is smaller than the v1.0 size \(hooksSizeV1_0)")
         }
@@ -167,7 +181,7 @@ public final class PluginLibrary: @unchecked Sendable {
         var keys: [PluginConfigKey] = []
         if var cursor = d.config_keys {
             while let keyPointer = cursor.pointee {
-                let k = keyPointer.pointee
+                let k = readPrefix(keyPointer)
                 let index = keys.count
                 guard Int(k.struct_size) >= configKeySizeV1_0 else {
                     throw refuse("config_keys[\(index)]", "struct_size \(k.struct_size) is smaller than the v1.0 size \(configKeySizeV1_0)")
@@ -226,7 +240,7 @@ public final class PluginLibrary: @unchecked Sendable {
             id: id, name: name, version: version, summary: cString(d.description) ?? "",
             abiMajor: Int(d.abi_major), abiMinor: Int(d.abi_minor), configKeys: keys,
             requiredExtensions: required, hooks: declared)
-        return (info, hooks)
+        return (d, info, hooks)
     }
 
     /// A copy of a plugin-owned C string, bounded so a missing terminator cannot run away.

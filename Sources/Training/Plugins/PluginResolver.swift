@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// Where plugin libraries are looked for, in order:

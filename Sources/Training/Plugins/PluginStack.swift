@@ -4,34 +4,12 @@ import TensorCore
 
 /// The plugins of one run (`--method dropping+lion`), driven by the trainer once per step.
 ///
-/// Per step the trainer calls, in this order (every call is cheap when no plugin implements the
-/// hook):
-///
-/// ```swift
-/// try stack.runStart()                                   // once, after restore(_:) on resume
-/// while clock.canStartStep() {
-///     if let plan = try stack.resizePlan() {             // exclusive hook
-///         let old = model.parameters
-///         try model.resize(to: plan, seed: stepSeed)
-///         adamW.remap(from: old, to: model.parameters)    // when the host optimizer is in use
-///         clock.charge(.plugin, seconds: PluginCharging.resizeCost(profile, parameters: …))
-///         try stack.modelResized(plan: plan, from: old, previousLayers: oldDepth)
-///     }
-///     let plan = try stack.stepPlan(microBatches: k)      // composes: scales ×, masks AND
-///     var rows = Array(0..<batch)
-///     if let factor = stack.poolFactor {                  // exclusive hook
-///         pool = sample(batch * factor)
-///         rows = try stack.selectBatch(exampleIDs: pool.ids, batch: batch).rows
-///     }
-///     forward/backward micro-batch i with plan.activeLayers?[i]; clip
-///     let lr = schedule(fraction) * plan.lrScale
-///     if let outcome = try stack.optimizerStep(learningRate: lr, batchSequences: …, batchTokens: …) {
-///         clock.charge(.plugin, seconds: stack.optimizerCharge(outcome, profile: p, referenceOverLocal: r).seconds)
-///     } else { adamW.update(…); clock.chargeOptimizer(…) }
-///     clock.completeStep(…)
-/// }
-/// try stack.runEnd()
-/// ```
+/// Per step ``TrainingStep/take()`` calls, in this order, each with the step's ``StepContext``
+/// (every call is cheap when no plugin implements the hook): `runStart` (once, after `restore` on
+/// resume); `resizePlan` (exclusive), then the host rebuilds the model and calls `modelResized`;
+/// `stepPlan` (composes: scales multiply, keep masks AND); `selectBatch` over a pool when a plugin
+/// selects (exclusive); forward/backward and clipping; `optimizerStep` (exclusive) or the host's
+/// AdamW; and `runEnd` after the last step.
 ///
 /// Every call validates what the plugins return and throws a ``PluginError`` naming the plugin,
 /// the hook and the reason; the trainer then stops and stores the run as failed.
@@ -62,8 +40,8 @@ public final class PluginStack {
     }
 
     /// Checks that exclusive hooks do not clash, assigns settings, and creates each plugin.
-    /// The stack keeps `services` **weakly** (the trainer usually is the services object and owns
-    /// the stack); keep it alive as long as the stack.
+    /// The stack keeps `services` **weakly** (the ``TrainingStep`` that is the services object
+    /// owns the stack); keep it alive as long as the stack.
     public init(libraries: [PluginLibrary], settings: [String: String] = [:], services: PluginHostServices) throws {
         try Self.checkComposition(libraries)
         let perPlugin = try PluginSettings.assign(settings, to: libraries)
@@ -97,19 +75,26 @@ public final class PluginStack {
     // MARK: - Step context
 
     private func host() throws -> PluginHostServices {
-        guard let services else { throw PluginError(.hook, plugin: plugins.map(\.id).joined(separator: "+"), "host error: the trainer's PluginHostServices object was released; the stack holds it weakly, so the trainer must keep it alive") }
+        guard let services else { throw PluginError(.hook, plugin: plugins.map(\.id).joined(separator: "+"), "host error: the PluginHostServices object (the TrainingStep) was released; the stack holds it weakly, so its owner must keep it alive") }
         return services
     }
 
     /// The step info `plugin` sees now: its own seed is the step seed mixed with its id, so two
     /// stacked plugins never share a random stream.
-    public func stepInfo(for plugin: Plugin) throws -> PluginStepInfo {
+    func stepInfo(for plugin: Plugin) throws -> PluginStepInfo {
         let s = try host()
         let b = s.budget
         let seed = SplitMix64.mix(s.stepSeed ^ SplitMix64.stableHash(plugin.id))
         return PluginStepInfo(step: b.steps, seed: seed, budgetFraction: b.fraction, layers: s.modelConfig.layers, maxLayers: s.maxLayers)
     }
 
+
+    /// Runs `body` (one call into `plugin`) with `step` as the context its service calls act on.
+    private func calling<T>(_ plugin: Plugin, in step: StepContext, _ body: (PluginStepInfo) throws -> T) throws -> T {
+        plugin.context.step = step
+        defer { plugin.context.step = nil }
+        return try body(try stepInfo(for: plugin))
+    }
 
     private func refreshPoolFactor() throws {
         poolFactor = try plugins.first { $0.implements(.selectBatch) }?.poolFactor()
@@ -118,40 +103,40 @@ public final class PluginStack {
     // MARK: - Hooks, in per-step order
 
     /// `on_run_start` of every plugin, in stack order.
-    public func runStart() throws {
-        for p in plugins { try p.runStart(try stepInfo(for: p)) }
+    public func runStart(in step: StepContext) throws {
+        for p in plugins { try calling(p, in: step) { try p.runStart($0) } }
     }
 
     /// `on_run_end` of every plugin, in reverse stack order (last started, first ended).
-    public func runEnd() throws {
-        for p in plugins.reversed() { try p.runEnd(try stepInfo(for: p)) }
+    public func runEnd(in step: StepContext) throws {
+        for p in plugins.reversed() { try calling(p, in: step) { try p.runEnd($0) } }
     }
 
     /// The resize plan of the plugin implementing `resize_model`, validated; nil for no change.
-    public func resizePlan() throws -> [LayerSource]? {
+    public func resizePlan(in step: StepContext) throws -> [LayerSource]? {
         guard let p = plugins.first(where: { $0.implements(.resizeModel) }) else { return nil }
-        return try p.resizePlan(try stepInfo(for: p))
+        return try calling(p, in: step) { try p.resizePlan($0) }
     }
 
     /// After the trainer rebuilt the model from `plan`: moves every plugin's state tensors to the
     /// new layout (by parameter name) and calls `on_model_resized` in stack order.
-    public func modelResized(plan: [LayerSource], from old: ParameterStore, previousLayers: Int) throws {
+    public func modelResized(plan: [LayerSource], from old: ParameterStore, previousLayers: Int, in step: StepContext) throws {
         let new = try host().parameters
         let reset = LayerSource.parametersStartingAfresh(after: plan, in: new)
         for p in plugins { p.stateTensors.remap(from: old, to: new, reset: reset) }
-        for p in plugins { try p.modelResized(try stepInfo(for: p), plan: plan, previousLayers: previousLayers) }
+        for p in plugins { try calling(p, in: step) { try p.modelResized($0, plan: plan, previousLayers: previousLayers) } }
     }
 
     /// Composes `on_step`: plugins run in stack order, each on a fresh default plan; their LR
     /// scales multiply and their keep masks are AND-ed.
-    public func stepPlan(microBatches: Int) throws -> PluginStepPlan {
+    public func stepPlan(microBatches: Int, in step: StepContext) throws -> PluginStepPlan {
         precondition(microBatches >= 1)
         let depth = try host().modelConfig.layers
         var scale: Float = 1
         var keep = Array(repeating: Array(repeating: true, count: depth), count: microBatches)
         var contributors: [String] = []
         for p in plugins where p.implements(.onStep) {
-            guard let plan = try p.stepPlan(try stepInfo(for: p), microBatches: microBatches) else { continue }
+            guard let plan = try calling(p, in: step, { try p.stepPlan($0, microBatches: microBatches) }) else { continue }
             scale *= plan.lrScale
             contributors.append(p.id)
             for m in 0..<microBatches {
@@ -172,9 +157,9 @@ public final class PluginStack {
     }
 
     /// The batch rows to train on, chosen from a pool of `exampleIDs.count` candidates by the
-    /// plugin implementing `select_batch`. During the call, `perExampleLosses(poolRows:)` of the
-    /// services refers to this pool.
-    public func selectBatch(exampleIDs: [UInt64], batch: Int, sequenceLength: Int) throws -> PluginSelection {
+    /// plugin implementing `select_batch`. During the call, the services' `perExampleLosses` acts
+    /// on `step.pool` (whose ids are `exampleIDs`).
+    public func selectBatch(exampleIDs: [UInt64], batch: Int, sequenceLength: Int, in step: StepContext) throws -> PluginSelection {
         guard let p = plugins.first(where: { $0.implements(.selectBatch) }) else {
             return PluginSelection(rows: Array(0..<batch), rowsScored: 0)
         }
@@ -182,21 +167,24 @@ public final class PluginStack {
             throw PluginError(.hook, plugin: p.id, hook: PluginHook.selectBatch.rawValue,
                               "host error: a pool of \(exampleIDs.count) rows cannot supply a batch of \(batch)")
         }
-        let rows = try p.selectBatch(try stepInfo(for: p), candidates: exampleIDs.count, select: batch,
-                                     sequenceLength: sequenceLength, exampleIDs: exampleIDs)
+        let rows = try calling(p, in: step) {
+            try p.selectBatch($0, candidates: exampleIDs.count, select: batch, sequenceLength: sequenceLength, exampleIDs: exampleIDs)
+        }
         return PluginSelection(rows: rows ?? Array(0..<batch), rowsScored: p.lastRowsScored)
     }
 
     /// Runs the plugin optimizer over the current parameters and gradients; nil when no plugin
     /// implements `optimizer_step` (the trainer then runs AdamW).
-    public func optimizerStep(learningRate: Float, batchSequences: Int, batchTokens: Int) throws -> PluginOptimizerOutcome? {
+    public func optimizerStep(learningRate: Float, batchSequences: Int, batchTokens: Int, in step: StepContext) throws -> PluginOptimizerOutcome? {
         guard let p = plugins.first(where: { $0.implements(.optimizerStep) }) else { return nil }
         guard learningRate.isFinite, learningRate >= 0 else {
             throw PluginError(.hook, plugin: p.id, hook: PluginHook.optimizerStep.rawValue, "host error: learning rate \(learningRate)")
         }
         let store = try host().parameters
-        try p.optimizerStep(try stepInfo(for: p), learningRate: learningRate, update: optimizerUpdates + 1,
-                            batchSequences: batchSequences, batchTokens: batchTokens, store: store)
+        try calling(p, in: step) {
+            try p.optimizerStep($0, learningRate: learningRate, update: optimizerUpdates + 1,
+                                batchSequences: batchSequences, batchTokens: batchTokens, store: store)
+        }
         optimizerUpdates += 1
         return PluginOptimizerOutcome(pluginID: p.id, selfSeconds: p.lastSelfSeconds, parameters: store.parameterCount,
                                       curvaturePasses: p.lastCurvaturePasses)

@@ -3,13 +3,13 @@ import Foundation
 import Models
 import TensorCore
 
-/// The irreducible-loss model's training loop and the loss-extraction pass.
+/// The irreducible-loss model's training and the loss-extraction pass.
 ///
-/// A small dedicated loop rather than ``Trainer``: the proxy keeps no run record, takes no
-/// plugins, and may cycle over its (small) split for more than one epoch, which the trainer
-/// forbids. Otherwise it is the baseline recipe step for step: the one-cycle schedule on the
-/// budget fraction, accumulation to the batch, mean loss over masked tokens, clipping, AdamW,
-/// and RST charged from the profile so `--proxy-budget 5m` means what `--budget 5m` means.
+/// The proxy trains with ``TrainingStep``, the step every run takes: the one-cycle schedule on the
+/// budget fraction, accumulation to the batch, mean loss over masked tokens, clipping, AdamW, and
+/// RST charged from the profile so `--proxy-budget 5m` means what `--budget 5m` means. It keeps no
+/// run record, takes no plugins, and may cycle over its (small) split for more than one epoch,
+/// which a run may not (``ProxyBatches``).
 enum ProxyTraining {
     struct Trained {
         var model: MaskedLanguageModel
@@ -24,85 +24,69 @@ enum ProxyTraining {
     /// does not start from the target's exact initialisation.
     static let seedKey: UInt64 = 0x50_524F_5859
 
+    /// The proxy split, epoch after epoch: micro-batch k of epoch e = k / perEpoch comes from
+    /// that epoch's own shuffle, masked as the target run masks the same ids.
+    final class ProxyBatches: TrainingBatches {
+        let source: MLMBatchSource
+        let seed: UInt64
+        let perEpoch: Int
+        private var epochStream: (epoch: Int, stream: ExampleStream)?
+
+        init(source: MLMBatchSource, seed: UInt64) {
+            self.source = source
+            self.seed = seed
+            perEpoch = source.stream.count / source.batchSize
+        }
+
+        var microBatchesAvailable: Int? { nil }
+
+        func examples(microBatch k: Int) throws -> [MaskedExample] {
+            let epoch = k / perEpoch
+            if epochStream?.epoch != epoch {
+                epochStream = (epoch, try ExampleStream(exampleCount: source.training.count, batchSize: source.batchSize,
+                                                         seed: (seed ^ ProxyTraining.seedKey) &+ UInt64(epoch), part: .proxy))
+            }
+            return epochStream!.stream.exampleIds(forBatch: k % perEpoch).map { source.trainingExample(id: $0) }
+        }
+    }
+
     static func train(request: RHOPreparation.Request, corpus: PreparedCorpus, config: ModelConfig,
                       profile: ReferenceProfile, log: (String) -> Void) throws -> Trained {
         let started = Date()
         let hp = request.hyperparameters
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch,
                                         seed: request.seed, part: .proxy)
-        let batch = hp.batchSequences ?? config.microBatch
-        guard batch % config.microBatch == 0 else {
-            throw RHOError.invalid("batch (\(batch)) must be a multiple of the micro-batch (\(config.microBatch))")
-        }
-        let accumulation = batch / config.microBatch
-        let perEpoch = source.stream.count / config.microBatch
-        guard perEpoch >= accumulation else {
-            throw RHOError.invalid("the proxy split holds \(source.stream.count) sequences, less than one batch of \(batch)")
+        let recipe: TrainingRecipe
+        do {
+            recipe = try TrainingRecipe(hyperparameters: hp, seed: request.seed ^ seedKey, method: "rho proxy", config: config)
+        } catch { throw RHOError.invalid("\(error)") }
+        let batches = ProxyBatches(source: source, seed: request.seed)
+        guard batches.perEpoch >= recipe.accumulation else {
+            throw RHOError.invalid("the proxy split holds \(source.stream.count) sequences, less than one batch of \(recipe.accumulation * config.microBatch)")
         }
         let model = try MaskedLanguageModel(config: config, seed: request.seed ^ seedKey)
-        let optimizer = AdamW(parameterCount: model.parameters.count, settings: hp.adamW)
-        let schedule = LearningRateSchedule.oneCycle(peak: hp.peakLearningRate, warmupFraction: hp.warmupFraction)
-        var clock = RSTClock(budget: request.proxyBudget, profile: profile)
+        let training = TrainingStep(model: model, optimizer: AdamW(parameterCount: model.parameters.count, settings: hp.adamW),
+                                    clock: RSTClock(budget: request.proxyBudget, profile: profile), recipe: recipe,
+                                    batches: batches, maxLayers: config.layers)
         log("RHO-LOSS proxy: training \(config.name) on the proxy split (\(source.stream.count) sequences) for \(request.proxyBudget) of \(profile.name)")
 
-        // Micro-batch k of the proxy's data: epoch e = k / perEpoch uses its own shuffle.
-        var epochStream: (epoch: Int, stream: ExampleStream)? = nil
-        func microBatch(_ k: Int) throws -> MaskedLMBatch {
-            let epoch = k / perEpoch
-            if epochStream?.epoch != epoch {
-                epochStream = (epoch, try ExampleStream(exampleCount: source.training.count, batchSize: config.microBatch,
-                                                        seed: (request.seed ^ seedKey) &+ UInt64(epoch), part: .proxy))
-            }
-            let ids = epochStream!.stream.exampleIds(forBatch: k % perEpoch)
-            return MaskedLMBatch(examples: ids.map { source.trainingExample(id: $0) }, sequenceLength: config.sequenceLength)
-        }
-
-        var position = 0
         var lastLoss: Double? = nil
         var nextReport = 0.1
-        while clock.canStartStep() {
-            let lr = schedule.learningRate(atFraction: clock.fraction)
-            let batches = try (0..<accumulation).map { try microBatch(position + $0) }
-            position += accumulation
-            let masked = batches.reduce(0) { $0 + $1.maskedCount }
-            model.parameters.zeroGradients()
-            var sum = 0.0
-            for b in batches {
-                sum += model.forwardBackward(b, gradientScale: 1 / Float(max(masked, 1))).sum
-                clock.chargeTraining(activeLayers: config.layers, sequences: b.sequences)
+        while training.clock.canStartStep() {
+            do {
+                lastLoss = try training.take().loss
+            } catch let failure as TrainingFailure {
+                throw RHOError.invalid("the proxy's training stopped: \(failure.description)")
             }
-            let loss = sum / Double(max(masked, 1))
-            guard loss.isFinite else {
-                throw RHOError.invalid("the proxy's training loss became \(loss) at step \(clock.steps + 1); try a lower learning rate (--set lr=…)")
-            }
-            GradientClipping.clip(model.parameters, maxNorm: hp.clipNorm)
-            optimizer.update(model.parameters, learningRate: Float(lr))
-            clock.chargeOptimizer(parameters: model.parameters.parameterCount)
-            let sequences = batches.reduce(0) { $0 + $1.sequences }
-            clock.completeStep(sequences: sequences, tokens: sequences * config.sequenceLength)
-            lastLoss = loss
+            let clock = training.clock
             if clock.fraction >= nextReport {
-                log(String(format: "RHO-LOSS proxy: %3.0f%% of the budget, step %d, loss %.4f", clock.fraction * 100, clock.steps, loss))
+                log(String(format: "RHO-LOSS proxy: %3.0f%% of the budget, step %d, loss %.4f", clock.fraction * 100, clock.steps, lastLoss ?? .nan))
                 nextReport += 0.1
             }
         }
-        let validation = validationLoss(model, source: source, sequences: hp.validationSequences)
-        return Trained(model: model, steps: clock.steps, epochs: Double(position) / Double(perEpoch), finalLoss: lastLoss,
-                       validationLoss: validation, wallSeconds: Date().timeIntervalSince(started))
-    }
-
-    /// Mean masked-LM loss on the fixed validation set (the same set runs are evaluated on).
-    static func validationLoss(_ model: MaskedLanguageModel, source: MLMBatchSource, sequences: Int) -> Double {
-        let examples = source.validationExamples(maxCount: sequences)
-        let b = model.config.microBatch
-        var sum = 0.0, count = 0
-        for start in stride(from: 0, to: examples.count, by: b) {
-            let loss = model.forward(MaskedLMBatch(examples: Array(examples[start ..< min(start + b, examples.count)]),
-                                                   sequenceLength: model.config.sequenceLength))
-            sum += loss.sum
-            count += loss.maskedCount
-        }
-        return count == 0 ? .nan : sum / Double(count)
+        let validation = training.meanLoss(source.validationExamples(maxCount: hp.validationSequences))
+        return Trained(model: model, steps: training.clock.steps, epochs: Double(training.dataPosition) / Double(batches.perEpoch),
+                       finalLoss: lastLoss, validationLoss: validation, wallSeconds: Date().timeIntervalSince(started))
     }
 
     /// The proxy's mean loss over the masked tokens of the training ids at stream positions

@@ -313,7 +313,7 @@ extension RHOPreparation {
     public static func streamReach(of settings: RunSettings, poolFactor: Int, data: DataLocation, profile name: String?) throws -> Int? {
         let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
-        let accumulation = try Trainer.accumulation(settings, config)
+        let accumulation = try TrainingRecipe(settings: settings, config: config).accumulation
         let poolSequences = poolFactor * accumulation * config.microBatch
         let steps: Int
         switch settings.budget.kind {

@@ -15,12 +15,11 @@ public struct Calibration {
         self.repetitions = repetitions
     }
 
-    /// The unit the profile's `optimizerUpdatePerParameter` prices: the optimizer step as the
-    /// trainer runs it, clipping plus the AdamW update. Anything that compares a local timing with
-    /// that figure times this same body.
+    /// The unit the profile's `optimizerUpdatePerParameter` prices: the step's optimizer phase
+    /// (``TrainingStep/hostOptimizerUpdate(_:_:clipNorm:learningRate:skippedLayers:)``). Anything that
+    /// compares a local timing with that figure times this same body.
     static func hostOptimizerStep(_ store: ParameterStore, _ optimizer: AdamW) {
-        GradientClipping.clip(store, maxNorm: 0.5)
-        optimizer.update(store, learningRate: 1e-6)
+        TrainingStep.hostOptimizerUpdate(store, optimizer, clipNorm: 0.5, learningRate: 1e-6)
     }
 
     /// Runs every measurement; `progress` receives one line per measured depth.
@@ -58,6 +57,6 @@ public struct Calibration {
             body()
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        return StepBenchmark.median(samples)
+        return Median.of(samples)
     }
 }

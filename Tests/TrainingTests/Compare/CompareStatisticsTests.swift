@@ -22,6 +22,19 @@ struct CompareStatisticsTests {
                 + "--set rho.proxy_budget=30s --set lr=5e-4 --free scoring --profile 'my profile.json' --plugin-path /opt/plugins --reference rho")
     }
 
+    /// A run trained by another build of the host is another trial: compare never reuses it.
+    @Test func trialIdentityIncludesTheHostBuild() throws {
+        let settings = RunSettings(budget: try .parse("1s"))
+        let a = TrialIdentity(settings: settings, profileJSON: "{}", pluginSHA256: [], build: "ntng 0.2.0 (build aaaaaaaaaaaa)")
+        let b = TrialIdentity(settings: settings, profileJSON: "{}", pluginSHA256: [], build: "ntng 0.2.0 (build bbbbbbbbbbbb)")
+        #expect(a != b)
+        #expect(a == TrialIdentity(settings: settings, profileJSON: "{}", pluginSHA256: [], build: "ntng 0.2.0 (build aaaaaaaaaaaa)"))
+        // The identity of a build is the digest of its executable: two files differ, one file agrees with itself.
+        #expect(NTNGVersion.of(executableAt: PluginPaths.ntng) == NTNGVersion.of(executableAt: PluginPaths.ntng))
+        #expect(NTNGVersion.of(executableAt: PluginPaths.ntng) != NTNGVersion.of(executableAt: PluginPaths.sgdExample))
+        #expect(!NTNGVersion.of(executableAt: PluginPaths.ntng).contains("unknown"))
+    }
+
     @Test func meanAndSampleStandardDeviation() {
         // 1, 2, 3, 4: mean 2.5; squares 2.25 + 0.25 + 0.25 + 2.25 = 5; 5 / 3 → sd √(5/3).
         let s = SampleSummary([1, 2, 3, 4])

@@ -132,7 +132,8 @@ import Testing
         let trial = try #require(runner.plan.trials.first)
 
         // A trial stopped midway (as a killed comparison leaves it), with its checkpoint.
-        let trainer = try Trainer.start(settings: trial.settings, data: f.data, store: f.store, profile: f.profilePath)
+        let trainer = try Trainer.start(settings: trial.settings, data: f.data, store: f.store, profile: f.profilePath,
+                                        build: runner.plan.build)
         var steps = 0
         guard case .interrupted = try trainer.train(shouldStop: { steps >= 9 }, progress: { _ in steps += 1 }) else {
             Issue.record("expected an interruption"); return

@@ -22,7 +22,7 @@ import Testing
         let layers = host.model.config.layers
         return try (firstStep ..< firstStep + steps).map { step in
             host.set(fraction: fraction, step: step)
-            let plan = try stack.stepPlan(microBatches: microBatches)
+            let plan = try stack.stepPlan(microBatches: microBatches, in: StepContext(number: 1))
             #expect(plan.lrScale == 1)
             guard let active = plan.activeLayers else { return Array(repeating: Array(repeating: true, count: layers), count: microBatches) }
             return active.map { kept in (0..<layers).map { kept.contains($0) } }
@@ -55,7 +55,7 @@ import Testing
     @Test func keepsEveryLayerAtTheStart() throws {
         let (stack, host) = try Self.open(layers: 16)
         host.set(fraction: 0, step: 0)
-        let plan = try stack.stepPlan(microBatches: 4)
+        let plan = try stack.stepPlan(microBatches: 4, in: StepContext(number: 1))
         #expect(plan.activeLayers == nil)
     }
 

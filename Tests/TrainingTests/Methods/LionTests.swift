@@ -37,7 +37,7 @@ import Testing
         for (t, scheduled) in rates.enumerated() {
             let g = (0..<n).map { Self.gradient($0, t) }
             services.setGradients(g)
-            _ = try stack.optimizerStep(learningRate: Float(scheduled), batchSequences: 4, batchTokens: 10)
+            _ = try stack.optimizerStep(learningRate: Float(scheduled), batchSequences: 4, batchTokens: 10, in: StepContext(number: 1))
 
             let lr = scheduled * 0.7
             var scale = [Double](repeating: 1, count: services.parameters.entries.count)
@@ -105,9 +105,9 @@ import Testing
 
     /// Lion trains the tiny model, and its own arithmetic is charged as plugin work.
     @Test func trainsTheTinyModel() throws {
-        let host = try StandaloneHost(steps: 60, seed: 5)
+        let host = try StandaloneHost(steps: 60, seed: 5, settings: ["lr=3e-3", "warmup=0"])
         let stack = try #require(try PluginStack.open(method: "lion", searchPath: PluginSearchPath(directories: [PluginPaths.build]), services: host))
-        try host.train(stack, learningRate: 3e-3)
+        try host.train(stack)
         let early = host.losses.prefix(5).reduce(0, +) / 5, late = host.losses.suffix(5).reduce(0, +) / 5
         #expect(late < early * 0.9, "loss should fall: \(early) → \(late)")
         #expect(host.clock.charged[.plugin] ?? 0 > 0)

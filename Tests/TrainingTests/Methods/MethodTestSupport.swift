@@ -65,20 +65,20 @@ final class OptimizerTestServices: PluginHostServices {
     /// A state tensor's real coordinates.
     func real(_ tensor: [Float]) -> [Double] { coordinates.map { Double(tensor[$0]) } }
 
-    func perExampleLosses(poolRows: [Int]) throws -> [ExampleLoss] {
+    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
         throw PluginError(.hook, plugin: "test host", hook: "per_example_loss", "not served by this test host")
     }
 
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int) throws {
+    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
         let g = sampledGradient(curvatureCalls)
         curvatureCalls += 1
         into.update(repeating: 0, count: count)
         for (k, i) in coordinates.enumerated() { into[i] = Float(g[k]) }
     }
 
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String) { logs.append(message) }
+    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append(message) }
 
-    func recordDiagnostic(plugin: String, key: String, value: Double) { diagnostics.append((key, value)) }
+    func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) { diagnostics.append((key, value)) }
 }
 
 /// Trains a few steps on the standalone host, checkpoints the plugins, restores the checkpoint
@@ -86,10 +86,10 @@ final class OptimizerTestServices: PluginHostServices {
 /// must equal an uninterrupted run's.
 func trainWithResume(product: String, settings: [String: String], steps: Int, resumeAfter: Int?,
                      learningRate: Float) throws -> (losses: [Double], digest: String, checkpoint: PluginStackCheckpoint) {
-    let host = try StandaloneHost(steps: steps, seed: 11)
+    let host = try StandaloneHost(steps: steps, seed: 11, settings: ["lr=\(learningRate)", "warmup=0"])
     let library = try PluginLibrary.open(path: methodPluginPath(product))
     var stack = try PluginStack(libraries: [library], settings: settings, services: host)
-    try stack.runStart()
+    try stack.runStart(in: StepContext(number: 0))
     for step in 0..<steps {
         if step == resumeAfter {
             let saved = try stack.checkpoint()
@@ -97,11 +97,11 @@ func trainWithResume(product: String, settings: [String: String], steps: Int, re
             let decoded = try JSONDecoder().decode(PluginStackCheckpoint.self, from: try JSONEncoder().encode(saved))
             stack = try PluginStack(libraries: [library], settings: settings, services: host)
             try stack.restore(decoded)
-            try stack.runStart()
+            try stack.runStart(in: StepContext(number: 0))
         }
-        try host.step(stack, learningRate: learningRate)
+        try host.step(stack)
     }
-    try stack.runEnd()
+    try stack.runEnd(in: StepContext(number: 0))
     return (host.losses, host.parameterDigest(), try stack.checkpoint())
 }
 
@@ -126,18 +126,18 @@ final class SelectionTestServices: PluginHostServices {
     var parameters: ParameterStore { model.parameters }
     var modelConfig: ModelConfig { model.config }
 
-    func perExampleLosses(poolRows: [Int]) throws -> [ExampleLoss] {
+    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
         scoredCalls.append(poolRows)
         return poolRows.map(loss)
     }
 
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int) throws {
+    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
         throw PluginError(.hook, plugin: "test host", hook: "sampled_label_gradient", "not served by this test host")
     }
 
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String) { logs.append(message) }
+    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append(message) }
 
-    func recordDiagnostic(plugin: String, key: String, value: Double) { diagnostics.append((key, value)) }
+    func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) { diagnostics.append((key, value)) }
 
     /// Forgets the previous step's calls and diagnostics.
     func newStep(seed: UInt64) {

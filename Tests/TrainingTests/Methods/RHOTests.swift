@@ -29,7 +29,7 @@ import Testing
         let losses: [(Float, Int)] = [(8, 2), (5, 2), (15.6, 4), (9, 3), (3.2, 1), (10, 5), (11.1, 3), (3.8, 1)]
         services.newStep(seed: 5)
         services.loss = { ExampleLoss(sum: losses[$0].0, maskedTokens: losses[$0].1) }
-        let selection = try stack.selectBatch(exampleIDs: ids, batch: 4, sequenceLength: 16)
+        let selection = try stack.selectBatch(exampleIDs: ids, batch: 4, sequenceLength: 16, in: StepContext(number: 1))
 
         let reducible = (0..<8).map { Double(losses[$0].0) / Double(losses[$0].1) - Double(table[Int(ids[$0])]) }
         let expected = (0..<8).sorted { reducible[$0] > reducible[$1] || (reducible[$0] == reducible[$1] && $0 < $1) }.prefix(4)
@@ -50,7 +50,7 @@ import Testing
         let stack = try openStack(services, ["table": path, "pool_factor": "4"])
         services.newStep(seed: 1)
         services.loss = { ExampleLoss(sum: $0 == 5 ? 9 : 2, maskedTokens: 1) }
-        let selection = try stack.selectBatch(exampleIDs: (0..<8).map(UInt64.init), batch: 2, sequenceLength: 16)
+        let selection = try stack.selectBatch(exampleIDs: (0..<8).map(UInt64.init), batch: 2, sequenceLength: 16, in: StepContext(number: 1))
         #expect(selection.rows == [5, 0])
     }
 
@@ -65,14 +65,14 @@ import Testing
         let stack = try openStack(services, ["table": path])
         services.newStep(seed: 1)
         expectPluginError(["example id 4 belongs to the proxy", "split mismatch"]) {
-            _ = try stack.selectBatch(exampleIDs: [0, 1, 4, 5], batch: 2, sequenceLength: 16)
+            _ = try stack.selectBatch(exampleIDs: [0, 1, 4, 5], batch: 2, sequenceLength: 16, in: StepContext(number: 1))
         }
         #expect(services.scoredCalls.isEmpty, "ids are checked before the scoring pass is paid for")
         expectPluginError(["example id 6 has no irreducible loss", "ntng rho prepare"]) {
-            _ = try stack.selectBatch(exampleIDs: [0, 1, 6, 5], batch: 2, sequenceLength: 16)
+            _ = try stack.selectBatch(exampleIDs: [0, 1, 6, 5], batch: 2, sequenceLength: 16, in: StepContext(number: 1))
         }
         expectPluginError(["example id 10 is outside the irreducible-loss table"]) {
-            _ = try stack.selectBatch(exampleIDs: [0, 1, 10, 5], batch: 2, sequenceLength: 16)
+            _ = try stack.selectBatch(exampleIDs: [0, 1, 10, 5], batch: 2, sequenceLength: 16, in: StepContext(number: 1))
         }
         expectPluginError(["no irreducible-loss table", "ntng rho prepare"]) { _ = try openStack(services, [:]) }
         expectPluginError(["cannot open"]) { _ = try openStack(services, ["table": path + ".missing"]) }

@@ -30,7 +30,7 @@ import Testing
         services.newStep(seed: seed ?? SplitMix64.mix(UInt64(step) &+ 77))
         services.loss = loss
         let n = Self.batch * (stack.poolFactor ?? 1)
-        let selection = try stack.selectBatch(exampleIDs: ids(n, step: step), batch: Self.batch, sequenceLength: 16)
+        let selection = try stack.selectBatch(exampleIDs: ids(n, step: step), batch: Self.batch, sequenceLength: 16, in: StepContext(number: 1))
         let scored = services.scoredCalls.flatMap { $0 }
         #expect(selection.rows.count == Self.batch && Set(selection.rows).count == Self.batch)
         #expect(selection.rowsScored == scored.count, "every scored row is counted (and so charged)")

@@ -61,7 +61,7 @@ import Testing
         for (t, scheduled) in rates.enumerated() {
             let g = (0..<n).map { Self.gradient($0, t) }
             services.setGradients(g)
-            let outcome = try #require(try stack.optimizerStep(learningRate: Float(scheduled), batchSequences: 4, batchTokens: Self.batchTokens))
+            let outcome = try #require(try stack.optimizerStep(learningRate: Float(scheduled), batchSequences: 4, batchTokens: Self.batchTokens, in: StepContext(number: 1)))
             passes.append(outcome.curvaturePasses)
 
             if t % 2 == 0 {  // updates 1, 3, 5
@@ -147,12 +147,12 @@ import Testing
         let stack = try #require(try PluginStack.open(method: "sophia", settings: ["curvature_interval": "3"],
                                                       searchPath: PluginSearchPath(directories: [PluginPaths.build]), services: host))
         var passes: [Int] = []
-        try stack.runStart()
+        try stack.runStart(in: StepContext(number: 0))
         while host.clock.canStartStep() {
             try host.step(stack)
             passes.append(stack.plugins[0].lastCurvaturePasses)
         }
-        try stack.runEnd()
+        try stack.runEnd(in: StepContext(number: 0))
         #expect(passes == [1, 0, 0, 1, 0, 0, 1])
         let perMicroBatch = host.batchSize / host.microBatches
         let perRefresh = (0..<host.microBatches).map { _ in
@@ -186,9 +186,9 @@ import Testing
     }
 
     @Test func trainsTheTinyModel() throws {
-        let host = try StandaloneHost(steps: 60, seed: 5)
+        let host = try StandaloneHost(steps: 60, seed: 5, settings: ["lr=5e-3", "warmup=0"])
         let stack = try #require(try PluginStack.open(method: "sophia", searchPath: PluginSearchPath(directories: [PluginPaths.build]), services: host))
-        try host.train(stack, learningRate: 5e-3)
+        try host.train(stack)
         let early = host.losses.prefix(5).reduce(0, +) / 5, late = host.losses.suffix(5).reduce(0, +) / 5
         #expect(late < early * 0.9, "loss should fall: \(early) → \(late)")
     }

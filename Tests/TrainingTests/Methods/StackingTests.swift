@@ -149,9 +149,9 @@ import Testing
             // The step that followed a growth was the new layers' first AdamW update: their first
             // moment is exactly (1 − β1)·g, i.e. it started from zero. The old layers' is not.
             let store = trainer.model.parameters
-            let beta1 = trainer.optimizer.settings.beta1
+            let beta1 = trainer.training.optimizer.settings.beta1
             for e in store.entries where e.layer != nil {
-                let m = trainer.optimizer.firstMoment[e.offset], g = store.gradients[e.offset]
+                let m = trainer.training.optimizer.firstMoment[e.offset], g = store.gradients[e.offset]
                 let fresh = beta1 * 0 + (1 - beta1) * g
                 if e.layer! >= previousDepth {
                     #expect(m == fresh, "\(e.name): first moment \(m) after one update of a new layer, expected \(fresh)")
@@ -227,11 +227,11 @@ final class LayerMethodHost: PluginHostServices {
 
     /// The trainer's resize: ask for a plan, rebuild the model, remap, tell the plugins.
     func resizeIfPlanned(_ stack: PluginStack) throws {
-        guard let plan = try stack.resizePlan() else { return }
+        guard let plan = try stack.resizePlan(in: StepContext(number: 1)) else { return }
         let old = model.parameters, previous = model.config.layers
         try model.resize(to: plan, seed: stepSeed)
         plans.append(plan)
-        try stack.modelResized(plan: plan, from: old, previousLayers: previous)
+        try stack.modelResized(plan: plan, from: old, previousLayers: previous, in: StepContext(number: 1))
     }
 
     /// Sets every parameter to a distinct pseudo-random value.
@@ -259,17 +259,17 @@ final class LayerMethodHost: PluginHostServices {
         return Int(parts[1])
     }
 
-    func perExampleLosses(poolRows: [Int]) throws -> [ExampleLoss] {
+    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
         throw PluginError(.hook, plugin: "test host", "no scoring in schedule tests")
     }
 
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int) throws {
+    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
         throw PluginError(.hook, plugin: "test host", "no curvature in schedule tests")
     }
 
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String) { logs.append(message) }
+    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append(message) }
 
-    func recordDiagnostic(plugin: String, key: String, value: Double) { diagnostics.append((key, value)) }
+    func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) { diagnostics.append((key, value)) }
 }
 
 /// Real trainings on a small prepared corpus with a `tiny` model of `layers` layers and a
@@ -362,7 +362,7 @@ struct LayerMethodFixture {
         guard case .finished(let resumed) = try second.train() else { throw ToolFailure(message: "\(method) did not finish after resuming") }
         defer {
             for id in [first.runID, straight.trainer.runID] {
-                try? FileManager.default.removeItem(at: Trainer.checkpointURL(runID: id).deletingLastPathComponent())
+                try? FileManager.default.removeItem(at: store.checkpointURL(runID: id).deletingLastPathComponent())
             }
         }
         return (straight.summary, resumed, try store.lossCurve(runID: straight.trainer.runID).map(\.trainLoss),

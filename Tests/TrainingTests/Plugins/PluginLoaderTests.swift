@@ -52,6 +52,33 @@ import PluginAPI
         expectPluginError([path, "required_extensions", "ntng.ops/1"]) { _ = try PluginLibrary.open(path: path) }
     }
 
+    /// The host serves the diagnostics extension, so a plugin may require it.
+    @Test func aServedExtensionMayBeRequired() throws {
+        let lib = try PluginLibrary.open(path: try buildProbe(["REQUIRE_DIAGNOSTICS"]))
+        #expect(lib.descriptor.requiredExtensions == ["ntng.diagnostics/1"])
+    }
+
+    /// Rule V2: the host reads a plugin table only as far as its `struct_size` says. The table sits
+    /// at the very end of a readable page, followed by an inaccessible one: copying the host's
+    /// (longer) struct whole would fault; the prefix read copies the declared bytes and zeroes the
+    /// rest.
+    @Test func tablesAreReadOnlyAsFarAsTheirStructSize() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let base = mmap(nil, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
+            Issue.record("mmap failed"); return
+        }
+        defer { munmap(base, 2 * page) }
+        #expect(mprotect(base + page, page, PROT_NONE) == 0)
+        let declared = 16  // struct_size and the first hook pointer, as if built against a shorter header
+        let table = base + page - declared
+        table.storeBytes(of: UInt32(declared), as: UInt32.self)
+        table.storeBytes(of: UInt64(0x1234), toByteOffset: 8, as: UInt64.self)
+        let hooks = PluginLibrary.readPrefix(table.assumingMemoryBound(to: ntng_hooks.self))
+        #expect(hooks.struct_size == UInt32(declared))
+        #expect(hooks.on_run_start != nil)
+        #expect(hooks.on_run_end == nil && hooks.get_extension == nil, "fields past struct_size must read as absent")
+    }
+
     @Test func notAFileIsRefused() {
         expectPluginError(["/nonexistent/libx.so", "no such file"]) { _ = try PluginLibrary.open(path: "/nonexistent/libx.so") }
     }

@@ -87,17 +87,17 @@ final class FakeServices: PluginHostServices {
     var parameters: ParameterStore { model.parameters }
     var modelConfig: ModelConfig { model.config }
 
-    func perExampleLosses(poolRows: [Int]) throws -> [ExampleLoss] {
+    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
         scoredRows.append(poolRows)
         return poolRows.map { ExampleLoss(sum: lossOfRow($0), maskedTokens: 2) }
     }
 
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int) throws {
+    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
         curvatureCalls += 1
         for i in 0..<count { into[i] = 0.5 }
     }
 
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String) { logs.append((level, plugin, message)) }
+    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append((level, plugin, message)) }
 }
 
 /// A configurable C plugin for negative tests. Each `-D` switch breaks one thing or turns on one
@@ -310,6 +310,8 @@ static const ntng_config_key alpha = {sizeof(ntng_config_key), NTNG_CONFIG_DOUBL
 static const ntng_config_key *const keys[] = {&alpha, NULL};
 #ifdef REQUIRE_EXTENSION
 static const char *const required[] = {"ntng.ops/1", NULL};
+#elif defined(REQUIRE_DIAGNOSTICS)
+static const char *const required[] = {NTNG_EXT_DIAGNOSTICS, NULL};
 #else
 static const char *const *const required = NULL;
 #endif

@@ -15,10 +15,10 @@ import Testing
         try runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-I", PluginPaths.include.path, "-o", "libmine.so", "mine.c"], in: dir)
         let path = dir.appendingPathComponent("libmine.so").path
 
-        let host = try StandaloneHost(steps: 60, seed: 5)
+        let host = try StandaloneHost(steps: 60, seed: 5, settings: ["lr=0.05", "warmup=0"])
         let stack = try PluginStack.open(method: path, settings: ["momentum": "0.9"], searchPath: PluginSearchPath(directories: []), services: host)
         #expect(stack?.replacesOptimizer == true)
-        try host.train(stack, learningRate: 0.05)
+        try host.train(stack)
         let early = host.losses.prefix(5).reduce(0, +) / 5, late = host.losses.suffix(5).reduce(0, +) / 5
         #expect(late < early * 0.9, "loss should fall: \(early) → \(late)")
         #expect(stack?.optimizerUpdates == 60)
@@ -53,7 +53,7 @@ import Testing
             let gb = Double(store.gradients[bias.offset])  // biases are not
             vb = 0.5 * vb + gb
             pb -= lr * vb
-            _ = try stack.optimizerStep(learningRate: Float(lr), batchSequences: 4, batchTokens: 8)
+            _ = try stack.optimizerStep(learningRate: Float(lr), batchSequences: 4, batchTokens: 8, in: StepContext(number: 1))
         }
         for j in 0..<4 { #expect(abs(Double(store.values[e.offset + j]) - p[j]) < 1e-5) }
         #expect(abs(Double(store.values[bias.offset]) - pb) < 1e-6)

@@ -1,6 +1,8 @@
 import Foundation
 
 /// Where ntng keeps its state: `$NTNG_HOME`, or `~/.ntng` when the variable is unset or empty.
+/// The one resolver: data, profiles, plugins, RHO tables and the default results store all start
+/// here (a run's checkpoints live beside its results store, ``ResultsStore``).
 public enum NTNGHome {
     /// The ntng home directory (not created here). A leading `~` in `NTNG_HOME` is expanded.
     public static func directory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {

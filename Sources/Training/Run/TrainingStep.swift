@@ -1,0 +1,334 @@
+import Corpus
+import Foundation
+import Models
+import TensorCore
+
+/// Where a host's training examples come from: micro-batch `k` of a deterministic stream.
+///
+/// A run reads its corpus's seeded stream (``MLMBatchSource``), RHO-LOSS's proxy cycles over its
+/// split epoch by epoch, `ntng plugin check` and `ntng bench` use synthetic batches.
+public protocol TrainingBatches: AnyObject {
+    /// Micro-batches the stream holds (one epoch); nil when it never runs out.
+    var microBatchesAvailable: Int? { get }
+    /// The examples of micro-batch `index` (one micro-batch of the model each).
+    func examples(microBatch index: Int) throws -> [MaskedExample]
+}
+
+extension MLMBatchSource: TrainingBatches {
+    public var microBatchesAvailable: Int? { batchesPerEpoch }
+    public func examples(microBatch index: Int) -> [MaskedExample] { batch(index) }
+}
+
+/// The optimisation recipe of one run as the step applies it.
+public struct TrainingRecipe: Sendable {
+    public var schedule: LearningRateSchedule
+    public var clipNorm: Double
+    /// Micro-batches per optimizer step (the batch over the micro-batch).
+    public var accumulation: Int
+    /// The run seed, from which every step's seed is derived.
+    public var seed: UInt64
+    /// The method's name, for error messages.
+    public var method: String
+    /// The peak rate, for the advice a diverged run gives.
+    public var peakLearningRate: Double
+
+    /// The recipe `settings` define for a model of shape `config`.
+    public init(settings: RunSettings, config: ModelConfig) throws {
+        try self.init(hyperparameters: settings.hyperparameters, seed: settings.seed, method: settings.method, config: config)
+    }
+
+    /// The recipe of `hp` for a model of shape `config`, seeded with `seed`.
+    public init(hyperparameters hp: Hyperparameters, seed: UInt64, method: String, config: ModelConfig) throws {
+        let batch = hp.batchSequences ?? config.microBatch
+        guard batch % config.microBatch == 0 else {
+            throw RunSettingsError.invalid("batch (\(batch)) must be a multiple of the micro-batch (\(config.microBatch)); set both with --set batch=N micro-batch=M")
+        }
+        schedule = .oneCycle(peak: hp.peakLearningRate, warmupFraction: hp.warmupFraction)
+        clipNorm = hp.clipNorm
+        accumulation = batch / config.microBatch
+        self.seed = seed
+        self.method = method
+        peakLearningRate = hp.peakLearningRate
+    }
+}
+
+/// What one step did.
+public struct StepResult: Sendable {
+    /// Mean training loss per masked token.
+    public var loss: Double
+    /// The rate the update used (schedule × the plugins' LR scale).
+    public var learningRate: Double
+    /// Wall seconds of the forward/backward passes and of the optimizer phase (clip + update).
+    public var forwardBackwardSeconds: Double
+    public var optimizerSeconds: Double
+}
+
+/// The one training step of every host, with the state it advances: `ntng run` (``Trainer``),
+/// `ntng plugin check` and `ntng calibrate --plugin` (``StandaloneHost``), RHO-LOSS's proxy and
+/// `ntng bench` all step through this class, so they train with the same recipe.
+///
+/// One step (``take()``), llm.c style:
+///
+///     plan      = planStep(step)          // resize_model, then the composed on_step
+///     batches   = drawBatches(step)       // the stream's micro-batches, or a plugin's selection
+///     loss      = forwardBackward(...)    // every micro-batch, charged per sequence and depth
+///     optimize(...)                       // clip, then AdamW or the plugin's optimizer_step
+///     clock.completeStep(...)
+///
+/// The clock is charged here and in the host services below (scoring, curvature), nowhere else.
+/// This object is the ``PluginHostServices`` of its plugins; each service gets the
+/// ``StepContext`` of the step it serves. (Not final: ``StandaloneHost`` is a `TrainingStep` on
+/// synthetic data that also keeps every step's loss.)
+public class TrainingStep {
+    public private(set) var model: MaskedLanguageModel
+    public let optimizer: AdamW
+    public private(set) var clock: RSTClock
+    public let recipe: TrainingRecipe
+    let batches: TrainingBatches
+    /// The next micro-batch of the stream to draw.
+    public internal(set) var dataPosition: Int
+    /// The method's plugins; nil for the baseline.
+    public var plugins: PluginStack?
+    /// The depth of the run's preset: the most layers a resize may ask for.
+    public let maxLayers: Int
+    /// Diagnostics and plugin log lines recorded since the owner last took them (``takeRecords()``).
+    public private(set) var diagnostics: [Diagnostic] = []
+    public private(set) var logLines: [RunLogLine] = []
+    /// Where plugin log lines are echoed (stderr by default).
+    public var pluginLog: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    /// Log lines kept so far: a plugin logging in a loop cannot flood the results store.
+    private var keptLogLines = 0
+    static let maxLogLines = 1000
+    static let maxLogCharacters = 4000
+    /// Reference-over-local speed ratio, measured once if a plugin optimizer is uncalibrated.
+    lazy var referenceOverLocal: Double = PluginCharging.referenceOverLocal(profile: clock.profile, parameterCount: model.parameters.parameterCount)
+
+    public init(model: MaskedLanguageModel, optimizer: AdamW, clock: RSTClock, recipe: TrainingRecipe,
+                batches: TrainingBatches, dataPosition: Int = 0, maxLayers: Int) {
+        self.model = model
+        self.optimizer = optimizer
+        self.clock = clock
+        self.recipe = recipe
+        self.batches = batches
+        self.dataPosition = dataPosition
+        self.maxLayers = maxLayers
+    }
+
+    /// The context for `on_run_start`, `on_run_end` and state calls: filed under the steps done.
+    public func runContext() -> StepContext { StepContext(number: clock.steps) }
+
+    /// Derived from the run seed and the steps completed, so reruns and resumed runs draw the
+    /// same numbers; constant through a step (the clock counts the step at its end).
+    public var stepSeed: UInt64 { SplitMix64.mix(recipe.seed ^ SplitMix64.mix(UInt64(clock.steps) &+ 0x5354_4550)) }
+
+    /// Hands over (and forgets) the diagnostics and log lines recorded so far.
+    public func takeRecords() -> (diagnostics: [Diagnostic], log: [RunLogLine]) {
+        defer {
+            diagnostics.removeAll(keepingCapacity: true)
+            logLines.removeAll(keepingCapacity: true)
+        }
+        return (diagnostics, logLines)
+    }
+
+    // MARK: - The step
+
+    /// Takes one optimizer step.
+    public func take() throws -> StepResult {
+        let step = StepContext(number: clock.steps + 1)
+        let lr = recipe.schedule.learningRate(atFraction: clock.fraction)
+        let plan = try planStep(step)
+        step.batches = try drawBatches(step)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let (loss, depthSum) = try forwardBackward(step, plan: plan)
+        let optimizerStarted = DispatchTime.now().uptimeNanoseconds
+        let rate = lr * Double(plan.lrScale)
+        try optimize(step, learningRate: rate, plan: plan)
+        let ended = DispatchTime.now().uptimeNanoseconds
+        let sequences = step.batches.reduce(0) { $0 + $1.sequences }
+        clock.completeStep(sequences: sequences, tokens: sequences * model.config.sequenceLength)
+        if plugins != nil {
+            record("active_depth", Double(depthSum) / Double(step.batches.count), in: step)
+            record("depth", Double(model.config.layers), in: step)
+        }
+        return StepResult(loss: loss, learningRate: rate, forwardBackwardSeconds: Double(optimizerStarted - started) / 1e9,
+                          optimizerSeconds: Double(ended - optimizerStarted) / 1e9)
+    }
+
+    /// A plugin's resize plan, carried out, then the composed `on_step` plan.
+    private func planStep(_ step: StepContext) throws -> PluginStepPlan {
+        guard let plugins else { return PluginStepPlan(lrScale: 1, activeLayers: nil) }
+        if let plan = try plugins.resizePlan(in: step) {
+            // New layers start with empty optimizer state; the copy is charged like one AdamW pass.
+            let old = model.parameters, previous = model.config.layers
+            try model.resize(to: plan, seed: stepSeed)
+            optimizer.remap(from: old, to: model.parameters, reset: LayerSource.parametersStartingAfresh(after: plan, in: model.parameters))
+            clock.charge(.plugin, seconds: PluginCharging.resizeCost(clock.profile, parameters: model.parameters.parameterCount))
+            try plugins.modelResized(plan: plan, from: old, previousLayers: previous, in: step)
+        }
+        return try plugins.stepPlan(microBatches: recipe.accumulation, in: step)
+    }
+
+    /// The step's micro-batches: the next ones of the stream, or those a selecting plugin picked
+    /// from a pool of `pool factor × batch` stream sequences.
+    private func drawBatches(_ step: StepContext) throws -> [MaskedLMBatch] {
+        let s = model.config.sequenceLength, b = model.config.microBatch, k = recipe.accumulation
+        guard let plugins, let factor = plugins.poolFactor else {
+            if let available = batches.microBatchesAvailable, dataPosition + k > available {
+                throw TrainingFailure(step: step.number, description:
+                    "the data stream ran out at step \(step.number) (one epoch = \(available) batches); use a larger corpus (--corpus all) or a smaller budget")
+            }
+            defer { dataPosition += k }
+            return try (0..<k).map { MaskedLMBatch(examples: try batches.examples(microBatch: dataPosition + $0), sequenceLength: s) }
+        }
+        let poolBatches = k * factor
+        if let available = batches.microBatchesAvailable, dataPosition + poolBatches > available {
+            throw TrainingFailure(step: step.number, description:
+                "the data stream ran out at step \(step.number): \(recipe.method) draws \(poolBatches) batches per step and one epoch holds \(available); use a larger corpus (--corpus all), a smaller budget or a smaller pool factor")
+        }
+        step.pool = try (0..<poolBatches).flatMap { try batches.examples(microBatch: dataPosition + $0) }
+        dataPosition += poolBatches
+        defer { step.pool = [] }
+        let selection = try plugins.selectBatch(exampleIDs: step.pool.map(\.exampleId), batch: k * b, sequenceLength: s, in: step)
+        record("scored_sequences", Double(selection.rowsScored), in: step)
+        let chosen = selection.rows.map { step.pool[$0] }
+        return stride(from: 0, to: chosen.count, by: b).map { MaskedLMBatch(examples: Array(chosen[$0 ..< $0 + b]), sequenceLength: s) }
+    }
+
+    /// Forward and backward of every micro-batch into fresh gradients, each charged at the
+    /// profile's cost for the layers it ran; returns the mean loss per masked token and the
+    /// summed depth.
+    private func forwardBackward(_ step: StepContext, plan: PluginStepPlan) throws -> (loss: Double, depthSum: Int) {
+        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
+        model.parameters.zeroGradients()
+        var lossSum = 0.0, depthSum = 0
+        for (i, batch) in step.batches.enumerated() {
+            let layers = plan.activeLayers?[i]
+            lossSum += model.forwardBackward(batch, activeLayers: layers, gradientScale: 1 / Float(max(masked, 1))).sum
+            clock.chargeTraining(activeLayers: layers?.count ?? model.config.layers, sequences: batch.sequences)
+            depthSum += layers?.count ?? model.config.layers
+        }
+        let loss = lossSum / Double(max(masked, 1))
+        guard loss.isFinite else {
+            throw TrainingFailure(step: step.number, description:
+                "training loss became \(loss.isNaN ? "NaN" : "infinite") at step \(step.number) (RST \(Budget.formatReadable(clock.rstSeconds))); the run is stored as failed. Try a lower learning rate (--set lr=\(recipe.peakLearningRate / 2)) or a tighter clip (--set clip=0.25)")
+        }
+        return (loss, depthSum)
+    }
+
+    /// Clipping, then the plugin's `optimizer_step` (charged from its calibration, or estimated) or
+    /// the host's AdamW (charged per parameter).
+    private func optimize(_ step: StepContext, learningRate rate: Double, plan: PluginStepPlan) throws {
+        let sequences = step.batches.reduce(0) { $0 + $1.sequences }
+        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
+        if let plugins, plugins.replacesOptimizer {
+            GradientClipping.clip(model.parameters, maxNorm: recipe.clipNorm)
+            let outcome = try plugins.optimizerStep(learningRate: Float(rate), batchSequences: sequences, batchTokens: masked, in: step)!
+            let needsRatio = clock.profile.pluginCostPerParameter[outcome.pluginID] == nil
+            let charge = plugins.optimizerCharge(outcome, profile: clock.profile, referenceOverLocal: needsRatio ? referenceOverLocal : nil)
+            clock.charge(.plugin, seconds: charge.seconds)
+        } else {
+            // Layers no micro-batch ran (layer dropping) have no gradient this step: skip them.
+            let ran = Set((plan.activeLayers ?? [Array(0..<model.config.layers)]).joined())
+            let skipped = Set(0..<model.config.layers).subtracting(ran)
+            Self.hostOptimizerUpdate(model.parameters, optimizer, clipNorm: recipe.clipNorm, learningRate: Float(rate), skippedLayers: skipped)
+            clock.chargeOptimizer(parameters: model.parameters.parameterCount)
+        }
+    }
+
+    /// The host's optimizer phase: global-norm clipping, then the AdamW update. This is the unit
+    /// the profile's `optimizerUpdatePerParameter` prices, so calibration and the machine-speed
+    /// ratio of estimated plugin charges time exactly this.
+    public static func hostOptimizerUpdate(_ store: ParameterStore, _ optimizer: AdamW, clipNorm: Double,
+                                           learningRate: Float, skippedLayers: Set<Int> = []) {
+        GradientClipping.clip(store, maxNorm: clipNorm)
+        optimizer.update(store, learningRate: learningRate, skippedLayers: skippedLayers)
+    }
+
+    /// Records a number under `step` at the clock's current RST.
+    func record(_ key: String, _ value: Double, in step: StepContext) {
+        diagnostics.append(Diagnostic(step: step.number, rstSeconds: clock.rstSeconds, key: key, value: value))
+    }
+
+    // MARK: - Evaluation (never charged, always the full model)
+
+    /// Mean loss per masked token of `examples`, micro-batch by micro-batch.
+    public func meanLoss(_ examples: [MaskedExample]) -> Double {
+        let b = model.config.microBatch
+        var sum = 0.0, count = 0
+        for start in stride(from: 0, to: examples.count, by: b) {
+            let loss = model.forward(MaskedLMBatch(examples: Array(examples[start ..< min(start + b, examples.count)]),
+                                                   sequenceLength: model.config.sequenceLength))
+            sum += loss.sum
+            count += loss.maskedCount
+        }
+        return count == 0 ? .nan : sum / Double(count)
+    }
+}
+
+// MARK: - Host services
+
+/// The services plugins call during a hook. Every service that runs model work charges the clock
+/// at reference cost here, and acts on the ``StepContext`` it is given.
+extension TrainingStep: PluginHostServices {
+    public var budget: BudgetSnapshot { BudgetSnapshot(clock) }
+    public var parameters: ParameterStore { model.parameters }
+    public var modelConfig: ModelConfig { model.config }
+
+    /// Forward-only, full current model, micro-batch by micro-batch; charged as scoring.
+    public func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
+        let b = model.config.microBatch, s = model.config.sequenceLength
+        guard poolRows.allSatisfy({ step.pool.indices.contains($0) }) else {
+            throw TrainingFailure(step: step.number, description: "host error: per_example_loss rows \(poolRows) are outside the step's pool of \(step.pool.count)")
+        }
+        var losses: [ExampleLoss] = []
+        losses.reserveCapacity(poolRows.count)
+        for start in stride(from: 0, to: poolRows.count, by: b) {
+            let rows = poolRows[start ..< min(start + b, poolRows.count)]
+            let batch = MaskedLMBatch(examples: rows.map { step.pool[$0] }, sequenceLength: s)
+            model.forward(batch)
+            for (loss, count) in zip(model.perExampleLoss, model.perExampleMaskedCount) {
+                losses.append(ExampleLoss(sum: loss, maskedTokens: Int(count)))
+            }
+            clock.chargeScoring(activeLayers: model.config.layers, sequences: batch.sequences)
+        }
+        return losses
+    }
+
+    /// The gradient against labels sampled from the model's own softmax on the step's batches,
+    /// accumulated over its micro-batches (the seed code used only the last one); the parameter
+    /// gradients are saved and restored around it. Charged as curvature.
+    public func sampledLabelGradient(into output: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
+        let store = model.parameters
+        precondition(count == store.count)
+        let saved = Array(UnsafeBufferPointer(start: store.gradients, count: store.count))
+        store.zeroGradients()
+        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
+        for (i, batch) in step.batches.enumerated() {
+            model.forwardBackward(batch, targets: .sampledFromModel(seed: stepSeed &+ UInt64(i)),
+                                  gradientScale: 1 / Float(max(masked, 1)))
+            clock.chargeCurvature(activeLayers: model.config.layers, sequences: batch.sequences)
+        }
+        output.update(from: store.gradients, count: count)
+        saved.withUnsafeBufferPointer { store.gradients.update(from: $0.baseAddress!, count: count) }
+    }
+
+    public func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) {
+        pluginLog("[\(plugin)] \(message)")
+        guard keptLogLines < Self.maxLogLines else { return }
+        keptLogLines += 1
+        let text = keptLogLines == Self.maxLogLines
+            ? "(further lines of this run are not stored; the limit is \(Self.maxLogLines))"
+            : String(message.prefix(Self.maxLogCharacters))
+        logLines.append(RunLogLine(step: step.number, rstSeconds: clock.rstSeconds, level: level.name, source: plugin, message: text))
+    }
+
+    public func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) {
+        record(key, value, in: step)
+    }
+}
+
+/// A run that had to stop: the step and a message saying what happened and what to do.
+public struct TrainingFailure: Error, CustomStringConvertible {
+    public var step: Int
+    public var description: String
+}
