@@ -1,5 +1,5 @@
 /* RHO-LOSS (Mindermann et al. 2022, "Prioritized training on points that are learnable, worth
- * learning, and not yet learnt"), as used by NTNG (docs/methods/rho.md, methods.md §8):
+ * learning, and not yet learnt"), as used by NTNG (docs/methods/rho.md):
  *
  *   every step the host samples a mega-batch of pool_factor x batch candidates; the plugin scores
  *   all of them with the host's forward-only per_example_loss (charged as scoring), looks up each

@@ -1,5 +1,5 @@
 /* Selective backprop (Jiang et al. 2019, "Accelerating deep learning by focusing on the biggest
- * losers") with the NTNG rule (docs/methods/selective-backprop.md, methods.md §7.1):
+ * losers") with the NTNG rule (docs/methods/selective-backprop.md):
  *
  *   1. score candidates with the host's forward-only per_example_loss (charged as scoring);
  *   2. push each candidate's per-token mean loss (loss_sum / masked count) into a FIFO history of

@@ -12,8 +12,8 @@
  *
  * What the plugin does NOT do, because the host does it from the plan:
  *   - copies are exact copies of their source layers at the moment of the resize;
- *   - optimizer state (the host's AdamW and any plugin state tensors) moves by parameter name, so
- *     the bottom n layers keep their moments and the new layers (new names) start empty;
+ *   - optimizer state (the host's AdamW and any plugin state tensors) is kept for the layers that
+ *     stay in place (the bottom n, copies of themselves) and starts empty for every other layer;
  *   - every step is charged for the layers the model has, and the rebuild is charged once.
  *
  * The plugin is stateless: the depth a step needs is a function of the budget fraction alone,

@@ -1,5 +1,5 @@
 /// The proxy (hold-out) split of the training sequences, for methods that train a second model
-/// on data the target never sees (RHO-LOSS's irreducible-loss model, methods.md §8.2).
+/// on data the target never sees (RHO-LOSS's irreducible-loss model, docs/methods/rho.md).
 ///
 /// Training sequence `id` belongs to the proxy split iff `SplitMix64-finaliser(id ^ key) mod 100 <
 /// percent`: a fixed, published function of the id alone, so the split is the same for every run,
@@ -10,7 +10,7 @@ public struct ProxySplit: Sendable, Codable, Equatable {
     /// Percent of the training sequences held out for the proxy model (0 ..< 100).
     public var percent: UInt64
 
-    /// 20 %, as in the RHO-LOSS setup of the seed paper (methods.md §0).
+    /// 20 %, as in the RHO-LOSS setup of the seed paper (docs/methods/rho.md).
     public static let standard = ProxySplit(percent: 20)
     /// No hold-out: every sequence is training data.
     public static let none = ProxySplit(percent: 0)

@@ -3,37 +3,47 @@ import Foundation
 import Glibc
 #endif
 
-/// Crash-safe file output: everything is written to a temporary name in the same folder and
-/// renamed into place, so an interrupted run never leaves a half-written file behind.
+/// Crash-safe file output, the one way ntng writes a file that must be whole: everything goes to a
+/// fresh temporary name in the same folder, is flushed with `fsync`, renamed into place, and the
+/// folder is synced, so a crash or a full disk leaves the old file or the new one, never a torn
+/// or empty one. Errors name the file and the reason (``CorpusError/unwritableFile(path:reason:)``).
 public enum AtomicFile {
-    /// Writes raw bytes to `url` atomically.
-    public static func write(_ bytes: UnsafeRawBufferPointer, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CorpusError.unwritableFile(path: temporary.path, reason: "cannot create: \(String(cString: strerror(errno)))") }
-        var written = 0
-        while written < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
-            if n <= 0 {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary.path)
-                throw CorpusError.unwritableFile(path: url.path, reason: "write failed: \(reason)")
+    /// Writes what `produce` hands to its sink, in order, to `url` atomically.
+    public static func write(to url: URL, _ produce: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let directory = url.deletingLastPathComponent()
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CorpusError.unwritableFile(path: url.path, reason: "cannot create \(temporary.lastPathComponent): \(String(cString: strerror(errno)))") }
+        var moved = false
+        defer {
+            close(fd)
+            if !moved { unlink(temporary.path) }
+        }
+        func fail(_ what: String) -> CorpusError { .unwritableFile(path: url.path, reason: "\(what): \(String(cString: strerror(errno)))") }
+        try produce { bytes in
+            var written = 0
+            while written < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw fail("write failed") }
+                written += n
             }
-            written += n
         }
         // On disk before the rename, so a crash cannot leave an empty file under the final name.
-        guard fsync(fd) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            unlink(temporary.path)
-            throw CorpusError.unwritableFile(path: url.path, reason: "fsync failed: \(reason)")
+        guard fsync(fd) == 0 else { throw fail("fsync failed") }
+        guard rename(temporary.path, url.path) == 0 else { throw fail("rename failed") }
+        moved = true
+        // Make the rename itself durable.
+        let directoryFD = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            _ = fsync(directoryFD)
+            close(directoryFD)
         }
-        close(fd)
-        guard rename(temporary.path, url.path) == 0 else {
-            unlink(temporary.path)
-            throw CorpusError.unwritableFile(path: url.path, reason: "rename failed: \(String(cString: strerror(errno)))")
-        }
+    }
+
+    /// Writes raw bytes to `url` atomically.
+    public static func write(_ bytes: UnsafeRawBufferPointer, to url: URL) throws {
+        try write(to: url) { sink in try sink(bytes) }
     }
 
     public static func write(_ data: Data, to url: URL) throws {

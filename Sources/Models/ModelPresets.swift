@@ -1,7 +1,7 @@
 extension ModelConfig {
     /// Named shapes. `tiny` is for tests (a step in milliseconds), `small` for the demo,
-    /// `medium` for benchmarks (the configuration of `shared/reference/performance.md`, plain
-    /// GELU FFN to match that reference's FLOP count), `bert-c5` is crammed BERT (16 × 768).
+    /// `medium` for benchmarks (the BERT shape of the PyTorch step-time comparison,
+    /// plain GELU FFN so both count the same FLOPs: 183 GFLOP per step of 64 × 128 tokens), `bert-c5` is crammed BERT (16 × 768).
     public static let presets: [ModelConfig] = [
         ModelConfig(name: "tiny", vocabularySize: 8192, hidden: 16, heads: 2, ffn: 32, layers: 2,
                     sequenceLength: 16, microBatch: 4, feedForward: .gatedGELU),

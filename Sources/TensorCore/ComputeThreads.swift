@@ -5,7 +5,7 @@ import Dispatch
 ///
 /// OpenBLAS is pinned to one thread and we split large GEMMs ourselves: two thread pools
 /// (OpenBLAS's spinning workers and ours) fighting over two cores was measured to be slower
-/// than either alone (`shared/reference/performance.md` §5), so ntng keeps exactly one pool.
+/// than either alone, so ntng keeps exactly one pool.
 public enum ComputeThreads {
     nonisolated(unsafe) private static var current = 1
     nonisolated(unsafe) private static var blasPinned = false

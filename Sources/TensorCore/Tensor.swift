@@ -39,12 +39,6 @@ public struct Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: count) }
     }
 
-    /// The same memory seen with another shape of equal element count.
-    public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(newShape.reduce(1, *) == count, "reshape \(shape) -> \(newShape) changes the element count")
-        return Tensor(base: base, shape: newShape, device: device)
-    }
-
     /// The first `rows` rows of a matrix-shaped tensor, as a view.
     public func prefixRows(_ rows: Int) -> Tensor {
         precondition(rows <= self.rows)

@@ -2,7 +2,7 @@ import Foundation
 
 /// A learning-rate schedule as a pure function of the budget fraction (0 at the start, 1 when the
 /// budget is used up), so that every schedule fully decays exactly at the end of the budget,
-/// whatever the cost of a step (methods.md §4).
+/// whatever the cost of a step (docs/clock.md).
 ///
 /// The trainer reads ``RSTClock/fraction`` at the start of a step and uses
 /// `schedule.learningRate(atFraction:)` for that step's update.
@@ -17,7 +17,7 @@ public enum LearningRateSchedule: Codable, Sendable, Equatable {
     /// to 0 at fraction 1, never below `minimumFactor · peak`.
     ///
     /// NTNG's T5 "cosine-budget" is `cosineToMinimum(peak: base, warmupFraction: 10000/65536,
-    /// initialFactor: 0.5, minimumFactor: 1e-5)` (continuous form, methods.md §4.2).
+    /// initialFactor: 0.5, minimumFactor: 1e-5)` (continuous form).
     case cosineToMinimum(peak: Double, warmupFraction: Double = 10_000.0 / 65_536.0,
                          initialFactor: Double = 0.5, minimumFactor: Double = 1e-5)
 

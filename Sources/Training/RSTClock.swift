@@ -33,7 +33,7 @@ public enum ChargeKind: String, Codable, Sendable, CaseIterable, Comparable {
 ///
 /// **Stop rule.** A step may start only while the budget is not used up (``canStartStep()``:
 /// `elapsed < budget`). A step that has started is always completed, charged and counted, even if
-/// it crosses the budget. This is the rule of the NTNG BERT code (methods.md §3.5); it needs no
+/// it crosses the budget. This is the rule of the NTNG BERT code; it needs no
 /// prediction of a step's cost (which is random under layer dropping and selection), never leaves a
 /// half-accumulated gradient, and overshoots by less than one step, whose cost is recorded exactly
 /// in ``rstSeconds``. For `.steps` budgets it runs exactly `budget` steps.
@@ -129,14 +129,6 @@ public struct RSTClock: Codable, Sendable {
     @discardableResult
     public mutating func chargeOptimizer(parameters: Int) -> Double {
         charge(.optimizer, seconds: profile.optimizerUpdateCost(parameters: parameters))
-    }
-
-    /// Charges one step of plugin `pluginID` over `parameters` parameters.
-    /// - Throws: ``ReferenceProfileError/pluginNotCalibrated(profile:pluginID:)``.
-    @discardableResult
-    public mutating func chargePlugin(_ pluginID: String, parameters: Int) throws -> Double {
-        let cost = try profile.pluginCost(pluginID: pluginID, parameters: parameters)
-        return charge(.plugin, seconds: cost)
     }
 
     /// Records a completed optimizer step and the training data it consumed.

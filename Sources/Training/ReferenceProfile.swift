@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// The model dimensions a reference profile was measured for.
@@ -191,15 +192,6 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
         optimizerUpdatePerParameter * Double(parameters)
     }
 
-    /// Seconds of one step of plugin `pluginID` over `parameters` parameters.
-    /// - Throws: ``ReferenceProfileError/pluginNotCalibrated(profile:pluginID:)`` when the profile has no entry.
-    public func pluginCost(pluginID: String, parameters: Int) throws -> Double {
-        guard let perParameter = pluginCostPerParameter[pluginID] else {
-            throw ReferenceProfileError.pluginNotCalibrated(profile: name, pluginID: pluginID)
-        }
-        return perParameter * Double(parameters)
-    }
-
     private static func lookUp(_ table: [Double], _ activeLayers: Int, _ field: String) -> Double {
         precondition(table.indices.contains(activeLayers),
                      "\(field) has no entry for \(activeLayers) active layers (0...\(table.count - 1))")
@@ -288,25 +280,14 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
         return profile
     }
 
-    /// Writes the profile as pretty-printed JSON, atomically (temporary file in the same directory,
-    /// then rename), after checking the costs. Missing parent directories are created.
+    /// Writes the profile as pretty-printed JSON, atomically (``AtomicFile``), after checking the
+    /// costs. Missing parent directories are created.
     public func save(to url: URL) throws {
         try validateCosts()
         let data = try Self.makeEncoder().encode(self)
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let temporary = directory.appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: temporary)
-            if rename(temporary.path, url.path) != 0 {
-                throw ReferenceProfileError.unreadable(
-                    path: url.path, detail: "cannot move the new profile into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
+        try AtomicFile.write(data, to: url)
     }
 
     /// Encodes to the on-disk JSON form (also used to store the profile beside a run).
@@ -356,7 +337,7 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
 ///
 /// Per-layer cost is linear in the number of active layers (each layer does the same work; the
 /// intercept is embeddings + head). The original NTNG table contained a typo at one depth
-/// (methods.md §3.2: 0.01052 instead of ≈0.1052); measuring a few depths and fitting a line removes
+/// (0.01052 instead of ≈0.1052); measuring a few depths and fitting a line removes
 /// such outliers and noise, and lets calibration measure only some depths. Use
 /// ``ReferenceProfile/smoothedByLinearFit()`` or ``table(layers:)`` to build full tables.
 public struct LinearCostFit: Codable, Sendable, Equatable {
@@ -448,7 +429,6 @@ public indirect enum ReferenceProfileError: Error, Sendable, Equatable, CustomSt
     /// Same preset name, but the model shape differs from the one measured.
     case shapeMismatch(profile: String, calibrated: ModelShape, requested: ModelShape)
     /// A plugin's cost was asked for but never calibrated.
-    case pluginNotCalibrated(profile: String, pluginID: String)
     /// A linear fit needs measurements at two or more depths.
     case fitNeedsTwoDepths(count: Int)
     /// Another error, attributed to a file.
@@ -474,8 +454,6 @@ public indirect enum ReferenceProfileError: Error, Sendable, Equatable, CustomSt
         case .shapeMismatch(let profile, let calibrated, let requested):
             return "reference profile \"\(profile)\" was calibrated for model shape {\(calibrated)} but the model is "
                 + "{\(requested)}; \(recalibrate)"
-        case .pluginNotCalibrated(let profile, let pluginID):
-            return "reference profile \"\(profile)\" has no cost for plugin \"\(pluginID)\"; calibrate the plugin first"
         case .fitNeedsTwoDepths(let count):
             return "a linear cost fit needs measurements at two or more layer counts, got \(count)"
         case .inFile(let path, let inner):

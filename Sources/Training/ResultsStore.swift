@@ -341,13 +341,6 @@ public final class ResultsStore: Sendable {
         }
     }
 
-    /// Deletes a run and all its rows.
-    public func deleteRun(id: String) throws {
-        try write { db in
-            guard try RunRecord.deleteOne(db, key: id) else { throw ResultsStoreError.runNotFound(id: id) }
-        }
-    }
-
     private static func requireRun(_ db: Database, _ id: String) throws {
         guard try RunRecord.exists(db, key: id) else { throw ResultsStoreError.runNotFound(id: id) }
     }

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -362,13 +363,12 @@ public struct SafeTensorsFile: Sendable {
         return bytes
     }
 
-    /// Writes `tensors` and `metadata` to `url` atomically: the file is written to a temporary file
-    /// in the same directory, flushed with `fsync`, renamed over `url`, and the directory is synced.
-    /// A crash leaves either the old file or the new one, never a torn file.
+    /// Writes `tensors` and `metadata` to `url` atomically (``AtomicFile``): a crash leaves either
+    /// the old file or the new one, never a torn file.
     ///
     /// - Throws: ``SafeTensorsError/invalidEntry(name:detail:)`` for a duplicate or reserved name,
     ///   a negative dimension, or a byte count that does not match `shape × dtype`;
-    ///   ``SafeTensorsError/io(path:detail:)`` when writing fails (the temporary file is removed).
+    ///   `CorpusError.unwritableFile` naming the file when writing fails (the temporary file is removed).
     public static func write(_ tensors: [Entry], metadata: [String: String] = [:], to url: URL) throws {
         // Validate everything before touching the disk.
         var seen = Set<String>()
@@ -403,78 +403,26 @@ public struct SafeTensorsFile: Sendable {
         }
         let header = try headerBytes(for: layout, metadata: metadata)
 
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let output = try RawFile(creating: temporary.path)
-        var moved = false
-        defer {
-            output.close()
-            if !moved { unlink(temporary.path) }
-        }
-        var length = UInt64(header.count).littleEndian
-        try Swift.withUnsafeBytes(of: &length) { try output.write($0) }
-        try header.withUnsafeBytes { try output.write($0) }
-        for (entry, info) in zip(ordered, layout) {
-            var written = 0
-            try entry.write { piece in
-                written += piece.count
-                guard written <= info.byteCount else {
-                    throw SafeTensorsError.invalidEntry(name: entry.name, detail: "provided more bytes than declared")
+        try AtomicFile.write(to: url) { output in
+            var length = UInt64(header.count).littleEndian
+            try Swift.withUnsafeBytes(of: &length) { try output($0) }
+            try header.withUnsafeBytes { try output($0) }
+            for (entry, info) in zip(ordered, layout) {
+                var written = 0
+                try entry.write { piece in
+                    written += piece.count
+                    guard written <= info.byteCount else {
+                        throw SafeTensorsError.invalidEntry(name: entry.name, detail: "provided more bytes than declared")
+                    }
+                    try output(piece)
                 }
-                try output.write(piece)
+                guard written == info.byteCount else {
+                    throw SafeTensorsError.invalidEntry(
+                        name: entry.name, detail: "provided \(written) bytes, declared \(info.byteCount)")
+                }
             }
-            guard written == info.byteCount else {
-                throw SafeTensorsError.invalidEntry(
-                    name: entry.name, detail: "provided \(written) bytes, declared \(info.byteCount)")
-            }
-        }
-        try output.sync()
-        guard rename(temporary.path, url.path) == 0 else {
-            throw SafeTensorsError.io(path: url.path, detail: "rename failed: \(String(cString: strerror(errno)))")
-        }
-        moved = true
-        // Make the rename itself durable.
-        let dirFD = open(directory.path, O_RDONLY | O_DIRECTORY)
-        if dirFD >= 0 {
-            _ = fsync(dirFD)
-            Glibc.close(dirFD)
         }
     }
-}
-
-/// A plain POSIX file opened for writing; errors name the file.
-private final class RawFile {
-    let path: String
-    private var fd: Int32
-
-    init(creating path: String) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SafeTensorsError.io(path: path, detail: String(cString: strerror(errno))) }
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SafeTensorsError.io(path: path, detail: String(cString: strerror(errno)))
-            }
-            done += n
-        }
-    }
-
-    func sync() throws {
-        guard fsync(fd) == 0 else { throw SafeTensorsError.io(path: path, detail: "fsync: \(String(cString: strerror(errno)))") }
-    }
-
-    func close() {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
-    }
-
-    deinit { close() }
 }
 
 /// Why a safetensors file could not be read or written. Messages name the file.

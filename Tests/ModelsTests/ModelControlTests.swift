@@ -80,7 +80,7 @@ import TensorCore
         let medium = try ModelConfig.preset("medium")
         #expect([medium.vocabularySize, medium.hidden, medium.heads, medium.ffn, medium.layers, medium.sequenceLength, medium.microBatch]
                 == [8192, 256, 4, 1024, 4, 128, 64])
-        // The reference FLOP count of performance.md: 183 GFLOP per step with ~15 % masked tokens.
+        // The FLOP count of the PyTorch reference step for this shape: 183 GFLOP per step with ~15 % masked tokens.
         let flops = medium.trainingFLOPs(sequences: 64, masked: 1229)
         #expect(abs(flops / 1e9 - 183) < 1.5)
         #expect(try ModelConfig.preset("bert-c5").parameterCount > 100_000_000)

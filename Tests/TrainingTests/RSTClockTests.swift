@@ -10,8 +10,7 @@ import Testing
         #expect(clock.chargeScoring(activeLayers: 4, sequences: 16) == 16 * 0.625)
         #expect(clock.chargeCurvature(activeLayers: 4, sequences: 2) == 2 * 3.0)
         #expect(clock.chargeOptimizer(parameters: 1000) == 1.0)
-        #expect(try clock.chargePlugin("lion", parameters: 500) == 1.0)
-        #expect(throws: ReferenceProfileError.self) { try clock.chargePlugin("unknown", parameters: 1) }
+        #expect(clock.charge(.plugin, seconds: 1.0) == 1.0)
         #expect(clock.rstSeconds == 12 + 4 + 10 + 6 + 1 + 1)
         #expect(clock.charged[.training] == 16)
         #expect(clock.charged[.scoring] == 10)

@@ -65,6 +65,19 @@ import TensorCore
     /// Losses of every recorded step.
     func losses(_ store: ResultsStore, _ id: String) throws -> [Double?] { try store.lossCurve(runID: id).map(\.trainLoss) }
 
+    /// A run's checkpoint lives beside the store that records it, never in `$NTNG_HOME` (so tests
+    /// with a temporary store leave the user's home alone).
+    @Test func checkpointsLiveBesideTheResultsStore() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let trainer = try f.start(try f.settings(budget: "0.1s"))
+        guard case .finished = try trainer.train() else { Issue.record("not finished"); return }
+        let expected = f.directory.appendingPathComponent("checkpoints/\(trainer.runID)/latest.safetensors")
+        #expect(f.store.checkpointURL(runID: trainer.runID) == expected)
+        #expect(FileManager.default.fileExists(atPath: expected.path))
+        #expect(!FileManager.default.fileExists(atPath: NTNGHome.directory().appendingPathComponent("checkpoints/\(trainer.runID)").path))
+    }
+
     @Test func sameSeedAndBudgetGiveTheSameStepsAndLossesOnABusyMachine() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }

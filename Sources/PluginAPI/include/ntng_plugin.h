@@ -266,8 +266,10 @@ struct ntng_host {
    * with the flat parameter layout (model_info.flat_count floats; parameter i's slice starts at
    * param_info.offset). Created filled with `fill` on first request; later requests (and requests
    * after a resume, when the host restored it from a checkpoint) return the same tensor with its
-   * contents. The host counts it in the run's memory, checkpoints it and, when the model is
-   * resized, carries each parameter's slice over by parameter name (new layers get `fill`).
+   * contents. The host checkpoints it and, when the model is resized, keeps the slices of the
+   * layers that stay in place (a layer copied onto itself) and of the non-layer parameters;
+   * every other slice (new, fresh or moved layers) restarts at `fill`, exactly as the host's own
+   * optimizer state does.
    * Returns an id >= 0, or a negative ntng_status. */
   int32_t (*state_tensor)(const ntng_host *h, const char *name, float fill);
   /* [hook] The data of state tensor `id` (flat_count floats), or NULL for an unknown id. */
@@ -334,7 +336,8 @@ typedef struct ntng_hooks {
 
   /* EXCLUSIVE. Every step, first. Return NTNG_DECLINED for "no change", or fill the plan and
    * return NTNG_OK; the host validates it, rebuilds the model (copied layers are exact copies,
-   * fresh ones initialised from the step seed), remaps state tensors and charges the rebuild. */
+   * fresh ones initialised from the step seed), carries state tensors over (see state_tensor)
+   * and charges the rebuild. */
   ntng_status (*resize_model)(void *self, const ntng_step_info *s, ntng_resize_plan *plan);
   /* After the host carried out a resize plan (whichever plugin asked for it). */
   ntng_status (*on_model_resized)(void *self, const ntng_step_info *s, const ntng_resize_plan *done);

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// The comparison as one self-contained HTML page: inline CSS and inline SVG, no scripts, no
@@ -31,7 +32,7 @@ public struct ComparisonReport {
     /// Writes the page atomically.
     public func write(to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(try html().utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(Data(try html().utf8), to: url)
     }
 
     public func html() throws -> String {

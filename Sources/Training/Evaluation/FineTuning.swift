@@ -3,7 +3,7 @@ import Foundation
 import Models
 import TensorCore
 
-/// The fine-tuning recipe, the same for every method (methods.md §11.2, scaled to CPU time):
+/// The fine-tuning recipe, the same for every method (the paper's GLUE protocol scaled to CPU time, docs/evaluation.md):
 /// AdamW β = (0.9, 0.98), ε = 1e-6, no weight decay, batch 16, no clipping, a linear warm-up over
 /// the first 10 % of *this task's* steps then a cosine to zero (the seed code carried the first
 /// task's absolute warm-up over to later tasks, a bug), a fixed number of epochs.

@@ -118,8 +118,9 @@ public final class PluginStack {
         return try calling(p, in: step) { try p.resizePlan($0) }
     }
 
-    /// After the trainer rebuilt the model from `plan`: moves every plugin's state tensors to the
-    /// new layout (by parameter name) and calls `on_model_resized` in stack order.
+    /// After the host rebuilt the model from `plan`: carries every plugin's state tensors to the
+    /// new layout (kept for layers that stay in place, restarted at their fill for every other
+    /// layer, the rule of the host's AdamW) and calls `on_model_resized` in stack order.
     public func modelResized(plan: [LayerSource], from old: ParameterStore, previousLayers: Int, in step: StepContext) throws {
         let new = try host().parameters
         let reset = LayerSource.parametersStartingAfresh(after: plan, in: new)

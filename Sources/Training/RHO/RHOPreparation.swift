@@ -3,10 +3,10 @@ import Foundation
 import Models
 import TensorCore
 
-/// Host-side preparation for RHO-LOSS (methods.md §8): trains the irreducible-loss ("proxy") model
+/// Host-side preparation for RHO-LOSS (docs/methods/rho.md): trains the irreducible-loss ("proxy") model
 /// and computes its per-example losses over the training split, once per (corpus, model, seed).
 ///
-/// The seed code's two pitfalls (methods.md §8.2) are fixed by construction:
+/// The seed code's two pitfalls (docs/methods/rho.md) are fixed by construction:
 /// - **split mismatch**: the proxy split is a fixed rule on the example id (``ProxySplit``) applied
 ///   by the data layer itself; every run's training stream excludes it and the proxy trains only
 ///   on it, so table ids and run ids cannot drift apart. The plugin also refuses proxy-split ids.
@@ -384,7 +384,7 @@ extension RHOManifest {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try encoder.encode(self).write(to: url, options: .atomic)
+        try AtomicFile.write(try encoder.encode(self), to: url)
     }
 
     /// Decoding accepts the "nan"/"inf" strings that ``RHOPreparation`` writes for non-finite numbers.

@@ -73,7 +73,7 @@ public struct RHOTable: Sendable, Equatable {
     static func writeLosses(_ values: [Float], to url: URL) throws {
         var data = Data(capacity: values.count * 4)
         for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        try data.write(to: url, options: .atomic)
+        try AtomicFile.write(data, to: url)
     }
 
     /// Loads the proxy model.
@@ -130,7 +130,7 @@ public struct RHOManifest: Codable, Equatable, Sendable {
     /// Wall seconds of proxy training and of the extraction pass (neither is charged to any run).
     public var trainingWallSeconds: Double
     public var extractionWallSeconds: Double
-    /// Always false: the proxy's training and the extraction pass are amortised (methods.md §0, §8.2).
+    /// Always false: the proxy's training and the extraction pass are amortised (docs/methods/rho.md).
     public var charged = false
     public var note = "Irreducible-loss (proxy) model trained on the proxy split only; losses extracted once over the training split with the target run's masks. Amortised: not charged to any run's budget."
     public var createdAt: String

@@ -58,7 +58,7 @@ public struct RunSettings: Codable, Equatable, Sendable {
     }
 }
 
-/// The optimisation recipe. Defaults follow the seed paper's BERT baseline (methods.md §2.1) at
+/// The optimisation recipe. Defaults follow the seed paper's BERT baseline (docs/clock.md) at
 /// CPU scale: AdamW β = (0.9, 0.98), ε = 1e-12, weight decay 0.01 on matrices only, clip 0.5, and a
 /// one-cycle learning rate peaking at 1e-3 halfway through the budget.
 public struct Hyperparameters: Codable, Equatable, Sendable {
