@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "ntng_plugin.h"
+#include "ntng_plugin_util.h"
 
 typedef struct dropping {
   const ntng_host *host;
@@ -31,28 +32,23 @@ typedef struct dropping {
   int32_t per_micro_batch;       /* 1: a mask per micro-batch (seed code); 0: one per step */
 } dropping;
 
-static ntng_status fail(const ntng_host *h, ntng_status code, const char *message) {
-  h->set_error(h, code, message);
-  return code;
-}
-
 static ntng_status dropping_create(const ntng_host *h, void **out_self) {
   dropping *d = (dropping *)calloc(1, sizeof *d);
-  if (!d) return fail(h, NTNG_E_NO_MEMORY, "out of memory");
+  if (!d) return ntng_fail(h, NTNG_E_NO_MEMORY, "out of memory");
   d->host = h;
   if (h->config_double(h, "keep_floor", &d->keep_floor) != NTNG_OK ||
       h->config_double(h, "gamma_factor", &d->gamma_factor) != NTNG_OK ||
       h->config_bool(h, "per_micro_batch", &d->per_micro_batch) != NTNG_OK) {
     free(d);
-    return fail(h, NTNG_E_INVALID, "could not read the config (keep_floor, gamma_factor, per_micro_batch)");
+    return ntng_fail(h, NTNG_E_INVALID, "could not read the config (keep_floor, gamma_factor, per_micro_batch)");
   }
   if (!(d->keep_floor >= 0.0 && d->keep_floor <= 1.0)) {
     free(d);
-    return fail(h, NTNG_E_INVALID, "keep_floor must be in [0, 1]");
+    return ntng_fail(h, NTNG_E_INVALID, "keep_floor must be in [0, 1]");
   }
   if (!(d->gamma_factor >= 0.0)) {
     free(d);
-    return fail(h, NTNG_E_INVALID, "gamma_factor must be >= 0");
+    return ntng_fail(h, NTNG_E_INVALID, "gamma_factor must be >= 0");
   }
   *out_self = d;
   return NTNG_OK;
@@ -118,38 +114,55 @@ static ntng_status dropping_on_step(void *self, const ntng_step_info *info, ntng
 }
 
 static const ntng_config_key key_keep_floor = {
-    sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "keep_floor", "0.5",
-    "theta's floor (NTNG max_theta): the top layer's keep probability late in training"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "keep_floor",
+    .default_value = "0.5",
+    .help = "theta's floor (NTNG max_theta): the top layer's keep probability late in training",
+};
 static const ntng_config_key key_gamma_factor = {
-    sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "gamma_factor", "100",
-    "gamma = gamma_factor / T: theta decays as exp(-gamma_factor * budget fraction) (paper: 100 BERT, 20 T5)"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "gamma_factor",
+    .default_value = "100",
+    .help = "gamma = gamma_factor / T: theta decays as exp(-gamma_factor * budget fraction) (paper: 100 BERT, 20 T5)",
+};
 static const ntng_config_key key_per_micro_batch = {
-    sizeof(ntng_config_key), NTNG_CONFIG_BOOL, "per_micro_batch", "true",
-    "draw a fresh keep mask for every micro-batch (seed code); false = one mask per optimizer step"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_BOOL,
+    .key = "per_micro_batch",
+    .default_value = "true",
+    .help = "draw a fresh keep mask for every micro-batch (seed code); false = one mask per optimizer step",
+};
 static const ntng_config_key *const config_keys[] = {&key_keep_floor, &key_gamma_factor,
                                                      &key_per_micro_batch, NULL};
 
 static const ntng_hooks hooks = {
-    sizeof(ntng_hooks),
-    NULL, /* on_run_start */
-    NULL, /* on_run_end */
-    NULL, /* resize_model */
-    NULL, /* on_model_resized */
-    dropping_on_step,
-    NULL, /* select_batch */
-    NULL, /* pool_factor */
-    NULL, /* optimizer_step: the host's AdamW */
-    NULL, /* save_state: stateless, theta follows from the budget fraction */
-    NULL, /* load_state */
-    NULL, /* get_extension */
+    .struct_size = sizeof(ntng_hooks),
+    .on_step = dropping_on_step,
+    /* .optimizer_step = NULL: the host's AdamW */
+    /* .save_state = NULL: stateless, theta follows from the budget fraction */
 };
 
 static const ntng_descriptor descriptor = {
-    sizeof(ntng_descriptor), NTNG_ABI_MAJOR, NTNG_ABI_MINOR,
-    "dropping", "Progressive layer dropping (Zhang & He, NTNG BERT variant)", "1.0.0",
-    "Skips layer i of L with probability (1 - theta(t)) (i + 1) / L per micro-batch, theta decaying to 0.5",
-    config_keys, NULL, &hooks, dropping_create, dropping_destroy};
+    .struct_size = sizeof(ntng_descriptor),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .id = "dropping",
+    .name = "Progressive layer dropping (Zhang & He, NTNG BERT variant)",
+    .version = "1.0.0",
+    .description = "Skips layer i of L with probability (1 - theta(t)) (i + 1) / L per micro-batch, theta decaying to 0.5",
+    .config_keys = config_keys,
+    .hooks = &hooks,
+    .create = dropping_create,
+    .destroy = dropping_destroy,
+};
 
-static const ntng_entry entry = {sizeof(ntng_entry), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, NULL, &descriptor};
+static const ntng_entry entry = {
+    .struct_size = sizeof(ntng_entry),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .descriptor = &descriptor,
+};
 
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }

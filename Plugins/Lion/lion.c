@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "ntng_plugin.h"
+#include "ntng_plugin_util.h"
 
 typedef struct lion {
   const ntng_host *host;
@@ -36,11 +37,6 @@ typedef struct lion {
   int32_t momentum; /* state tensor id */
 } lion;
 
-static ntng_status fail(const ntng_host *h, ntng_status code, const char *message) {
-  h->set_error(h, code, message);
-  return code;
-}
-
 static ntng_status lion_create(const ntng_host *h, void **out_self) {
   double beta1 = 0, beta2 = 0, weight_decay = 0, lr_multiplier = 0;
   int32_t rms_scaling = 0;
@@ -48,14 +44,14 @@ static ntng_status lion_create(const ntng_host *h, void **out_self) {
       h->config_double(h, "weight_decay", &weight_decay) != NTNG_OK ||
       h->config_double(h, "lr_multiplier", &lr_multiplier) != NTNG_OK ||
       h->config_bool(h, "rms_scaling", &rms_scaling) != NTNG_OK)
-    return fail(h, NTNG_E_INVALID, "could not read the config");
+    return ntng_fail(h, NTNG_E_INVALID, "could not read the config");
   if (!(beta1 >= 0 && beta1 <= 1) || !(beta2 >= 0 && beta2 <= 1))
-    return fail(h, NTNG_E_INVALID, "beta1 and beta2 must be in [0, 1]");
-  if (!(weight_decay >= 0)) return fail(h, NTNG_E_INVALID, "weight_decay must be >= 0");
-  if (!(lr_multiplier > 0)) return fail(h, NTNG_E_INVALID, "lr_multiplier must be > 0");
+    return ntng_fail(h, NTNG_E_INVALID, "beta1 and beta2 must be in [0, 1]");
+  if (!(weight_decay >= 0)) return ntng_fail(h, NTNG_E_INVALID, "weight_decay must be >= 0");
+  if (!(lr_multiplier > 0)) return ntng_fail(h, NTNG_E_INVALID, "lr_multiplier must be > 0");
 
   lion *s = (lion *)calloc(1, sizeof *s);
-  if (!s) return fail(h, NTNG_E_NO_MEMORY, "out of memory");
+  if (!s) return ntng_fail(h, NTNG_E_NO_MEMORY, "out of memory");
   s->host = h;
   s->beta1 = (float)beta1;
   s->beta2 = (float)beta2;
@@ -65,7 +61,7 @@ static ntng_status lion_create(const ntng_host *h, void **out_self) {
   s->momentum = h->state_tensor(h, "momentum", 0.0f);
   if (s->momentum < 0) {
     free(s);
-    return fail(h, NTNG_E_NO_MEMORY, "could not allocate the momentum state tensor");
+    return ntng_fail(h, NTNG_E_NO_MEMORY, "could not allocate the momentum state tensor");
   }
   *out_self = s;
   return NTNG_OK;
@@ -101,16 +97,16 @@ static ntng_status lion_optimizer_step(void *self, const ntng_step_info *step, c
   ntng_model_info model;
   memset(&model, 0, sizeof model);
   model.struct_size = sizeof model;
-  if (h->get_model_info(h, &model) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "no model info");
+  if (h->get_model_info(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
   float *momentum = h->state_data(h, s->momentum); /* re-fetched every step: buffers move on resize */
-  if (!momentum) return fail(h, NTNG_E_INTERNAL, "the momentum state tensor vanished");
+  if (!momentum) return ntng_fail(h, NTNG_E_INTERNAL, "the momentum state tensor vanished");
 
   const double lr = (double)args->lr * s->lr_multiplier;
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
-    if (h->param_info(h, i, &p) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (h->param_info(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     double tensor_lr = lr;
     if (s->rms_scaling) tensor_lr *= rms_scale(p.value, p.count);
     lion_update(p.value, p.grad, momentum + p.offset, p.count, (float)tensor_lr,
@@ -119,42 +115,69 @@ static ntng_status lion_optimizer_step(void *self, const ntng_step_info *step, c
   return NTNG_OK;
 }
 
-static const ntng_config_key key_beta1 = {sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "beta1", "0.9",
-                                          "interpolation between momentum and gradient for the update direction"};
-static const ntng_config_key key_beta2 = {sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "beta2", "0.99",
-                                          "momentum decay (use 0.98 with beta1 0.95 if training spikes)"};
+static const ntng_config_key key_beta1 = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "beta1",
+    .default_value = "0.9",
+    .help = "interpolation between momentum and gradient for the update direction",
+};
+static const ntng_config_key key_beta2 = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "beta2",
+    .default_value = "0.99",
+    .help = "momentum decay (use 0.98 with beta1 0.95 if training spikes)",
+};
 static const ntng_config_key key_weight_decay = {
-    sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "weight_decay", "0.1",
-    "decoupled weight decay p*(1 - lr*wd) on the tensors the baseline decays (paper's BERT value 0.1)"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "weight_decay",
+    .default_value = "0.1",
+    .help = "decoupled weight decay p*(1 - lr*wd) on the tensors the baseline decays (paper's BERT value 0.1)",
+};
 static const ntng_config_key key_lr_multiplier = {
-    sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "lr_multiplier", "0.7",
-    "Lion's rate = the host's scheduled rate x this; with the default --set lr=1e-3 the peak is the paper's 7e-4"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "lr_multiplier",
+    .default_value = "0.7",
+    .help = "Lion's rate = the host's scheduled rate x this; with the default --set lr=1e-3 the peak is the paper's 7e-4",
+};
 static const ntng_config_key key_rms_scaling = {
-    sizeof(ntng_config_key), NTNG_CONFIG_BOOL, "rms_scaling", "false",
-    "scale each tensor's rate by max(1e-3, RMS(p)) as the T5 recipes do (decay and step)"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_BOOL,
+    .key = "rms_scaling",
+    .default_value = "false",
+    .help = "scale each tensor's rate by max(1e-3, RMS(p)) as the T5 recipes do (decay and step)",
+};
 static const ntng_config_key *const config_keys[] = {&key_beta1,         &key_beta2,       &key_weight_decay,
                                                      &key_lr_multiplier, &key_rms_scaling, NULL};
 
 static const ntng_hooks hooks = {
-    sizeof(ntng_hooks),
-    NULL, /* on_run_start */
-    NULL, /* on_run_end */
-    NULL, /* resize_model */
-    NULL, /* on_model_resized */
-    NULL, /* on_step */
-    NULL, /* select_batch */
-    NULL, /* pool_factor */
-    lion_optimizer_step,
-    NULL, /* save_state: no private state, the momentum is a host state tensor */
-    NULL, /* load_state */
-    NULL, /* get_extension */
+    .struct_size = sizeof(ntng_hooks),
+    .optimizer_step = lion_optimizer_step,
+    /* .save_state = NULL: no private state, the momentum is a host state tensor */
 };
 
 static const ntng_descriptor descriptor = {
-    sizeof(ntng_descriptor), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, "lion", "Lion", "1.0.0",
-    "Lion optimizer (Chen et al. 2023): sign of interpolated momentum, decoupled weight decay",
-    config_keys, NULL, &hooks, lion_create, lion_destroy};
+    .struct_size = sizeof(ntng_descriptor),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .id = "lion",
+    .name = "Lion",
+    .version = "1.0.0",
+    .description = "Lion optimizer (Chen et al. 2023): sign of interpolated momentum, decoupled weight decay",
+    .config_keys = config_keys,
+    .hooks = &hooks,
+    .create = lion_create,
+    .destroy = lion_destroy,
+};
 
-static const ntng_entry entry = {sizeof(ntng_entry), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, NULL, &descriptor};
+static const ntng_entry entry = {
+    .struct_size = sizeof(ntng_entry),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .descriptor = &descriptor,
+};
 
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }

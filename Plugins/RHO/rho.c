@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "ntng_plugin.h"
+#include "ntng_plugin_util.h"
 
 #define RHO_STATE_MAGIC 0x314F4852u /* "RHO1" little-endian */
 #define RHO_TEXT 1024
@@ -61,18 +62,48 @@ static void record(const rho *p, const char *key, double value) {
 
 /* ---- config -------------------------------------------------------------------------------- */
 
-static const ntng_config_key key_table = {sizeof(ntng_config_key), NTNG_CONFIG_STRING, "table", "",
-    "irreducible-loss table (float32 per training example id); set by `ntng run` from `ntng rho prepare`"};
-static const ntng_config_key key_table_sha = {sizeof(ntng_config_key), NTNG_CONFIG_STRING, "table_sha256", "",
-    "SHA-256 of the table, recorded with the run (set by the host)"};
-static const ntng_config_key key_proxy = {sizeof(ntng_config_key), NTNG_CONFIG_STRING, "proxy_checkpoint", "",
-    "the irreducible-loss model the table came from, recorded with the run (set by the host)"};
-static const ntng_config_key key_proxy_sha = {sizeof(ntng_config_key), NTNG_CONFIG_STRING, "proxy_sha256", "",
-    "SHA-256 of the proxy checkpoint, recorded with the run (set by the host)"};
-static const ntng_config_key key_proxy_budget = {sizeof(ntng_config_key), NTNG_CONFIG_STRING, "proxy_budget", "5m",
-    "RST budget of the proxy model's training when the host prepares the table (amortised, not charged)"};
-static const ntng_config_key key_pool = {sizeof(ntng_config_key), NTNG_CONFIG_INT, "pool_factor", "2",
-    "mega-batch as a multiple of the batch (1..64): 2 as in NTNG, 10 in the 'for free' ablation"};
+static const ntng_config_key key_table = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_STRING,
+    .key = "table",
+    .default_value = "",
+    .help = "irreducible-loss table (float32 per training example id); set by `ntng run` from `ntng rho prepare`",
+};
+static const ntng_config_key key_table_sha = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_STRING,
+    .key = "table_sha256",
+    .default_value = "",
+    .help = "SHA-256 of the table, recorded with the run (set by the host)",
+};
+static const ntng_config_key key_proxy = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_STRING,
+    .key = "proxy_checkpoint",
+    .default_value = "",
+    .help = "the irreducible-loss model the table came from, recorded with the run (set by the host)",
+};
+static const ntng_config_key key_proxy_sha = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_STRING,
+    .key = "proxy_sha256",
+    .default_value = "",
+    .help = "SHA-256 of the proxy checkpoint, recorded with the run (set by the host)",
+};
+static const ntng_config_key key_proxy_budget = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_STRING,
+    .key = "proxy_budget",
+    .default_value = "5m",
+    .help = "RST budget of the proxy model's training when the host prepares the table (amortised, not charged)",
+};
+static const ntng_config_key key_pool = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_INT,
+    .key = "pool_factor",
+    .default_value = "2",
+    .help = "mega-batch as a multiple of the batch (1..64): 2 as in NTNG, 10 in the 'for free' ablation",
+};
 static const ntng_config_key *const config_keys[] = {&key_table, &key_table_sha, &key_proxy, &key_proxy_sha,
                                                      &key_proxy_budget, &key_pool, NULL};
 
@@ -320,28 +351,14 @@ static ntng_status select_batch(void *self, const ntng_step_info *s, const ntng_
 static ntng_status save_state(void *self, const ntng_ostream *out) {
   rho *p = (rho *)self;
   uint64_t words[4] = {RHO_STATE_MAGIC, p->steps, p->scored, p->selected};
-  const uint8_t *b = (const uint8_t *)words;
-  uint64_t left = sizeof words;
-  while (left > 0) {
-    int64_t w = out->write(out, b, left);
-    if (w <= 0) return fail(p, NTNG_E_IO, "RHO: writing state failed");
-    b += w;
-    left -= (uint64_t)w;
-  }
+  if (!ntng_write_exact(out, words, sizeof words)) return fail(p, NTNG_E_IO, "RHO: writing state failed");
   return NTNG_OK;
 }
 
 static ntng_status load_state(void *self, const ntng_istream *in) {
   rho *p = (rho *)self;
   uint64_t words[4];
-  uint8_t *b = (uint8_t *)words;
-  uint64_t left = sizeof words;
-  while (left > 0) {
-    int64_t r = in->read(in, b, left);
-    if (r <= 0) return fail(p, NTNG_E_IO, "RHO: the saved state is truncated");
-    b += r;
-    left -= (uint64_t)r;
-  }
+  if (!ntng_read_exact(in, words, sizeof words)) return fail(p, NTNG_E_IO, "RHO: the saved state is truncated");
   if (words[0] != RHO_STATE_MAGIC) return fail(p, NTNG_E_IO, "RHO: the saved state is not RHO state");
   p->steps = words[1];
   p->scored = words[2];
@@ -352,33 +369,34 @@ static ntng_status load_state(void *self, const ntng_istream *in) {
 /* ---- tables ----------------------------------------------------------------------------------- */
 
 static const ntng_hooks hooks = {
-    sizeof(ntng_hooks),
-    on_run_start,
-    on_run_end,
-    NULL, /* resize_model */
-    NULL, /* on_model_resized */
-    NULL, /* on_step */
-    select_batch,
-    pool_factor,
-    NULL, /* optimizer_step */
-    save_state,
-    load_state,
-    NULL, /* get_extension */
+    .struct_size = sizeof(ntng_hooks),
+    .on_run_start = on_run_start,
+    .on_run_end = on_run_end,
+    .select_batch = select_batch,
+    .pool_factor = pool_factor,
+    .save_state = save_state,
+    .load_state = load_state,
 };
 
 static const ntng_descriptor descriptor = {
-    sizeof(ntng_descriptor), NTNG_ABI_MAJOR, NTNG_ABI_MINOR,
-    "rho",
-    "RHO-LOSS",
-    "1.0.0",
-    "trains on the mega-batch rows with the largest training minus irreducible loss (Mindermann et al. 2022)",
-    config_keys,
-    NULL,
-    &hooks,
-    create,
-    destroy,
+    .struct_size = sizeof(ntng_descriptor),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .id = "rho",
+    .name = "RHO-LOSS",
+    .version = "1.0.0",
+    .description = "trains on the mega-batch rows with the largest training minus irreducible loss (Mindermann et al. 2022)",
+    .config_keys = config_keys,
+    .hooks = &hooks,
+    .create = create,
+    .destroy = destroy,
 };
 
-static const ntng_entry entry = {sizeof(ntng_entry), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, NULL, &descriptor};
+static const ntng_entry entry = {
+    .struct_size = sizeof(ntng_entry),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .descriptor = &descriptor,
+};
 
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }

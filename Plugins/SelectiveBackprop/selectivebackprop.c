@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "ntng_plugin.h"
+#include "ntng_plugin_util.h"
 
 #define SB_STATE_MAGIC 0x31425354u /* "TSB1" little-endian */
 
@@ -111,14 +112,34 @@ static void record(const sb *p, const char *key, double value) {
 
 /* ---- config -------------------------------------------------------------------------------- */
 
-static const ntng_config_key key_beta = {sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "beta", "1.0",
-    "keep probability exponent: a candidate is kept with probability CDF^beta (1 keeps ~1/2, 2 ~1/3)"};
-static const ntng_config_key key_history = {sizeof(ntng_config_key), NTNG_CONFIG_INT, "history", "5000",
-    "losses in the FIFO history a candidate is ranked against"};
-static const ntng_config_key key_pool = {sizeof(ntng_config_key), NTNG_CONFIG_INT, "pool_factor", "3",
-    "candidate pool per step as a multiple of the batch (1..64); ~(1+beta) are needed on average"};
-static const ntng_config_key key_chunk = {sizeof(ntng_config_key), NTNG_CONFIG_INT, "chunk", "0",
-    "rows scored per per_example_loss call; 0 = adaptive: ceil(missing x (1+beta)) rows"};
+static const ntng_config_key key_beta = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "beta",
+    .default_value = "1.0",
+    .help = "keep probability exponent: a candidate is kept with probability CDF^beta (1 keeps ~1/2, 2 ~1/3)",
+};
+static const ntng_config_key key_history = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_INT,
+    .key = "history",
+    .default_value = "5000",
+    .help = "losses in the FIFO history a candidate is ranked against",
+};
+static const ntng_config_key key_pool = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_INT,
+    .key = "pool_factor",
+    .default_value = "3",
+    .help = "candidate pool per step as a multiple of the batch (1..64); ~(1+beta) are needed on average",
+};
+static const ntng_config_key key_chunk = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_INT,
+    .key = "chunk",
+    .default_value = "0",
+    .help = "rows scored per per_example_loss call; 0 = adaptive: ceil(missing x (1+beta)) rows",
+};
 static const ntng_config_key *const config_keys[] = {&key_beta, &key_history, &key_pool, &key_chunk, NULL};
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
@@ -271,38 +292,16 @@ static ntng_status select_batch(void *self, const ntng_step_info *s, const ntng_
  * Little-endian, fixed layout: magic, capacity, count, 5 totals, then the history oldest first (so
  * the bytes do not depend on where the ring buffer happens to start). */
 
-static int write_all(const ntng_ostream *out, const void *data, uint64_t n) {
-  const uint8_t *b = (const uint8_t *)data;
-  while (n > 0) {
-    int64_t w = out->write(out, b, n);
-    if (w <= 0) return 0;
-    b += w;
-    n -= (uint64_t)w;
-  }
-  return 1;
-}
-
-static int read_all(const ntng_istream *in, void *data, uint64_t n) {
-  uint8_t *b = (uint8_t *)data;
-  while (n > 0) {
-    int64_t r = in->read(in, b, n);
-    if (r <= 0) return 0;
-    b += r;
-    n -= (uint64_t)r;
-  }
-  return 1;
-}
-
 static ntng_status save_state(void *self, const ntng_ostream *out) {
   sb *p = (sb *)self;
   uint32_t header[3] = {SB_STATE_MAGIC, (uint32_t)p->capacity, (uint32_t)p->count};
   uint64_t totals[5] = {p->steps, p->scored, p->passed, p->filled_rows, p->fill_steps};
-  if (!write_all(out, header, sizeof header) || !write_all(out, totals, sizeof totals))
+  if (!ntng_write_exact(out, header, sizeof header) || !ntng_write_exact(out, totals, sizeof totals))
     return fail(p, NTNG_E_IO, "selective backprop: writing state failed");
   int32_t oldest = (p->head - p->count + p->capacity) % p->capacity;
   for (int32_t k = 0; k < p->count; k++) {
     float v = p->history[(oldest + k) % p->capacity];
-    if (!write_all(out, &v, sizeof v)) return fail(p, NTNG_E_IO, "selective backprop: writing state failed");
+    if (!ntng_write_exact(out, &v, sizeof v)) return fail(p, NTNG_E_IO, "selective backprop: writing state failed");
   }
   return NTNG_OK;
 }
@@ -311,7 +310,7 @@ static ntng_status load_state(void *self, const ntng_istream *in) {
   sb *p = (sb *)self;
   uint32_t header[3];
   uint64_t totals[5];
-  if (!read_all(in, header, sizeof header) || header[0] != SB_STATE_MAGIC || !read_all(in, totals, sizeof totals))
+  if (!ntng_read_exact(in, header, sizeof header) || header[0] != SB_STATE_MAGIC || !ntng_read_exact(in, totals, sizeof totals))
     return fail(p, NTNG_E_IO, "selective backprop: the saved state is not selective-backprop state");
   p->steps = totals[0];
   p->scored = totals[1];
@@ -323,7 +322,7 @@ static ntng_status load_state(void *self, const ntng_istream *in) {
   /* A different `history` on resume keeps the newest losses that fit. */
   for (uint32_t k = 0; k < header[2]; k++) {
     float v;
-    if (!read_all(in, &v, sizeof v)) return fail(p, NTNG_E_IO, "selective backprop: the saved history is truncated");
+    if (!ntng_read_exact(in, &v, sizeof v)) return fail(p, NTNG_E_IO, "selective backprop: the saved history is truncated");
     history_push(p, v);
   }
   return NTNG_OK;
@@ -332,33 +331,34 @@ static ntng_status load_state(void *self, const ntng_istream *in) {
 /* ---- tables ----------------------------------------------------------------------------------- */
 
 static const ntng_hooks hooks = {
-    sizeof(ntng_hooks),
-    on_run_start,
-    on_run_end,
-    NULL, /* resize_model */
-    NULL, /* on_model_resized */
-    NULL, /* on_step */
-    select_batch,
-    pool_factor,
-    NULL, /* optimizer_step */
-    save_state,
-    load_state,
-    NULL, /* get_extension */
+    .struct_size = sizeof(ntng_hooks),
+    .on_run_start = on_run_start,
+    .on_run_end = on_run_end,
+    .select_batch = select_batch,
+    .pool_factor = pool_factor,
+    .save_state = save_state,
+    .load_state = load_state,
 };
 
 static const ntng_descriptor descriptor = {
-    sizeof(ntng_descriptor), NTNG_ABI_MAJOR, NTNG_ABI_MINOR,
-    "selective-backprop",
-    "Selective backprop",
-    "1.0.0",
-    "keeps each scored candidate with probability CDF^beta of its loss in a 5000-loss history (Jiang et al. 2019)",
-    config_keys,
-    NULL,
-    &hooks,
-    create,
-    destroy,
+    .struct_size = sizeof(ntng_descriptor),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .id = "selective-backprop",
+    .name = "Selective backprop",
+    .version = "1.0.0",
+    .description = "keeps each scored candidate with probability CDF^beta of its loss in a 5000-loss history (Jiang et al. 2019)",
+    .config_keys = config_keys,
+    .hooks = &hooks,
+    .create = create,
+    .destroy = destroy,
 };
 
-static const ntng_entry entry = {sizeof(ntng_entry), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, NULL, &descriptor};
+static const ntng_entry entry = {
+    .struct_size = sizeof(ntng_entry),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .descriptor = &descriptor,
+};
 
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }

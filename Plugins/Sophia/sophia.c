@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "ntng_plugin.h"
+#include "ntng_plugin_util.h"
 
 typedef struct sophia {
   const ntng_host *host;
@@ -58,11 +59,6 @@ typedef struct sophia {
   double win_rate_sum;
 } sophia;
 
-static ntng_status fail(const ntng_host *h, ntng_status code, const char *message) {
-  h->set_error(h, code, message);
-  return code;
-}
-
 static ntng_status sophia_create(const ntng_host *h, void **out_self) {
   double beta1 = 0, beta2 = 0, rho = 0, weight_decay = 0, lr_multiplier = 0, eps = 0, clip = 0;
   int64_t interval = 0, bs = 0;
@@ -73,19 +69,19 @@ static ntng_status sophia_create(const ntng_host *h, void **out_self) {
       h->config_double(h, "curvature_clip", &clip) != NTNG_OK ||
       h->config_int(h, "curvature_interval", &interval) != NTNG_OK || h->config_int(h, "bs", &bs) != NTNG_OK ||
       h->config_bool(h, "rms_scaling", &rms_scaling) != NTNG_OK)
-    return fail(h, NTNG_E_INVALID, "could not read the config");
+    return ntng_fail(h, NTNG_E_INVALID, "could not read the config");
   if (!(beta1 >= 0 && beta1 <= 1) || !(beta2 >= 0 && beta2 <= 1))
-    return fail(h, NTNG_E_INVALID, "beta1 and beta2 must be in [0, 1]");
-  if (!(rho > 0)) return fail(h, NTNG_E_INVALID, "rho must be > 0");
-  if (!(weight_decay >= 0)) return fail(h, NTNG_E_INVALID, "weight_decay must be >= 0");
-  if (!(lr_multiplier > 0)) return fail(h, NTNG_E_INVALID, "lr_multiplier must be > 0");
-  if (!(eps >= 0)) return fail(h, NTNG_E_INVALID, "eps must be >= 0");
-  if (!(clip >= 0)) return fail(h, NTNG_E_INVALID, "curvature_clip must be >= 0 (0 = no clipping)");
-  if (interval < 1) return fail(h, NTNG_E_INVALID, "curvature_interval must be >= 1");
-  if (bs < 0) return fail(h, NTNG_E_INVALID, "bs must be >= 0 (0 = the step's masked tokens)");
+    return ntng_fail(h, NTNG_E_INVALID, "beta1 and beta2 must be in [0, 1]");
+  if (!(rho > 0)) return ntng_fail(h, NTNG_E_INVALID, "rho must be > 0");
+  if (!(weight_decay >= 0)) return ntng_fail(h, NTNG_E_INVALID, "weight_decay must be >= 0");
+  if (!(lr_multiplier > 0)) return ntng_fail(h, NTNG_E_INVALID, "lr_multiplier must be > 0");
+  if (!(eps >= 0)) return ntng_fail(h, NTNG_E_INVALID, "eps must be >= 0");
+  if (!(clip >= 0)) return ntng_fail(h, NTNG_E_INVALID, "curvature_clip must be >= 0 (0 = no clipping)");
+  if (interval < 1) return ntng_fail(h, NTNG_E_INVALID, "curvature_interval must be >= 1");
+  if (bs < 0) return ntng_fail(h, NTNG_E_INVALID, "bs must be >= 0 (0 = the step's masked tokens)");
 
   sophia *s = (sophia *)calloc(1, sizeof *s);
-  if (!s) return fail(h, NTNG_E_NO_MEMORY, "out of memory");
+  if (!s) return ntng_fail(h, NTNG_E_NO_MEMORY, "out of memory");
   s->host = h;
   s->beta1 = (float)beta1;
   s->beta2 = (float)beta2;
@@ -102,7 +98,7 @@ static ntng_status sophia_create(const ntng_host *h, void **out_self) {
   s->sampled = h->state_tensor(h, "sampled_grad", 0.0f);
   if (s->momentum < 0 || s->hessian < 0 || s->sampled < 0) {
     free(s);
-    return fail(h, NTNG_E_NO_MEMORY, "could not allocate the state tensors");
+    return ntng_fail(h, NTNG_E_NO_MEMORY, "could not allocate the state tensors");
   }
   *out_self = s;
   return NTNG_OK;
@@ -139,14 +135,14 @@ static ntng_status refresh_curvature(sophia *s, const ntng_model_info *model) {
   if (status != NTNG_OK) return status; /* the host has recorded why */
   const float *sampled = h->state_data(h, s->sampled);
   float *hess = h->state_data(h, s->hessian);
-  if (!sampled || !hess) return fail(h, NTNG_E_INTERNAL, "a state tensor vanished");
+  if (!sampled || !hess) return ntng_fail(h, NTNG_E_INTERNAL, "a state tensor vanished");
 
   float scale = 1.0f;
   if (s->curvature_clip > 0) {
     double sum = 0;
     for (int32_t i = 0; i < model->num_params; i++) {
       ntng_param_info p;
-      if (param(h, i, &p) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "param_info failed");
+      if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
       for (int64_t j = 0; j < p.count; j++) sum += (double)sampled[p.offset + j] * (double)sampled[p.offset + j];
     }
     const double norm = sqrt(sum);
@@ -154,7 +150,7 @@ static ntng_status refresh_curvature(sophia *s, const ntng_model_info *model) {
   }
   for (int32_t i = 0; i < model->num_params; i++) {
     ntng_param_info p;
-    if (param(h, i, &p) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     refresh_slice(hess + p.offset, sampled + p.offset, p.count, s->beta2, scale);
   }
   s->refreshes++;
@@ -199,7 +195,7 @@ static ntng_status sophia_optimizer_step(void *self, const ntng_step_info *step,
   ntng_model_info model;
   memset(&model, 0, sizeof model);
   model.struct_size = sizeof model;
-  if (h->get_model_info(h, &model) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "no model info");
+  if (h->get_model_info(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
 
   if ((args->update - 1) % (uint64_t)s->interval == 0) {
     ntng_status status = refresh_curvature(s, &model);
@@ -209,7 +205,7 @@ static ntng_status sophia_optimizer_step(void *self, const ntng_step_info *step,
   /* Re-fetched after the service call and every step: buffers move on resize. */
   float *momentum = h->state_data(h, s->momentum);
   const float *hess = h->state_data(h, s->hessian);
-  if (!momentum || !hess) return fail(h, NTNG_E_INTERNAL, "a state tensor vanished");
+  if (!momentum || !hess) return ntng_fail(h, NTNG_E_INTERNAL, "a state tensor vanished");
 
   const double lr = (double)args->lr * s->lr_multiplier;
   const int64_t bs = s->bs > 0 ? s->bs : (args->batch_tokens > 0 ? args->batch_tokens : 1);
@@ -218,7 +214,7 @@ static ntng_status sophia_optimizer_step(void *self, const ntng_step_info *step,
   int64_t wins = 0, coordinates = 0;
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
-    if (param(h, i, &p) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     double step_lr = lr;
     if (s->rms_scaling) step_lr *= rms_scale(p.value, p.count);
     wins += update_slice(p.value, p.grad, momentum + p.offset, hess + p.offset, p.count, (float)step_lr,
@@ -257,40 +253,29 @@ static ntng_status sophia_save_state(void *self, const ntng_ostream *out) {
   uint64_t fields[STATE_FIELDS] = {STATE_VERSION, s->refreshes, s->updates, 0};
   memcpy(&fields[3], &s->win_rate_sum, sizeof(double));
   unsigned char bytes[8 * STATE_FIELDS];
-  for (int f = 0; f < STATE_FIELDS; f++)
-    for (int k = 0; k < 8; k++) bytes[8 * f + k] = (unsigned char)(fields[f] >> (8 * k));
-  uint64_t done = 0;
-  while (done < sizeof bytes) {
-    int64_t n = out->write(out, bytes + done, sizeof bytes - done);
-    if (n <= 0) return fail(s->host, NTNG_E_IO, "the state stream refused bytes");
-    done += (uint64_t)n;
-  }
+  for (int f = 0; f < STATE_FIELDS; f++) ntng_put_u64(bytes + 8 * f, fields[f]);
+  if (!ntng_write_exact(out, bytes, sizeof bytes)) return ntng_fail(s->host, NTNG_E_IO, "the state stream refused bytes");
   return NTNG_OK;
 }
 
 static ntng_status sophia_load_state(void *self, const ntng_istream *in) {
   sophia *s = (sophia *)self;
   unsigned char bytes[8 * STATE_FIELDS];
-  uint64_t done = 0;
-  while (done < sizeof bytes) {
-    int64_t n = in->read(in, bytes + done, sizeof bytes - done);
-    if (n <= 0) return fail(s->host, NTNG_E_IO, "the saved state is shorter than 32 bytes");
-    done += (uint64_t)n;
-  }
+  if (!ntng_read_exact(in, bytes, sizeof bytes)) return ntng_fail(s->host, NTNG_E_IO, "the saved state is shorter than 32 bytes");
   unsigned char extra;
-  if (in->read(in, &extra, 1) != 0) return fail(s->host, NTNG_E_IO, "the saved state is longer than 32 bytes");
+  if (in->read(in, &extra, 1) != 0) return ntng_fail(s->host, NTNG_E_IO, "the saved state is longer than 32 bytes");
   uint64_t fields[STATE_FIELDS] = {0};
-  for (int f = 0; f < STATE_FIELDS; f++)
-    for (int k = 0; k < 8; k++) fields[f] |= (uint64_t)bytes[8 * f + k] << (8 * k);
-  if (fields[0] != STATE_VERSION) return fail(s->host, NTNG_E_INVALID, "unknown state version");
+  for (int f = 0; f < STATE_FIELDS; f++) fields[f] = ntng_get_u64(bytes + 8 * f);
+  if (fields[0] != STATE_VERSION) return ntng_fail(s->host, NTNG_E_INVALID, "unknown state version");
   s->refreshes = fields[1];
   s->updates = fields[2];
   memcpy(&s->win_rate_sum, &fields[3], sizeof(double));
   return NTNG_OK;
 }
 
-#define KEY(name, type, value, text) \
-  static const ntng_config_key key_##name = {sizeof(ntng_config_key), type, #name, value, text}
+#define KEY(name, kind, value, text) \
+  static const ntng_config_key key_##name = {                                                             \
+      .struct_size = sizeof(ntng_config_key), .type = kind, .key = #name, .default_value = value, .help = text}
 KEY(beta1, NTNG_CONFIG_DOUBLE, "0.965", "momentum decay");
 KEY(beta2, NTNG_CONFIG_DOUBLE, "0.99", "curvature EMA decay (per refresh)");
 KEY(rho, NTNG_CONFIG_DOUBLE, "0.01", "clip scale: steps are clipped where |m| >= rho*bs*h (paper's BERT value 0.01)");
@@ -312,25 +297,32 @@ static const ntng_config_key *const config_keys[] = {
     &key_bs, &key_curvature_clip, &key_rms_scaling, NULL};
 
 static const ntng_hooks hooks = {
-    sizeof(ntng_hooks),
-    NULL, /* on_run_start */
-    sophia_run_end,
-    NULL, /* resize_model */
-    NULL, /* on_model_resized */
-    NULL, /* on_step */
-    NULL, /* select_batch */
-    NULL, /* pool_factor */
-    sophia_optimizer_step,
-    sophia_save_state,
-    sophia_load_state,
-    NULL, /* get_extension */
+    .struct_size = sizeof(ntng_hooks),
+    .on_run_end = sophia_run_end,
+    .optimizer_step = sophia_optimizer_step,
+    .save_state = sophia_save_state,
+    .load_state = sophia_load_state,
 };
 
 static const ntng_descriptor descriptor = {
-    sizeof(ntng_descriptor), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, "sophia", "Sophia-G", "1.0.0",
-    "Sophia-G (Liu et al. 2023): clipped momentum preconditioned by a sampled-label Gauss-Newton curvature",
-    config_keys, NULL, &hooks, sophia_create, sophia_destroy};
+    .struct_size = sizeof(ntng_descriptor),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .id = "sophia",
+    .name = "Sophia-G",
+    .version = "1.0.0",
+    .description = "Sophia-G (Liu et al. 2023): clipped momentum preconditioned by a sampled-label Gauss-Newton curvature",
+    .config_keys = config_keys,
+    .hooks = &hooks,
+    .create = sophia_create,
+    .destroy = sophia_destroy,
+};
 
-static const ntng_entry entry = {sizeof(ntng_entry), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, NULL, &descriptor};
+static const ntng_entry entry = {
+    .struct_size = sizeof(ntng_entry),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .descriptor = &descriptor,
+};
 
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }

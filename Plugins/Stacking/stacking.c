@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "ntng_plugin.h"
+#include "ntng_plugin_util.h"
 
 /* At most this many growth events: 2^16 times the initial depth exceeds any model. */
 #define STACKING_MAX_GROWTHS 16
@@ -36,11 +37,6 @@ typedef struct stacking {
   double growth_fractions[STACKING_MAX_GROWTHS]; /* strictly increasing, in (0, 1) */
   int32_t record_depth;                      /* report the depth through ntng.diagnostics/1 */
 } stacking;
-
-static ntng_status fail(const ntng_host *h, ntng_status code, const char *message) {
-  h->set_error(h, code, message);
-  return code;
-}
 
 /* Parses one decimal number ("0.125", "3e-1", ".3") without strtod, whose decimal point follows
  * the process locale (the host is not ours to setlocale). Up to 17 significant digits: the
@@ -117,7 +113,7 @@ static int parse_fractions(stacking *s, const char *text, char *why, size_t why_
 
 static ntng_status stacking_create(const ntng_host *h, void **out_self) {
   stacking *s = (stacking *)calloc(1, sizeof *s);
-  if (!s) return fail(h, NTNG_E_NO_MEMORY, "out of memory");
+  if (!s) return ntng_fail(h, NTNG_E_NO_MEMORY, "out of memory");
   s->host = h;
   char fractions[512];
   uint64_t length = 0;
@@ -125,20 +121,20 @@ static ntng_status stacking_create(const ntng_host *h, void **out_self) {
       h->config_bool(h, "record_depth", &s->record_depth) != NTNG_OK ||
       h->config_string(h, "fractions", fractions, sizeof fractions, &length) != NTNG_OK) {
     free(s);
-    return fail(h, NTNG_E_INVALID, "could not read the config (initial_layers, fractions, record_depth)");
+    return ntng_fail(h, NTNG_E_INVALID, "could not read the config (initial_layers, fractions, record_depth)");
   }
   if (length >= sizeof fractions) {
     free(s);
-    return fail(h, NTNG_E_INVALID, "fractions is too long (at most 511 characters)");
+    return ntng_fail(h, NTNG_E_INVALID, "fractions is too long (at most 511 characters)");
   }
   char why[768];
   if (parse_fractions(s, fractions, why, sizeof why) != 0) {
     free(s);
-    return fail(h, NTNG_E_INVALID, why);
+    return ntng_fail(h, NTNG_E_INVALID, why);
   }
   if (s->initial_layers < 0) {
     free(s);
-    return fail(h, NTNG_E_INVALID, "initial_layers must be >= 1, or 0 for ceil(L / 2^growths)");
+    return ntng_fail(h, NTNG_E_INVALID, "initial_layers must be >= 1, or 0 for ceil(L / 2^growths)");
   }
   *out_self = s;
   return NTNG_OK;
@@ -221,38 +217,56 @@ static ntng_status stacking_on_model_resized(void *self, const ntng_step_info *i
 }
 
 static const ntng_config_key key_initial_layers = {
-    sizeof(ntng_config_key), NTNG_CONFIG_INT, "initial_layers", "0",
-    "depth of the first stage; 0 = ceil(L / 2^growths), i.e. L/4 with two growths (4 of 16)"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_INT,
+    .key = "initial_layers",
+    .default_value = "0",
+    .help = "depth of the first stage; 0 = ceil(L / 2^growths), i.e. L/4 with two growths (4 of 16)",
+};
 static const ntng_config_key key_fractions = {
-    sizeof(ntng_config_key), NTNG_CONFIG_STRING, "fractions", "0.125,0.3",
-    "budget fractions at which the stack doubles (copied on top of itself, capped at L), increasing"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_STRING,
+    .key = "fractions",
+    .default_value = "0.125,0.3",
+    .help = "budget fractions at which the stack doubles (copied on top of itself, capped at L), increasing",
+};
 static const ntng_config_key key_record_depth = {
-    sizeof(ntng_config_key), NTNG_CONFIG_BOOL, "record_depth", "true",
-    "report the scheduled depth per step as the diagnostic stacking_depth"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_BOOL,
+    .key = "record_depth",
+    .default_value = "true",
+    .help = "report the scheduled depth per step as the diagnostic stacking_depth",
+};
 static const ntng_config_key *const config_keys[] = {&key_initial_layers, &key_fractions,
                                                      &key_record_depth, NULL};
 
 static const ntng_hooks hooks = {
-    sizeof(ntng_hooks),
-    NULL, /* on_run_start */
-    NULL, /* on_run_end */
-    stacking_resize_model,
-    stacking_on_model_resized,
-    NULL, /* on_step */
-    NULL, /* select_batch */
-    NULL, /* pool_factor */
-    NULL, /* optimizer_step: the host's AdamW */
-    NULL, /* save_state: stateless, the depth follows from the budget fraction */
-    NULL, /* load_state */
-    NULL, /* get_extension */
+    .struct_size = sizeof(ntng_hooks),
+    .resize_model = stacking_resize_model,
+    .on_model_resized = stacking_on_model_resized,
+    /* .optimizer_step = NULL: the host's AdamW */
+    /* .save_state = NULL: stateless, the depth follows from the budget fraction */
 };
 
 static const ntng_descriptor descriptor = {
-    sizeof(ntng_descriptor), NTNG_ABI_MAJOR, NTNG_ABI_MINOR,
-    "stacking", "Layer stacking (Gong et al., doubling)", "1.0.0",
-    "Starts at L/4 layers and doubles the stack by copying it on top of itself at 12.5 % and 30 % of the budget",
-    config_keys, NULL, &hooks, stacking_create, stacking_destroy};
+    .struct_size = sizeof(ntng_descriptor),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .id = "stacking",
+    .name = "Layer stacking (Gong et al., doubling)",
+    .version = "1.0.0",
+    .description = "Starts at L/4 layers and doubles the stack by copying it on top of itself at 12.5 % and 30 % of the budget",
+    .config_keys = config_keys,
+    .hooks = &hooks,
+    .create = stacking_create,
+    .destroy = stacking_destroy,
+};
 
-static const ntng_entry entry = {sizeof(ntng_entry), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, NULL, &descriptor};
+static const ntng_entry entry = {
+    .struct_size = sizeof(ntng_entry),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .descriptor = &descriptor,
+};
 
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }

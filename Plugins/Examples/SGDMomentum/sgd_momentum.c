@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ntng_plugin.h"
+#include "ntng_plugin_util.h"
 
 typedef struct sgd {
   const ntng_host *host;
@@ -24,29 +25,24 @@ typedef struct sgd {
   uint64_t updates;   /* private state, saved with save_state */
 } sgd;
 
-static ntng_status fail(const ntng_host *h, ntng_status code, const char *message) {
-  h->set_error(h, code, message);
-  return code;
-}
-
 static ntng_status sgd_create(const ntng_host *h, void **out_self) {
   sgd *s = (sgd *)calloc(1, sizeof *s);
-  if (!s) return fail(h, NTNG_E_NO_MEMORY, "out of memory");
+  if (!s) return ntng_fail(h, NTNG_E_NO_MEMORY, "out of memory");
   s->host = h;
   if (h->config_double(h, "momentum", &s->momentum) != NTNG_OK ||
       h->config_double(h, "weight_decay", &s->weight_decay) != NTNG_OK ||
       h->config_bool(h, "nesterov", &s->nesterov) != NTNG_OK) {
     free(s);
-    return fail(h, NTNG_E_INVALID, "could not read config");
+    return ntng_fail(h, NTNG_E_INVALID, "could not read config");
   }
   if (!(s->momentum >= 0 && s->momentum < 1)) {
     free(s);
-    return fail(h, NTNG_E_INVALID, "momentum must be in [0, 1)");
+    return ntng_fail(h, NTNG_E_INVALID, "momentum must be in [0, 1)");
   }
   s->velocity = h->state_tensor(h, "velocity", 0.0f);
   if (s->velocity < 0) {
     free(s);
-    return fail(h, NTNG_E_NO_MEMORY, "could not allocate the velocity state tensor");
+    return ntng_fail(h, NTNG_E_NO_MEMORY, "could not allocate the velocity state tensor");
   }
   *out_self = s;
   return NTNG_OK;
@@ -62,16 +58,16 @@ static ntng_status sgd_optimizer_step(void *self, const ntng_step_info *step,
   ntng_model_info model;
   memset(&model, 0, sizeof model);
   model.struct_size = sizeof model;
-  if (h->get_model_info(h, &model) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "no model info");
+  if (h->get_model_info(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
   float *velocity = h->state_data(h, s->velocity);
-  if (!velocity) return fail(h, NTNG_E_INTERNAL, "velocity state tensor vanished");
+  if (!velocity) return ntng_fail(h, NTNG_E_INTERNAL, "velocity state tensor vanished");
 
   const float lr = args->lr, mu = (float)s->momentum;
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
-    if (h->param_info(h, i, &p) != NTNG_OK) return fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (h->param_info(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     const float decay = p.decayed ? (float)s->weight_decay : 0.0f;
     float *v = velocity + p.offset;
     for (int64_t j = 0; j < p.count; j++) {
@@ -88,62 +84,69 @@ static ntng_status sgd_optimizer_step(void *self, const ntng_step_info *step,
 static ntng_status sgd_save_state(void *self, const ntng_ostream *out) {
   const sgd *s = (const sgd *)self;
   unsigned char bytes[8];
-  for (int k = 0; k < 8; k++) bytes[k] = (unsigned char)(s->updates >> (8 * k));
-  uint64_t done = 0;
-  while (done < sizeof bytes) {
-    int64_t n = out->write(out, bytes + done, sizeof bytes - done);
-    if (n <= 0) return fail(s->host, NTNG_E_IO, "state stream refused bytes");
-    done += (uint64_t)n;
-  }
+  ntng_put_u64(bytes, s->updates);
+  if (!ntng_write_exact(out, bytes, sizeof bytes)) return ntng_fail(s->host, NTNG_E_IO, "state stream refused bytes");
   return NTNG_OK;
 }
 
 static ntng_status sgd_load_state(void *self, const ntng_istream *in) {
   sgd *s = (sgd *)self;
   unsigned char bytes[8];
-  uint64_t done = 0;
-  while (done < sizeof bytes) {
-    int64_t n = in->read(in, bytes + done, sizeof bytes - done);
-    if (n <= 0) return fail(s->host, NTNG_E_IO, "state is shorter than 8 bytes");
-    done += (uint64_t)n;
-  }
-  s->updates = 0;
-  for (int k = 0; k < 8; k++) s->updates |= (uint64_t)bytes[k] << (8 * k);
+  if (!ntng_read_exact(in, bytes, sizeof bytes)) return ntng_fail(s->host, NTNG_E_IO, "state is shorter than 8 bytes");
+  s->updates = ntng_get_u64(bytes);
   return NTNG_OK;
 }
 
 static const ntng_config_key key_momentum = {
-    sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "momentum", "0.9", "velocity decay per step"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "momentum",
+    .default_value = "0.9",
+    .help = "velocity decay per step",
+};
 static const ntng_config_key key_weight_decay = {
-    sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "weight_decay", "0.0",
-    "L2 penalty added to the gradient of matrices"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_DOUBLE,
+    .key = "weight_decay",
+    .default_value = "0.0",
+    .help = "L2 penalty added to the gradient of matrices",
+};
 static const ntng_config_key key_nesterov = {
-    sizeof(ntng_config_key), NTNG_CONFIG_BOOL, "nesterov", "false", "use Nesterov momentum"};
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_BOOL,
+    .key = "nesterov",
+    .default_value = "false",
+    .help = "use Nesterov momentum",
+};
 static const ntng_config_key *const config_keys[] = {&key_momentum, &key_weight_decay,
                                                      &key_nesterov, NULL};
 
 static const ntng_hooks hooks = {
-    sizeof(ntng_hooks),
-    NULL, /* on_run_start */
-    NULL, /* on_run_end */
-    NULL, /* resize_model */
-    NULL, /* on_model_resized */
-    NULL, /* on_step */
-    NULL, /* select_batch */
-    NULL, /* pool_factor */
-    sgd_optimizer_step,
-    sgd_save_state,
-    sgd_load_state,
-    NULL, /* get_extension */
+    .struct_size = sizeof(ntng_hooks),
+    .optimizer_step = sgd_optimizer_step,
+    .save_state = sgd_save_state,
+    .load_state = sgd_load_state,
 };
 
 static const ntng_descriptor descriptor = {
-    sizeof(ntng_descriptor), NTNG_ABI_MAJOR, NTNG_ABI_MINOR,
-    "example.sgd-momentum", "SGD with momentum (C example)", "1.0.0",
-    "Heavy-ball SGD replacing AdamW; the PluginAPI example in plain C",
-    config_keys, NULL, &hooks, sgd_create, sgd_destroy};
+    .struct_size = sizeof(ntng_descriptor),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .id = "example.sgd-momentum",
+    .name = "SGD with momentum (C example)",
+    .version = "1.0.0",
+    .description = "Heavy-ball SGD replacing AdamW; the PluginAPI example in plain C",
+    .config_keys = config_keys,
+    .hooks = &hooks,
+    .create = sgd_create,
+    .destroy = sgd_destroy,
+};
 
-static const ntng_entry entry = {sizeof(ntng_entry), NTNG_ABI_MAJOR, NTNG_ABI_MINOR, NULL,
-                                 &descriptor};
+static const ntng_entry entry = {
+    .struct_size = sizeof(ntng_entry),
+    .abi_major = NTNG_ABI_MAJOR,
+    .abi_minor = NTNG_ABI_MINOR,
+    .descriptor = &descriptor,
+};
 
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }

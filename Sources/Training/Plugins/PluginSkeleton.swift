@@ -91,13 +91,17 @@ public enum PluginSkeleton {
           return NTNG_OK;
         }
 
+        /* The private state: the step counter, 8 bytes little-endian. */
         static ntng_status save_state(void *self_, const ntng_ostream *out) {
           const instance *self = (const instance *)self_;
           unsigned char bytes[8];
           for (int k = 0; k < 8; k++) bytes[k] = (unsigned char)(self->steps >> (8 * k));
           for (uint64_t done = 0; done < sizeof bytes;) {
             int64_t n = out->write(out, bytes + done, sizeof bytes - done);
-            if (n <= 0) return NTNG_E_IO;
+            if (n <= 0) {
+              self->host->set_error(self->host, NTNG_E_IO, "the state stream refused bytes");
+              return NTNG_E_IO;
+            }
             done += (uint64_t)n;
           }
           return NTNG_OK;
@@ -108,7 +112,10 @@ public enum PluginSkeleton {
           unsigned char bytes[8];
           for (uint64_t done = 0; done < sizeof bytes;) {
             int64_t n = in->read(in, bytes + done, sizeof bytes - done);
-            if (n <= 0) return NTNG_E_IO;
+            if (n <= 0) {
+              self->host->set_error(self->host, NTNG_E_IO, "the saved state is shorter than 8 bytes");
+              return NTNG_E_IO;
+            }
             done += (uint64_t)n;
           }
           self->steps = 0;
@@ -116,45 +123,45 @@ public enum PluginSkeleton {
           return NTNG_OK;
         }
 
-        static const ntng_config_key key_lr_scale = {sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "lr_scale", "1.0",
-                                                     "factor applied to the scheduled learning rate"};
+        /* The tables are constants: fields not named are zero (a hook left out is absent). */
+        static const ntng_config_key key_lr_scale = {
+            .struct_size = sizeof(ntng_config_key),
+            .type = NTNG_CONFIG_DOUBLE,
+            .key = "lr_scale",
+            .default_value = "1.0",
+            .help = "factor applied to the scheduled learning rate",
+        };
         static const ntng_config_key *const config_keys[] = {&key_lr_scale, NULL};
 
-        static ntng_hooks make_hooks(void) {
-          ntng_hooks h;
-          memset(&h, 0, sizeof h); /* every hook absent ... */
-          h.struct_size = sizeof h;
-          h.on_step = on_step;     /* ... except these */
-          h.save_state = save_state;
-          h.load_state = load_state;
-          return h;
-        }
+        static const ntng_hooks hooks = {
+            .struct_size = sizeof(ntng_hooks),
+            .on_step = on_step,
+            .save_state = save_state,
+            .load_state = load_state,
+        };
 
-        static ntng_hooks hooks;
-        static ntng_descriptor descriptor;
-        static ntng_entry entry;
+        static const ntng_descriptor descriptor = {
+            .struct_size = sizeof(ntng_descriptor),
+            .abi_major = NTNG_ABI_MAJOR,
+            .abi_minor = NTNG_ABI_MINOR,
+            .id = "\(id)",
+            .name = "\(name)",
+            .version = "0.1.0",
+            .description = "\(name) training method",
+            .config_keys = config_keys,
+            .hooks = &hooks,
+            .create = create,
+            .destroy = destroy,
+        };
 
-        NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) {
-          if (entry.struct_size == 0) { /* fill the tables once */
-            hooks = make_hooks();
-            descriptor.struct_size = sizeof descriptor;
-            descriptor.abi_major = NTNG_ABI_MAJOR;
-            descriptor.abi_minor = NTNG_ABI_MINOR;
-            descriptor.id = "\(id)";
-            descriptor.name = "\(name)";
-            descriptor.version = "0.1.0";
-            descriptor.description = "\(name) training method";
-            descriptor.config_keys = config_keys;
-            descriptor.hooks = &hooks;
-            descriptor.create = create;
-            descriptor.destroy = destroy;
-            entry.abi_major = NTNG_ABI_MAJOR;
-            entry.abi_minor = NTNG_ABI_MINOR;
-            entry.descriptor = &descriptor;
-            entry.struct_size = sizeof entry;
-          }
-          return &entry;
-        }
+        static const ntng_entry entry = {
+            .struct_size = sizeof(ntng_entry),
+            .abi_major = NTNG_ABI_MAJOR,
+            .abi_minor = NTNG_ABI_MINOR,
+            .descriptor = &descriptor,
+        };
+
+        NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }
 
         """
     }
@@ -206,7 +213,11 @@ public enum PluginSkeleton {
             var done = 0
             while done < 8 {
                 let n = withUnsafeBytes(of: &value) { out.pointee.write(out, $0.baseAddress! + done, UInt64(8 - done)) }
-                if n <= 0 { return NTNG_E_IO }
+                if n <= 0 {
+                    let h = Instance.from(raw).host
+                    "the state stream refused bytes".withCString { h.pointee.set_error(h, NTNG_E_IO, $0) }
+                    return NTNG_E_IO
+                }
                 done += Int(n)
             }
             return NTNG_OK
@@ -218,7 +229,11 @@ public enum PluginSkeleton {
             var done = 0
             while done < 8 {
                 let n = withUnsafeMutableBytes(of: &value) { input.pointee.read(input, $0.baseAddress! + done, UInt64(8 - done)) }
-                if n <= 0 { return NTNG_E_IO }
+                if n <= 0 {
+                    let h = Instance.from(raw).host
+                    "the saved state is shorter than 8 bytes".withCString { h.pointee.set_error(h, NTNG_E_IO, $0) }
+                    return NTNG_E_IO
+                }
                 done += Int(n)
             }
             Instance.from(raw).steps = UInt64(littleEndian: value)

@@ -79,6 +79,21 @@ import PluginAPI
         #expect(hooks.on_run_end == nil && hooks.get_extension == nil, "fields past struct_size must read as absent")
     }
 
+    /// The shipped C plugins fill their ABI tables with designated initializers (CLAP style): a
+    /// positional table silently shifts when a field is appended in a later minor version.
+    @Test func shippedPluginTablesUseDesignatedInitializers() throws {
+        let plugins = PluginPaths.root.appendingPathComponent("Plugins")
+        let files = try #require(FileManager.default.enumerator(atPath: plugins.path)).compactMap { $0 as? String }.filter { $0.hasSuffix(".c") }
+        #expect(files.count >= 7)
+        let table = try Regex(#"static const ntng_(hooks|descriptor|entry|config_key) \w+ = \{\s*([^\s])"#)
+        for file in files {
+            let text = try String(contentsOf: plugins.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: table) {
+                #expect(text[match.range].last == ".", "\(file): \(text[match.range]) is not a designated initializer")
+            }
+        }
+    }
+
     @Test func notAFileIsRefused() {
         expectPluginError(["/nonexistent/libx.so", "no such file"]) { _ = try PluginLibrary.open(path: "/nonexistent/libx.so") }
     }
