@@ -42,12 +42,12 @@ struct RunCommand: ParsableCommand {
         let trainer: Trainer
         if let resume {
             let record = try store.run(id: resume)
-            try RHOPreparation.verifyRecordedTable(try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8)))
+            try MethodPreparations.verifyRecorded(try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8)))
             trainer = try Trainer.resume(runID: resume, data: data, store: store)
         } else {
             var settings = try makeSettings()
-            // RHO-LOSS needs its irreducible-loss table: found, or prepared once (uncharged).
-            try RHOPreparation.ensureTable(for: &settings, data: data, profile: profile) {
+            // What the method needs prepared (RHO-LOSS's table): found, or prepared once (uncharged).
+            try MethodPreparations.prepare(run: &settings, data: data, profile: profile) {
                 FileHandle.standardError.write(Data(($0 + "\n").utf8))
             }
             trainer = try Trainer.start(settings: settings, data: data, store: store, profile: profile)

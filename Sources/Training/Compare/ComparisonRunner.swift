@@ -192,20 +192,23 @@ public final class ComparisonRunner: @unchecked Sendable {
     }
 
     /// `ntng run --json …` for a fresh trial. Preparation a method needs before its first run
-    /// (RHO-LOSS's irreducible-loss table, once per corpus, model and seed) happens here, in this
-    /// process and one at a time, so parallel jobs never prepare the same table twice.
+    /// (``MethodPreparations``: RHO-LOSS's irreducible-loss table, once per corpus, model and
+    /// seed) happens here, one at a time, so parallel jobs never prepare the same thing twice.
     func freshArguments(_ trial: Trial, shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> [String] {
         var settings = trial.settings
         let before = settings.hyperparameters.pluginSettings
-        // Only RHO trials take the lock: other trials need not wait for a proxy to train.
-        if let library = RHOPreparation.rhoLibrary(in: settings) {
+        // Only trials whose method needs preparing take the lock: others need not wait.
+        for (preparation, library) in MethodPreparations.needed(by: settings) {
             try preparationLock.withLock {
-                // The proxy trains in a child (`ntng rho prepare`, a no-op when the table exists), so
-                // Ctrl-C stops it and a crash fails only the RHO trials; then the host function
-                // finds the table and names it in the settings.
-                try prepareRHOTable(trial, library: library, shouldStop: shouldStop)
-                _ = try RHOPreparation.ensureTable(for: &settings, data: data, profile: plan.request.profile,
-                                                   reachBudget: largestBudget, log: log)
+                // The work runs in a child (a no-op when it is done), so Ctrl-C stops it and a crash
+                // fails only this method's trials; then the host finds it and names it in the settings.
+                if let arguments = preparation.preparationArguments(
+                    for: settings, library: library, reachBudget: largestBudget, profile: plan.request.profile,
+                    dataDirectory: dataDirectory, hostSettings: plan.request.settings.filter { !ComparisonPlan.isPluginSetting($0) }) {
+                    try runPreparation(trial, arguments: arguments, what: preparation.pluginID, shouldStop: shouldStop)
+                }
+                try preparation.prepare(run: &settings, library: library, data: data, profile: plan.request.profile,
+                                        reachBudget: largestBudget, log: log)
             }
         }
         // Settings the preparation derived (the table's path and hashes) go to the child explicitly.
@@ -223,27 +226,17 @@ public final class ComparisonRunner: @unchecked Sendable {
         return a
     }
 
-    /// The comparison's largest budget: what RHO's table is prepared to reach, once.
+    /// The comparison's largest budget: what preparations reach, once.
     private var largestBudget: Budget { plan.budgets.max { $0.amount < $1.amount } ?? plan.budgets[0] }
 
-    /// Runs `ntng rho prepare` for the trial's corpus, model, seed, recipe and proxy budget.
-    private func prepareRHOTable(_ trial: Trial, library: PluginLibrary, shouldStop: @escaping @Sendable () -> Bool) throws {
-        let proxyBudget = RHOPreparation.pluginSetting("proxy_budget", of: library, in: trial.settings) ?? "5m"
-        // Losses only for what the comparison's largest budget can reach (RHO alone; a stack that
-        // reaches further has the table extended by `ensureTable`).
-        var a = ["rho", "prepare", "--corpus", plan.request.corpus, "--model", plan.request.model, "--seed", String(trial.seed),
-                 "--proxy-budget", proxyBudget, "--threads", String(trial.settings.threads),
-                 "--budget", "\(largestBudget.amount)s", "--pool-factor", String(RHOPreparation.poolFactor(library, in: trial.settings))]
-        for f in plan.request.free { a += ["--free", f] }
-        if let dataDirectory { a += ["--data-dir", dataDirectory] }
-        if let profile = plan.request.profile { a += ["--profile", profile] }
-        for s in plan.request.settings where !ComparisonPlan.isPluginSetting(s) { a += ["--set", s] }
-        log("\(trial.label): preparing RHO-LOSS's irreducible-loss table for seed \(trial.seed) (once; not charged to any trial)")
-        let child = TrialProcess(executable: plan.executable, arguments: a, timeout: 7 * 24 * 3600,
-                                 logURL: logDirectory.appendingPathComponent("rho-prepare-seed\(trial.seed)-\(Int(Date().timeIntervalSince1970)).log"))
+    /// Runs a method's preparation (`ntng rho prepare …`) as a child process.
+    private func runPreparation(_ trial: Trial, arguments: [String], what: String, shouldStop: @escaping @Sendable () -> Bool) throws {
+        log("\(trial.label): preparing what \(what) needs for seed \(trial.seed) (once; not charged to any trial)")
+        let child = TrialProcess(executable: plan.executable, arguments: arguments, timeout: 7 * 24 * 3600,
+                                 logURL: logDirectory.appendingPathComponent("prepare-\(what)-seed\(trial.seed)-\(Int(Date().timeIntervalSince1970)).log"))
         let result = try child.run(shouldStop: shouldStop)
         guard result.exitCode == 0 else {
-            throw CompareError.preparationFailed("ntng rho prepare \(result.ending): \(result.stderrTail) (log: \(child.logURL.path))")
+            throw CompareError.preparationFailed("ntng \(arguments.prefix(2).joined(separator: " ")) \(result.ending): \(result.stderrTail) (log: \(child.logURL.path))")
         }
     }
 

@@ -30,8 +30,8 @@ public struct Trial: Sendable, Hashable {
 /// reference profile's JSON and of each plugin library, and the host build (``NTNGVersion``) that
 /// trains it. It leaves out what cannot change the
 /// result: the thread count (the same steps and bit-identical losses on any thread count),
-/// plugin search folders, and the plugin settings the host derives itself (RHO's table path and
-/// hashes, which follow from corpus, model and seed).
+/// plugin search folders, and the plugin settings the host derives itself (``MethodPreparations``:
+/// RHO's table path and hashes, which follow from corpus, model and seed).
 public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Canonical JSON of everything above.
     public let canonical: String
@@ -46,7 +46,7 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
         s.pluginPaths = []
         s.hyperparameters.pluginSettings = s.hyperparameters.pluginSettings.filter { key, _ in
             guard let dot = key.lastIndex(of: ".") else { return true }
-            return !RHOPreparation.hostFilledKeys.contains(String(key[key.index(after: dot)...]))
+            return !MethodPreparations.hostFilledKeys.contains(String(key[key.index(after: dot)...]))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -44,8 +44,13 @@ public enum PluginConformance {
     /// nothing else runs in the process.
     public static func run(_ check: PluginCheck, libraryPath: String, settings: [String: String] = [:],
                            strict: Bool = false) -> PluginCheckResult {
+        // What a method's preparation makes for it (RHO-LOSS's table) is made for the checker's
+        // stream here, as `ntng run` makes it for a corpus.
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-plugin-check-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
         do {
             let library = try PluginLibrary.open(path: libraryPath)
+            let settings = try MethodPreparations.settingsForCheck(library: library, settings: settings, in: work)
             let detail: String
             switch check {
             case .entry: detail = entrySummary(library)

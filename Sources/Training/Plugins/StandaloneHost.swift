@@ -92,20 +92,23 @@ public final class StandaloneHost: TrainingStep {
 
 /// Learnable synthetic sequences: each is an arithmetic run of tokens (`5 + (start + i) mod 40`),
 /// so masked tokens are predictable from their neighbours and the loss can fall. Micro-batch k
-/// holds example ids k·B ..< (k+1)·B; every sequence is a pure function of (seed, id).
+/// holds example ids first + k·B ..< first + (k+1)·B; every sequence is a pure function of
+/// (seed, id).
 public final class SyntheticBatches: TrainingBatches {
     let config: ModelConfig
     let seed: UInt64
+    let firstID: UInt64
 
-    public init(config: ModelConfig, seed: UInt64) {
+    public init(config: ModelConfig, seed: UInt64, firstID: UInt64 = 0) {
         self.config = config
         self.seed = seed
+        self.firstID = firstID
     }
 
     public var microBatchesAvailable: Int? { nil }
 
     public func examples(microBatch k: Int) -> [MaskedExample] {
-        (0..<config.microBatch).map { example(id: UInt64(k * config.microBatch + $0)) }
+        (0..<config.microBatch).map { example(id: firstID + UInt64(k * config.microBatch + $0)) }
     }
 
     /// Sequence `id`: full length, about 15 % of its positions masked (token 4).
