@@ -43,6 +43,9 @@ let package = Package(
         // The BERT-style encoder built from TensorCore kernels, with the controls methods need.
         .target(name: "Models", dependencies: ["TensorCore"], swiftSettings: numericSettings),
 
+        // Files that must be whole (atomic writes), the one NTNG_HOME resolver, SHA-256. Foundation only.
+        .target(name: "Storage"),
+
         // SentencePiece behind a plain C header, so no Swift module needs C++ interop.
         .target(
             name: "CSentencePiece",
@@ -51,7 +54,7 @@ let package = Package(
         // Pre-training text from Debian packages, tokenizer, prepared token files, MLM batches.
         // zlib (Debian zlib1g-dev) for gzip'd documentation, dictzip dictionaries and R data files.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Corpus", dependencies: ["CSentencePiece", "CZlib"], swiftSettings: numericSettings),
+        .target(name: "Corpus", dependencies: ["Storage", "CSentencePiece", "CZlib"], swiftSettings: numericSettings),
 
         // The C ABI a method plugin compiles against. Plugins know only this.
         .target(name: "PluginAPI"),
@@ -74,7 +77,7 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "TensorCore", "Models", "Corpus", "PluginAPI",
+                "Storage", "TensorCore", "Models", "Corpus", "PluginAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             resources: [.copy("Profiles")],  // default reference profiles, one per preset
@@ -84,13 +87,13 @@ let package = Package(
         .executableTarget(
             name: "Host",
             dependencies: [
-                "TensorCore", "Models", "Corpus", "Training",
+                "Storage", "TensorCore", "Models", "Corpus", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
-        .testTarget(name: "CorpusTests", dependencies: ["Corpus"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

@@ -9,7 +9,6 @@ public enum CorpusError: Error, LocalizedError, CustomStringConvertible, Equatab
     case emptyFile(path: String)
     case binaryFile(path: String)
     case unreadableFile(path: String, reason: String)
-    case unwritableFile(path: String, reason: String)
     case noTextFound(path: String)
     case extractionFailed(source: String, reason: String)
     case tokenizer(String)
@@ -37,8 +36,6 @@ public enum CorpusError: Error, LocalizedError, CustomStringConvertible, Equatab
                 + "or gzip'd text ending in .gz."
         case let .unreadableFile(path, reason):
             return "The file \(path) cannot be read (\(reason)). Check that it exists and that you may read it."
-        case let .unwritableFile(path, reason):
-            return "The file \(path) cannot be written (\(reason)). Check that the folder exists, that you may write there and that the disk is not full; nothing was replaced."
         case let .noTextFound(path):
             return "No text files were found under \(path). Put UTF-8 text files (.txt, .md, …) there."
         case let .extractionFailed(source, reason):

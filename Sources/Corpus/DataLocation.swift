@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Where ntng keeps prepared data: `$NTNG_HOME/data`, with `NTNG_HOME` defaulting to `~/.ntng`.
 /// Every command that reads or writes corpora resolves its directory through this type, so a

@@ -2,6 +2,7 @@ import ArgumentParser
 import Corpus
 import Foundation
 import Training
+import Storage
 
 /// `ntng compare`: methods × budgets × seeds under identical budgets, a table with honest
 /// statistics, and a self-contained HTML report (docs/compare.md).

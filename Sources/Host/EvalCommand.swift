@@ -2,6 +2,7 @@ import ArgumentParser
 import Corpus
 import Foundation
 import Training
+import Storage
 
 /// `ntng eval RUN_ID`: downstream evaluation of a run's final checkpoint.
 struct EvalCommand: ParsableCommand {

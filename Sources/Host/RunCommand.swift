@@ -3,6 +3,7 @@ import Corpus
 import Foundation
 import Models
 import Training
+import Storage
 
 /// `ntng run`: one training run under a budget.
 struct RunCommand: ParsableCommand {

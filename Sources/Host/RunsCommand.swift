@@ -2,6 +2,7 @@ import Corpus
 import ArgumentParser
 import Foundation
 import Training
+import Storage
 
 /// `ntng runs list|show`.
 struct RunsCommand: ParsableCommand {

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// The build recorded with every run and in every trial identity: the release and a digest of the
 /// running executable, so that after any change to the host a comparison does not reuse trials

@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Storage
 
 /// The model dimensions a reference profile was measured for.
 ///

@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Storage
 #endif
 
 /// Element types of the safetensors format (names as in the format's header).

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import Training
+import Storage
 
 @Suite struct ResultsStoreTests {
     func newRun(method: String = "baseline", seed: Int = 0) throws -> NewRun {

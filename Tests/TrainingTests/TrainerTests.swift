@@ -4,6 +4,7 @@ import Testing
 @testable import Models
 import TensorCore
 @testable import Training
+import Storage
 
 /// End-to-end runs of the trainer on a small prepared corpus with the `tiny` model.
 @Suite(.serialized) struct TrainerTests {

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Reads a task folder in one of three layouts:
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 extension DataLocation {
     /// Prepared downstream tasks, one folder per task: `<data>/tasks/<task>/`.

@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Storage
 
 /// The comparison as one self-contained HTML page: inline CSS and inline SVG, no scripts, no
 /// fonts or images to fetch, so it opens offline and can be mailed as one file.

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// A number compared across methods: final training loss, validation loss, or any other
 /// evaluation stored with the runs (downstream scores from `ntng eval`: each headline

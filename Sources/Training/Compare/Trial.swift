@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// One cell of a comparison: one method under one budget with one seed.
 public struct Trial: Sendable, Hashable {

@@ -2,6 +2,7 @@ import Foundation
 import PluginAPI
 #if canImport(Glibc)
 import Glibc
+import Storage
 #endif
 
 /// The hooks a plugin may implement, by their C names.

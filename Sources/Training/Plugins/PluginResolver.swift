@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Storage
 
 /// Where plugin libraries are looked for, in order:
 /// 1. `--plugin-path` folders given on the command line,

@@ -1,6 +1,7 @@
 import Corpus
 import Foundation
 import Models
+import Storage
 
 /// RHO-LOSS's irreducible-loss table as a method preparation: for runs, comparisons and the
 /// conformance checker alike.

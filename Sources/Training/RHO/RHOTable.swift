@@ -1,6 +1,7 @@
 import Corpus
 import Foundation
 import Models
+import Storage
 
 /// One prepared RHO-LOSS irreducible-loss table: the folder
 /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/` with

@@ -4,6 +4,7 @@ import Models
 import TensorCore
 import Testing
 @testable import Training
+import Storage
 
 /// RHO-LOSS (`Plugins/RHO` and `Sources/Training/RHO`, issue 7).
 @Suite(.serialized) struct RHOTests {

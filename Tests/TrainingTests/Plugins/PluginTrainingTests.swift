@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Testing
 @testable import Training
+import Storage
 
 /// Plugins training real models through ``PluginStack``.
 @Suite struct PluginTrainingTests {

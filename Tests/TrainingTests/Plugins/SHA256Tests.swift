@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Training
+import Storage
 
 @Suite struct SHA256Tests {
     @Test func nistVectors() {
