@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
-import Storage
 #endif
+import Storage
 
 /// Settings of `ntng data prepare`.
 public struct PreparationOptions: Sendable {

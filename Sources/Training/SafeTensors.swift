@@ -2,8 +2,8 @@ import Corpus
 import Foundation
 #if canImport(Glibc)
 import Glibc
-import Storage
 #endif
+import Storage
 
 /// Element types of the safetensors format (names as in the format's header).
 public enum SafeTensorsDType: String, Codable, Sendable, CaseIterable {

@@ -2,8 +2,8 @@ import Foundation
 import PluginAPI
 #if canImport(Glibc)
 import Glibc
-import Storage
 #endif
+import Storage
 
 /// The hooks a plugin may implement, by their C names.
 public enum PluginHook: String, Sendable, Codable, CaseIterable, Comparable {
