@@ -46,6 +46,10 @@ let package = Package(
         // Files that must be whole (atomic writes), the one NTNG_HOME resolver, SHA-256. Foundation only.
         .target(name: "Storage"),
 
+        // The budget clock: budgets, reference profiles (what each unit of work costs on the
+        // reference machine), the RST clock that charges them, learning-rate schedules.
+        .target(name: "Clock", dependencies: ["Storage"]),
+
         // SentencePiece behind a plain C header, so no Swift module needs C++ interop.
         .target(
             name: "CSentencePiece",
@@ -77,7 +81,7 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "Storage", "TensorCore", "Models", "Corpus", "PluginAPI",
+                "Storage", "Clock", "TensorCore", "Models", "Corpus", "PluginAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             resources: [.copy("Profiles")],  // default reference profiles, one per preset
@@ -87,13 +91,13 @@ let package = Package(
         .executableTarget(
             name: "Host",
             dependencies: [
-                "Storage", "TensorCore", "Models", "Corpus", "Training",
+                "Storage", "Clock", "TensorCore", "Models", "Corpus", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Models
 import Training
+import Clock
 
 /// `ntng calibrate`: measure a reference profile on this machine.
 struct CalibrateCommand: ParsableCommand {

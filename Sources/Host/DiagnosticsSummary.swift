@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Clock
 
 /// What `ntng runs show` prints of a run's per-step diagnostics: the depth timeline as the steps
 /// where it changed, every other number as its mean over each tenth of the run.

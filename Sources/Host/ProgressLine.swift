@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Clock
 
 /// The live one-line progress display on stderr, redrawn at most a few times a second.
 final class ProgressLine {

@@ -3,6 +3,7 @@ import Corpus
 import Foundation
 import Models
 import Training
+import Clock
 
 /// `ntng rho`: the irreducible-loss tables RHO-LOSS selects with (docs/methods/rho.md).
 struct RHOCommand: ParsableCommand {

@@ -4,6 +4,7 @@ import Foundation
 import Models
 import Training
 import Storage
+import Clock
 
 /// `ntng run`: one training run under a budget.
 struct RunCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import Clock
 
 /// A stored run's summary, as text or as the JSON object `ntng run --json` prints.
 struct RunReport: Encodable {

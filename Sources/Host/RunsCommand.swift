@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Training
 import Storage
+import Clock
 
 /// `ntng runs list|show`.
 struct RunsCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Clock
 
 /// Lifecycle of a run in the results store.
 public enum RunStatus: String, Codable, Sendable, CaseIterable {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Training
+@testable import Clock
 
 @Suite struct RSTClockTests {
     @Test func chargesFromTheProfile() throws {

@@ -4,6 +4,7 @@ import GRDB
 import Testing
 @testable import Training
 import Storage
+@testable import Clock
 
 @Suite struct ResultsStoreTests {
     func newRun(method: String = "baseline", seed: Int = 0) throws -> NewRun {

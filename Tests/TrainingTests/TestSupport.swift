@@ -1,5 +1,6 @@
 import Foundation
 @testable import Training
+@testable import Clock
 
 /// A fresh, empty directory under the system temporary directory.
 func makeTemporaryDirectory(_ label: String = #function) throws -> URL {

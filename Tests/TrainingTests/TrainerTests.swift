@@ -5,6 +5,7 @@ import Testing
 import TensorCore
 @testable import Training
 import Storage
+@testable import Clock
 
 /// End-to-end runs of the trainer on a small prepared corpus with the `tiny` model.
 @Suite(.serialized) struct TrainerTests {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import Models
 @testable import Training
+@testable import Clock
 
 /// The one step: `ntng plugin check`'s host (``StandaloneHost``) and `ntng run` (``Trainer``)
 /// take the same steps, so the checker tests the recipe runs train with.

@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import TensorCore
+import Clock
 
 /// Times full training steps (forward + backward + gradient clipping + AdamW) of a model preset
 /// and compares them with the sgemm ceiling measured at the step's own GEMM shapes.

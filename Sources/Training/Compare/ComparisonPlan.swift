@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import Storage
+import Clock
 
 /// Every trial of a comparison, built and checked before anything runs: the corpus must be
 /// prepared, the profile must fit the model, every method must resolve to loadable plugins, and

@@ -1,6 +1,7 @@
 import Corpus
 import Foundation
 import Storage
+import Clock
 
 /// The comparison as one self-contained HTML page: inline CSS and inline SVG, no scripts, no
 /// fonts or images to fetch, so it opens offline and can be mailed as one file.

@@ -1,4 +1,5 @@
 import Foundation
+import Clock
 
 /// What `ntng compare` was asked to do: methods × budgets × seeds on one model and corpus, and how
 /// to run the trials. ``validated()`` turns command-line text into checked values.

@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Clock
 
 /// Runs a ``ComparisonPlan``: reuses what the results store already has, runs the rest in child
 /// processes (`--jobs` at a time), and returns one ``TrialOutcome`` per trial.

@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+import Clock
 
 /// A number compared across methods: final training loss, validation loss, or any other
 /// evaluation stored with the runs (downstream scores from `ntng eval`: each headline

@@ -1,4 +1,5 @@
 import Foundation
+import Clock
 
 /// The comparison table as terminal text, Markdown, CSV or JSON.
 public struct ComparisonTable {

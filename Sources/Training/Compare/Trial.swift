@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+import Clock
 
 /// One cell of a comparison: one method under one budget with one seed.
 public struct Trial: Sendable, Hashable {

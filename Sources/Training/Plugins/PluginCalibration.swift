@@ -1,4 +1,5 @@
 import Foundation
+import Clock
 
 /// Measures a plugin's own `optimizer_step` cost on this machine, for `ntng calibrate --plugin X`.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Clock
 
 /// How the budget pays for work a plugin does itself (docs/plugins.md, "Charging").
 ///

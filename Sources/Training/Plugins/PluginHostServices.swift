@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Clock
 
 /// What the host gives plugins: the model, the clock and the passes plugins may ask for.
 ///

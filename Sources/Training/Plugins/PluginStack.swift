@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import TensorCore
+import Clock
 
 /// The plugins of one run (`--method dropping+lion`), driven by the trainer once per step.
 ///

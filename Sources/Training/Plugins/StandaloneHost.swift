@@ -3,6 +3,7 @@ import Foundation
 import Models
 import TensorCore
 import Storage
+import Clock
 
 /// A small, complete plugin host: a real model, synthetic learnable batches, a step budget, and
 /// the very step `ntng run` takes (it is a ``TrainingStep``, with the run recipe's defaults: the

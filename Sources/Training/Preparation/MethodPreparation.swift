@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Clock
 
 /// Work a method needs from the host before it can run, amortised and charged to no run (RHO-LOSS's
 /// irreducible-loss table is the one today). The host's commands, the comparison runner, trial

@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import TensorCore
+import Clock
 
 /// The irreducible-loss model's training and the loss-extraction pass.
 ///

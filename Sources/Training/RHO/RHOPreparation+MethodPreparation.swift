@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import Storage
+import Clock
 
 /// RHO-LOSS's irreducible-loss table as a method preparation: for runs, comparisons and the
 /// conformance checker alike.

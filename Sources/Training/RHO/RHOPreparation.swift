@@ -3,6 +3,7 @@ import Foundation
 import Models
 import TensorCore
 import Storage
+import Clock
 
 /// Host-side preparation for RHO-LOSS (docs/methods/rho.md): trains the irreducible-loss ("proxy") model
 /// and computes its per-example losses over the training split, once per (corpus, model, seed).

@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import Storage
+import Clock
 
 /// One prepared RHO-LOSS irreducible-loss table: the folder
 /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/` with

@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import TensorCore
+import Clock
 
 /// Measures a reference profile on this machine: the cost of every unit of work the host charges,
 /// for each number of active layers, with warm-up and medians over repetitions.

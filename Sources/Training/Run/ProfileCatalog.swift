@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import Storage
+import Clock
 
 /// Finds reference profiles: a path, a name in `$NTNG_HOME/profiles/`, or one of the defaults
 /// measured on the reference machine that ship with ntng (`default-<preset>`).

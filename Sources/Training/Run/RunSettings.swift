@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Clock
 
 /// Everything that defines a training run; stored with the run so it can be audited and resumed.
 public struct RunSettings: Codable, Equatable, Sendable {

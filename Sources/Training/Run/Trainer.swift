@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import TensorCore
+import Clock
 
 /// Progress of a run, reported after every step.
 public struct TrainingProgress: Sendable {

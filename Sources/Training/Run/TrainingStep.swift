@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import TensorCore
+import Clock
 
 /// Where a host's training examples come from: micro-batch `k` of a deterministic stream.
 ///

@@ -1,5 +1,6 @@
 import Testing
 @testable import Training
+@testable import Clock
 
 /// The report's hand-written SVG charts (`Sources/Training/Compare/SVGChart.swift`).
 @Suite struct SVGChartTests {

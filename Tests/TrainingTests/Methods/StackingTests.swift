@@ -4,6 +4,7 @@ import Models
 import TensorCore
 import Testing
 @testable import Training
+@testable import Clock
 
 /// Layer stacking (`Plugins/Stacking`, id `stacking`): the real built library, driven through
 /// ``PluginStack`` by a host whose budget fraction the test sets, and through the trainer.
