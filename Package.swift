@@ -44,11 +44,14 @@ let package = Package(
         .target(name: "Models", dependencies: ["TensorCore"], swiftSettings: numericSettings),
 
         // Files that must be whole (atomic writes), the one NTNG_HOME resolver, SHA-256. Foundation only.
-        .target(name: "Storage"),
+        .target(name: "Storage", swiftSettings: numericSettings),  // optimised: SHA-256 of the ntng binary on every run
 
         // The budget clock: budgets, reference profiles (what each unit of work costs on the
         // reference machine), the RST clock that charges them, learning-rate schedules.
         .target(name: "Clock", dependencies: ["Storage"]),
+
+        // What a run leaves: the SQLite results store (the only GRDB user) and safetensors files.
+        .target(name: "Records", dependencies: ["Storage", "Clock", .product(name: "GRDB", package: "GRDB.swift")]),
 
         // SentencePiece behind a plain C header, so no Swift module needs C++ interop.
         .target(
@@ -81,8 +84,7 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "Storage", "Clock", "TensorCore", "Models", "Corpus", "PluginAPI",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginAPI",
             ],
             resources: [.copy("Profiles")],  // default reference profiles, one per preset
             swiftSettings: numericSettings),
@@ -91,13 +93,13 @@ let package = Package(
         .executableTarget(
             name: "Host",
             dependencies: [
-                "Storage", "Clock", "TensorCore", "Models", "Corpus", "Training",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

@@ -3,6 +3,7 @@ import Corpus
 import Foundation
 import Training
 import Storage
+import Records
 
 /// `ntng compare`: methods × budgets × seeds under identical budgets, a table with honest
 /// statistics, and a self-contained HTML report (docs/compare.md).

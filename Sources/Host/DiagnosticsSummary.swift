@@ -1,6 +1,7 @@
 import Foundation
 import Training
 import Clock
+import Records
 
 /// What `ntng runs show` prints of a run's per-step diagnostics: the depth timeline as the steps
 /// where it changed, every other number as its mean over each tenth of the run.

@@ -3,6 +3,7 @@ import Corpus
 import Foundation
 import Training
 import Storage
+import Records
 
 /// `ntng eval RUN_ID`: downstream evaluation of a run's final checkpoint.
 struct EvalCommand: ParsableCommand {

@@ -5,6 +5,7 @@ import Models
 import Training
 import Storage
 import Clock
+import Records
 
 /// `ntng run`: one training run under a budget.
 struct RunCommand: ParsableCommand {

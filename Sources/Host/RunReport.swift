@@ -1,6 +1,7 @@
 import Foundation
 import Training
 import Clock
+import Records
 
 /// A stored run's summary, as text or as the JSON object `ntng run --json` prints.
 struct RunReport: Encodable {

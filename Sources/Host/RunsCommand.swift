@@ -4,6 +4,7 @@ import Foundation
 import Training
 import Storage
 import Clock
+import Records
 
 /// `ntng runs list|show`.
 struct RunsCommand: ParsableCommand {

@@ -5,6 +5,7 @@ import Testing
 @testable import Training
 import Storage
 @testable import Clock
+@testable import Records
 
 @Suite struct ResultsStoreTests {
     func newRun(method: String = "baseline", seed: Int = 0) throws -> NewRun {

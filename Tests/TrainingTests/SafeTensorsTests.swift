@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Training
+@testable import Records
 
 @Suite struct SafeTensorsTests {
     @Test func headerBytesMatchTheSpecification() throws {

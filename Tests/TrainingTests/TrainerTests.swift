@@ -6,6 +6,7 @@ import TensorCore
 @testable import Training
 import Storage
 @testable import Clock
+@testable import Records
 
 /// End-to-end runs of the trainer on a small prepared corpus with the `tiny` model.
 @Suite(.serialized) struct TrainerTests {

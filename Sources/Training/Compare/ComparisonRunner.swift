@@ -1,6 +1,7 @@
 import Corpus
 import Foundation
 import Clock
+import Records
 
 /// Runs a ``ComparisonPlan``: reuses what the results store already has, runs the rest in child
 /// processes (`--jobs` at a time), and returns one ``TrialOutcome`` per trial.

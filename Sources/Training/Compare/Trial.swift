@@ -1,6 +1,7 @@
 import Foundation
 import Storage
 import Clock
+import Records
 
 /// One cell of a comparison: one method under one budget with one seed.
 public struct Trial: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import Records
 
 /// How one trial of a comparison ended.
 public struct TrialOutcome: Sendable {

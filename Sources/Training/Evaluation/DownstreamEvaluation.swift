@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Models
 import TensorCore
+import Records
 
 /// What `ntng eval` evaluates and how.
 public struct DownstreamOptions: Sendable, Equatable {

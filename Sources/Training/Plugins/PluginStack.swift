@@ -2,6 +2,7 @@ import Foundation
 import Models
 import TensorCore
 import Clock
+import Records
 
 /// The plugins of one run (`--method dropping+lion`), driven by the trainer once per step.
 ///

@@ -3,6 +3,7 @@ import Foundation
 import Models
 import TensorCore
 import Clock
+import Records
 
 /// The irreducible-loss model's training and the loss-extraction pass.
 ///

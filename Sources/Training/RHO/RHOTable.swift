@@ -3,6 +3,7 @@ import Foundation
 import Models
 import Storage
 import Clock
+import Records
 
 /// One prepared RHO-LOSS irreducible-loss table: the folder
 /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/` with

@@ -3,6 +3,7 @@ import Foundation
 import Models
 import TensorCore
 import Clock
+import Records
 
 /// Progress of a run, reported after every step.
 public struct TrainingProgress: Sendable {

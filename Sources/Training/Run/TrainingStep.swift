@@ -3,6 +3,7 @@ import Foundation
 import Models
 import TensorCore
 import Clock
+import Records
 
 /// Where a host's training examples come from: micro-batch `k` of a deterministic stream.
 ///

@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Testing
 @testable import Training
+@testable import Records
 
 /// `ntng compare` end to end on the `tiny` preset and a fixture corpus: trials run as child
 /// processes of the built `ntng`, broken plugins fail alone, finished trials are reused, and

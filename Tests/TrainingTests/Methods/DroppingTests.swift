@@ -3,6 +3,7 @@ import Models
 import TensorCore
 import Testing
 @testable import Training
+@testable import Records
 
 /// Progressive layer dropping (`Plugins/Dropping`, id `dropping`): the real built library, driven
 /// through ``PluginStack`` by ``LayerMethodHost`` (see StackingTests.swift) and through the trainer.

@@ -5,6 +5,7 @@ import TensorCore
 import Testing
 @testable import Training
 @testable import Clock
+@testable import Records
 
 /// Layer stacking (`Plugins/Stacking`, id `stacking`): the real built library, driven through
 /// ``PluginStack`` by a host whose budget fraction the test sets, and through the trainer.

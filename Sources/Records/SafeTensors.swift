@@ -1,4 +1,3 @@
-import Corpus
 import Foundation
 #if canImport(Glibc)
 import Glibc

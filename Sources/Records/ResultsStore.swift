@@ -1,6 +1,6 @@
-import Corpus
 import Foundation
 import GRDB
+import Clock
 import Storage
 
 /// The SQLite store of runs, loss curves, evaluations and diagnostics (GRDB over the system SQLite).
