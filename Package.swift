@@ -89,17 +89,21 @@ let package = Package(
             resources: [.copy("Profiles")],  // default reference profiles, one per preset
             swiftSettings: numericSettings),
 
+        // A/B comparisons: plans of trials under identical budgets, seeds and data, trials as child
+        // processes, paired statistics, and the HTML report (Report/).
+        .target(name: "Comparison", dependencies: ["Storage", "Clock", "Records", "Models", "Corpus", "Training"]),
+
         // The `ntng` executable: command-line parsing only; everything else lives in libraries.
         .executableTarget(
             name: "Host",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training", "Comparison",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Comparison", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

@@ -4,6 +4,7 @@ import Foundation
 import Training
 import Storage
 import Records
+import Comparison
 
 /// `ntng compare`: methods × budgets × seeds under identical budgets, a table with honest
 /// statistics, and a self-contained HTML report (docs/compare.md).

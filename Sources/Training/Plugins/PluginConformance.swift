@@ -1,4 +1,5 @@
 import Foundation
+import Records
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Training
+@testable import Comparison
 
 /// The comparison's statistics against values computed by hand.
 struct CompareStatisticsTests {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import Training
 @testable import Records
+@testable import Comparison
 
 /// `ntng compare` end to end on the `tiny` preset and a fixture corpus: trials run as child
 /// processes of the built `ntng`, broken plugins fail alone, finished trials are reused, and

@@ -1,6 +1,7 @@
 import Testing
 @testable import Training
 @testable import Clock
+@testable import Comparison
 
 /// The report's hand-written SVG charts (`Sources/Training/Compare/SVGChart.swift`).
 @Suite struct SVGChartTests {

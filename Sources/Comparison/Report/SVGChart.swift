@@ -1,4 +1,8 @@
 import Foundation
+import Clock
+import Records
+import Storage
+import Training
 
 /// A small line chart rendered as inline SVG text (no scripts, no fonts to fetch), for the report.
 struct SVGChart {

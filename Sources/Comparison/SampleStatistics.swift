@@ -1,4 +1,8 @@
 import Foundation
+import Clock
+import Records
+import Storage
+import Training
 
 /// Mean and sample standard deviation of a few numbers (one per seed).
 ///

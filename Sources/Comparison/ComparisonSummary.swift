@@ -2,6 +2,7 @@ import Foundation
 import Storage
 import Clock
 import Records
+import Training
 
 /// A number compared across methods: final training loss, validation loss, or any other
 /// evaluation stored with the runs (downstream scores from `ntng eval`: each headline

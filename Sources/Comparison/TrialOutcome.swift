@@ -1,5 +1,8 @@
 import Foundation
 import Records
+import Clock
+import Storage
+import Training
 
 /// How one trial of a comparison ended.
 public struct TrialOutcome: Sendable {

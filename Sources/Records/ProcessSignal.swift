@@ -1,8 +1,8 @@
 import Foundation
 
 /// Names for the signals that end child processes (trials, the plugin checker), for messages.
-enum ProcessSignal {
-    static func describe(_ signal: Int32) -> String {
+public enum ProcessSignal {
+    public static func describe(_ signal: Int32) -> String {
         switch signal {
         case SIGSEGV: return "SIGSEGV, a bad memory access"
         case SIGABRT: return "SIGABRT, abort or a failed assertion"

@@ -2,6 +2,7 @@ import Foundation
 import Storage
 import Clock
 import Records
+import Training
 
 /// One cell of a comparison: one method under one budget with one seed.
 public struct Trial: Sendable, Hashable {

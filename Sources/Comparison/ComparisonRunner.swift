@@ -2,6 +2,8 @@ import Corpus
 import Foundation
 import Clock
 import Records
+import Storage
+import Training
 
 /// Runs a ``ComparisonPlan``: reuses what the results store already has, runs the rest in child
 /// processes (`--jobs` at a time), and returns one ``TrialOutcome`` per trial.

@@ -3,6 +3,7 @@ import Foundation
 import Storage
 import Clock
 import Records
+import Training
 
 /// The comparison as one self-contained HTML page: inline CSS and inline SVG, no scripts, no
 /// fonts or images to fetch, so it opens offline and can be mailed as one file.

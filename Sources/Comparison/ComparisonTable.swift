@@ -1,5 +1,8 @@
 import Foundation
 import Clock
+import Records
+import Storage
+import Training
 
 /// The comparison table as terminal text, Markdown, CSV or JSON.
 public struct ComparisonTable {

@@ -3,6 +3,8 @@ import Foundation
 import Models
 import Storage
 import Clock
+import Records
+import Training
 
 /// Every trial of a comparison, built and checked before anything runs: the corpus must be
 /// prepared, the profile must fit the model, every method must resolve to loadable plugins, and

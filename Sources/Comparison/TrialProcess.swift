@@ -2,6 +2,10 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import Clock
+import Records
+import Storage
+import Training
 
 /// Runs one `ntng run --json …` child with a watchdog, and reports how it ended.
 ///
