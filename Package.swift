@@ -89,21 +89,29 @@ let package = Package(
             resources: [.copy("Profiles")],  // default reference profiles, one per preset
             swiftSettings: numericSettings),
 
+        // What a method needs prepared before its runs (MethodPreparation; RHO-LOSS's proxy and
+        // irreducible-loss table), amortised and charged to no run.
+        .target(name: "Preparation", dependencies: ["Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training"]),
+
+        // Downstream evaluation: fine-tuning a run's checkpoint on the task suite, never charged.
+        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training"],
+                swiftSettings: numericSettings),
+
         // A/B comparisons: plans of trials under identical budgets, seeds and data, trials as child
         // processes, paired statistics, and the HTML report (Report/).
-        .target(name: "Comparison", dependencies: ["Storage", "Clock", "Records", "Models", "Corpus", "Training"]),
+        .target(name: "Comparison", dependencies: ["Storage", "Clock", "Records", "Models", "Corpus", "Training", "Preparation", "Evaluation"]),
 
         // The `ntng` executable: command-line parsing only; everything else lives in libraries.
         .executableTarget(
             name: "Host",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training", "Comparison",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training", "Preparation", "Evaluation", "Comparison",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Comparison", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Preparation", "Evaluation", "Comparison", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

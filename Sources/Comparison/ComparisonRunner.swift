@@ -4,6 +4,7 @@ import Clock
 import Records
 import Storage
 import Training
+import Preparation
 
 /// Runs a ``ComparisonPlan``: reuses what the results store already has, runs the rest in child
 /// processes (`--jobs` at a time), and returns one ``TrialOutcome`` per trial.

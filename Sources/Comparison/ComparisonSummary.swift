@@ -3,6 +3,7 @@ import Storage
 import Clock
 import Records
 import Training
+import Evaluation
 
 /// A number compared across methods: final training loss, validation loss, or any other
 /// evaluation stored with the runs (downstream scores from `ntng eval`: each headline

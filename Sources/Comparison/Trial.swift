@@ -3,6 +3,7 @@ import Storage
 import Clock
 import Records
 import Training
+import Preparation
 
 /// One cell of a comparison: one method under one budget with one seed.
 public struct Trial: Sendable, Hashable {

@@ -4,6 +4,7 @@ import Foundation
 import Training
 import Storage
 import Records
+import Evaluation
 
 /// `ntng eval RUN_ID`: downstream evaluation of a run's final checkpoint.
 struct EvalCommand: ParsableCommand {

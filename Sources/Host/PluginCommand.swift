@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Preparation
 import Training
 
 /// `ntng plugin`: the author kit — list installed plugins, check one, start a new one.
@@ -92,7 +93,7 @@ struct PluginCommand: ParsableCommand {
             var failures = 0
             for check in PluginCheck.allCases {
                 let result = inProcess
-                    ? PluginConformance.run(check, libraryPath: absolute, settings: values)
+                    ? PluginConformance.run(check, libraryPath: absolute, settings: values, prepare: MethodPreparations.settingsForCheck)
                     : PluginConformance.runIsolated(check, libraryPath: absolute, settings: values,
                                                     command: [executable, "plugin", "_check-one"], timeout: timeout)
                 print("\(result.passed ? "PASS" : "FAIL") \(check.rawValue): \(result.detail)")
@@ -154,7 +155,8 @@ struct PluginCommand: ParsableCommand {
 
         func run() throws {
             guard let which = PluginCheck(rawValue: check) else { throw ValidationError("unknown check \(check)") }
-            let status = PluginConformance.childMain(check: which, libraryPath: path, settings: try parseSettings(settings))
+            let status = PluginConformance.childMain(check: which, libraryPath: path, settings: try parseSettings(settings),
+                                                    prepare: MethodPreparations.settingsForCheck)
             if status != 0 { throw ExitCode(status) }
         }
     }

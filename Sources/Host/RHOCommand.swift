@@ -4,6 +4,7 @@ import Foundation
 import Models
 import Training
 import Clock
+import Preparation
 
 /// `ntng rho`: the irreducible-loss tables RHO-LOSS selects with (docs/methods/rho.md).
 struct RHOCommand: ParsableCommand {

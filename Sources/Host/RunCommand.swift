@@ -6,6 +6,7 @@ import Training
 import Storage
 import Clock
 import Records
+import Preparation
 
 /// `ntng run`: one training run under a budget.
 struct RunCommand: ParsableCommand {

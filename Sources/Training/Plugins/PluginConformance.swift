@@ -40,18 +40,24 @@ public enum PluginConformance {
     /// Marker before the JSON result a child process prints on stdout.
     public static let resultMarker = "NTNG-PLUGIN-CHECK-RESULT "
 
+    /// Completes a plugin's settings for the checker's stream, writing any files into the folder
+    /// given (the checker removes it): what a method's preparation makes for a run, made for the
+    /// check (`MethodPreparations.settingsForCheck`, passed in by the command line so the checker
+    /// does not depend on the methods it checks).
+    public typealias Preparation = (_ library: PluginLibrary, _ settings: [String: String], _ directory: URL) throws -> [String: String]
+
     /// Runs `check` in this process. `settings` are `--set` values for the plugin. `strict`
     /// adds process-wide measurements (heap growth, thread count) that are only meaningful when
     /// nothing else runs in the process.
     public static func run(_ check: PluginCheck, libraryPath: String, settings: [String: String] = [:],
-                           strict: Bool = false) -> PluginCheckResult {
+                           strict: Bool = false, prepare: Preparation = { _, settings, _ in settings }) -> PluginCheckResult {
         // What a method's preparation makes for it (RHO-LOSS's table) is made for the checker's
         // stream here, as `ntng run` makes it for a corpus.
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-plugin-check-\(getpid())-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         do {
             let library = try PluginLibrary.open(path: libraryPath)
-            let settings = try MethodPreparations.settingsForCheck(library: library, settings: settings, in: work)
+            let settings = try prepare(library, settings, work)
             let detail: String
             switch check {
             case .entry: detail = entrySummary(library)
@@ -67,7 +73,7 @@ public enum PluginConformance {
     }
 
     /// Runs `check` in a child process: `command` is the executable and the arguments that make it
-    /// call ``childMain(check:libraryPath:settings:)`` (e.g. `ntng plugin _check-one`), to which
+    /// call ``childMain(check:libraryPath:settings:prepare:)`` (e.g. `ntng plugin _check-one`), to which
     /// the check name and library path are appended. A crash, a hang past `timeout` seconds or a
     /// missing result is a failed check that says what happened.
     public static func runIsolated(_ check: PluginCheck, libraryPath: String, settings: [String: String] = [:],
@@ -132,9 +138,10 @@ public enum PluginConformance {
 
     /// The child side: runs one check strictly and prints the marked JSON result. Returns the
     /// exit status (0 passed, 1 failed).
-    public static func childMain(check: PluginCheck, libraryPath: String, settings: [String: String]) -> Int32 {
+    public static func childMain(check: PluginCheck, libraryPath: String, settings: [String: String],
+                                 prepare: Preparation = { _, settings, _ in settings }) -> Int32 {
         PluginCallTrace.enabled = true
-        let result = run(check, libraryPath: libraryPath, settings: settings, strict: true)
+        let result = run(check, libraryPath: libraryPath, settings: settings, strict: true, prepare: prepare)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = (try? encoder.encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"

@@ -6,6 +6,7 @@ import Testing
 @testable import Training
 @testable import Clock
 @testable import Records
+@testable import Evaluation
 
 /// Fine-tuning end to end on a fixture task whose label is decided by a keyword, with a `tiny`
 /// encoder and a tokenizer trained here; and the stored names `ntng compare --downstream` reads.

@@ -1,6 +1,7 @@
 import Corpus
 import Testing
 @testable import Training
+@testable import Evaluation
 
 /// Metrics against values computed by hand (and agreeing with scikit-learn's conventions).
 @Suite struct EvaluationMetricsTests {

@@ -5,6 +5,7 @@ import TensorCore
 import Testing
 @testable import Training
 import Storage
+@testable import Preparation
 
 /// RHO-LOSS (`Plugins/RHO` and `Sources/Training/RHO`, issue 7).
 @Suite(.serialized) struct RHOTests {

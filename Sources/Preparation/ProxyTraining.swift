@@ -4,6 +4,8 @@ import Models
 import TensorCore
 import Clock
 import Records
+import Storage
+import Training
 
 /// The irreducible-loss model's training and the loss-extraction pass.
 ///

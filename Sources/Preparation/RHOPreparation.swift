@@ -4,6 +4,8 @@ import Models
 import TensorCore
 import Storage
 import Clock
+import Records
+import Training
 
 /// Host-side preparation for RHO-LOSS (docs/methods/rho.md): trains the irreducible-loss ("proxy") model
 /// and computes its per-example losses over the training split, once per (corpus, model, seed).

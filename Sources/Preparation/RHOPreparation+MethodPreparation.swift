@@ -3,6 +3,8 @@ import Foundation
 import Models
 import Storage
 import Clock
+import Records
+import Training
 
 /// RHO-LOSS's irreducible-loss table as a method preparation: for runs, comparisons and the
 /// conformance checker alike.

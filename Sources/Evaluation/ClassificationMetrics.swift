@@ -1,4 +1,8 @@
 import Corpus
+import Clock
+import Records
+import Storage
+import Training
 
 /// Scores of one set of predictions.
 public struct ClassificationScores: Codable, Sendable, Equatable {

@@ -3,6 +3,9 @@ import Foundation
 import Models
 import TensorCore
 import Records
+import Clock
+import Storage
+import Training
 
 /// What `ntng eval` evaluates and how.
 public struct DownstreamOptions: Sendable, Equatable {
