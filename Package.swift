@@ -97,6 +97,11 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training"],
                 swiftSettings: numericSettings),
 
+        // Measuring this machine: reference-profile calibration (host and plugin optimizers) and
+        // `ntng bench` (step time against the measured GEMM ceiling).
+        .target(name: "Benchmarks", dependencies: ["Storage", "Clock", "TensorCore", "Models", "Corpus", "Training"],
+                swiftSettings: numericSettings),
+
         // A/B comparisons: plans of trials under identical budgets, seeds and data, trials as child
         // processes, paired statistics, and the HTML report (Report/).
         .target(name: "Comparison", dependencies: ["Storage", "Clock", "Records", "Models", "Corpus", "Training", "Preparation", "Evaluation"]),
@@ -105,13 +110,13 @@ let package = Package(
         .executableTarget(
             name: "Host",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training", "Preparation", "Evaluation", "Comparison",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training", "Preparation", "Evaluation", "Comparison", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Preparation", "Evaluation", "Comparison", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

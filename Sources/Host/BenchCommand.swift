@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Models
 import Training
+import Benchmarks
 
 /// `ntng bench`: training-step speed of a model preset at 1 and 2 threads.
 struct BenchCommand: ParsableCommand {

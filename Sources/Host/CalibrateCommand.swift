@@ -3,6 +3,7 @@ import Foundation
 import Models
 import Training
 import Clock
+import Benchmarks
 
 /// `ntng calibrate`: measure a reference profile on this machine.
 struct CalibrateCommand: ParsableCommand {

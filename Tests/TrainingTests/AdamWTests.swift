@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Models
 @testable import Training
+@testable import Benchmarks
 
 /// AdamW against a trajectory computed by hand in Float64, and a tiny model overfitting a batch.
 @Suite struct AdamWTests {

@@ -7,7 +7,7 @@ import Clock
 /// Host services are charged by the trainer at their reference costs (`.scoring`, `.curvature`).
 /// What remains is a plugin's own arithmetic in `optimizer_step`, charged as `.plugin`:
 /// - **calibrated**: the profile has `pluginCostPerParameter[id]`, measured on the reference
-///   machine by `ntng calibrate --plugin X` (``PluginCalibration``) — deterministic, like every
+///   machine by `ntng calibrate --plugin X` (`PluginCalibration` in Benchmarks) — deterministic, like every
 ///   other charge;
 /// - **estimated**: otherwise, the measured wall time of the call scaled by
 ///   `referenceOverLocal` (reference machine speed over this machine's, see
@@ -35,7 +35,7 @@ public enum PluginCharging {
     }
 
     /// Reference machine speed over this machine's, from one measured quantity both know: the
-    /// host's optimizer step (clipping + AdamW, ``Calibration/hostOptimizerStep(_:_:)``, exactly
+    /// host's optimizer step (clipping + AdamW, ``TrainingStep/timedOptimizerUnit(_:_:)``, exactly
     /// what the profile timed). Measures it on a scratch store of `parameterCount` parameters here
     /// (median of `repeats`) and divides the profile's cost by it. >1 means the reference machine
     /// is slower than this one.
@@ -46,7 +46,7 @@ public enum PluginCharging {
         var samples: [Double] = []
         for _ in 0..<Swift.max(repeats, 1) {
             let start = PluginTiming.now()
-            Calibration.hostOptimizerStep(store, adam)
+            TrainingStep.timedOptimizerUnit(store, adam)
             samples.append(PluginTiming.seconds(since: start) / Double(store.parameterCount))
         }
         let local = Median.of(samples)

@@ -246,6 +246,13 @@ public class TrainingStep {
         optimizer.update(store, learningRate: learningRate, skippedLayers: skippedLayers)
     }
 
+    /// The unit the profile's `optimizerUpdatePerParameter` prices, as calibration times it: the
+    /// host's optimizer phase with a clip that always applies and a negligible rate. The machine
+    /// speed ratio of estimated plugin charges times this same body.
+    public static func timedOptimizerUnit(_ store: ParameterStore, _ optimizer: AdamW) {
+        hostOptimizerUpdate(store, optimizer, clipNorm: 0.5, learningRate: 1e-6)
+    }
+
     /// Records a number under `step` at the clock's current RST.
     func record(_ key: String, _ value: Double, in step: StepContext) {
         diagnostics.append(Diagnostic(step: step.number, rstSeconds: clock.rstSeconds, key: key, value: value))

@@ -3,6 +3,7 @@ import Models
 import Testing
 @testable import Training
 import Storage
+@testable import Benchmarks
 
 /// Plugins training real models through ``PluginStack``.
 @Suite struct PluginTrainingTests {

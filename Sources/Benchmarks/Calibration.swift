@@ -2,6 +2,8 @@ import Foundation
 import Models
 import TensorCore
 import Clock
+import Training
+import Corpus
 
 /// Measures a reference profile on this machine: the cost of every unit of work the host charges,
 /// for each number of active layers, with warm-up and medians over repetitions.
@@ -14,13 +16,6 @@ public struct Calibration {
         self.config = config
         self.threads = threads
         self.repetitions = repetitions
-    }
-
-    /// The unit the profile's `optimizerUpdatePerParameter` prices: the step's optimizer phase
-    /// (``TrainingStep/hostOptimizerUpdate(_:_:clipNorm:learningRate:skippedLayers:)``). Anything that
-    /// compares a local timing with that figure times this same body.
-    static func hostOptimizerStep(_ store: ParameterStore, _ optimizer: AdamW) {
-        TrainingStep.hostOptimizerUpdate(store, optimizer, clipNorm: 0.5, learningRate: 1e-6)
     }
 
     /// Runs every measurement; `progress` receives one line per measured depth.
@@ -39,7 +34,7 @@ public struct Calibration {
                             depth, forwardBackward[depth] * 1e3, forwardOnly[depth] * 1e3, sampled[depth] * 1e3))
         }
         let optimizer = AdamW(parameterCount: model.parameters.count)
-        let perParameter = time { Self.hostOptimizerStep(model.parameters, optimizer) } / Double(model.parameters.parameterCount)
+        let perParameter = time { TrainingStep.timedOptimizerUnit(model.parameters, optimizer) } / Double(model.parameters.parameterCount)
         progress(String(format: "optimizer: %.3f ns/parameter", perParameter * 1e9))
         return ReferenceProfile(
             name: name, preset: config.name, shape: ProfileCatalog.shape(of: config), toolchain: toolchain,

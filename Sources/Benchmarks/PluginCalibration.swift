@@ -1,5 +1,9 @@
 import Foundation
 import Clock
+import Training
+import Corpus
+import Models
+import TensorCore
 
 /// Measures a plugin's own `optimizer_step` cost on this machine, for `ntng calibrate --plugin X`.
 ///

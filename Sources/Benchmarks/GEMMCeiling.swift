@@ -2,6 +2,8 @@ import Foundation
 import Models
 import TensorCore
 import Clock
+import Training
+import Corpus
 
 /// The sgemm throughput a training step could reach: every GEMM shape the step runs, timed alone
 /// through the same `GEMM` entry point (dense ones split across threads, attention's per-head
