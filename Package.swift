@@ -80,43 +80,47 @@ let package = Package(
             cSettings: [.unsafeFlags(["-fvisibility=hidden"])]),
         .target(name: "ExampleLRScale", dependencies: ["PluginAPI"], path: "Plugins/Examples/LRScale"),
 
+        // The host side of the plugin ABI: loading and checking libraries, the stack of a run's
+        // plugins in per-step order, the C service table, and the services' step context.
+        .target(name: "PluginHost", dependencies: ["Storage", "Clock", "TensorCore", "Models", "Corpus", "PluginAPI"]),
+
         // Host logic: budget clock, reference profiles, optimizers, training loop, results store.
         .target(
             name: "Training",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginAPI",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginAPI", "PluginHost",
             ],
             resources: [.copy("Profiles")],  // default reference profiles, one per preset
             swiftSettings: numericSettings),
 
         // What a method needs prepared before its runs (MethodPreparation; RHO-LOSS's proxy and
         // irreducible-loss table), amortised and charged to no run.
-        .target(name: "Preparation", dependencies: ["Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training"]),
+        .target(name: "Preparation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Training"]),
 
         // Downstream evaluation: fine-tuning a run's checkpoint on the task suite, never charged.
-        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training"],
+        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Training"],
                 swiftSettings: numericSettings),
 
         // Measuring this machine: reference-profile calibration (host and plugin optimizers) and
         // `ntng bench` (step time against the measured GEMM ceiling).
-        .target(name: "Benchmarks", dependencies: ["Storage", "Clock", "TensorCore", "Models", "Corpus", "Training"],
+        .target(name: "Benchmarks", dependencies: ["Storage", "Clock", "PluginHost", "TensorCore", "Models", "Corpus", "Training"],
                 swiftSettings: numericSettings),
 
         // A/B comparisons: plans of trials under identical budgets, seeds and data, trials as child
         // processes, paired statistics, and the HTML report (Report/).
-        .target(name: "Comparison", dependencies: ["Storage", "Clock", "Records", "Models", "Corpus", "Training", "Preparation", "Evaluation"]),
+        .target(name: "Comparison", dependencies: ["Storage", "Clock", "PluginHost", "Records", "Models", "Corpus", "Training", "Preparation", "Evaluation"]),
 
         // The `ntng` executable: command-line parsing only; everything else lives in libraries.
         .executableTarget(
             name: "Host",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Training", "Preparation", "Evaluation", "Comparison", "Benchmarks",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginHost", "Training", "Preparation", "Evaluation", "Comparison", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "TrainingTests", dependencies: ["PluginHost", "Training", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

@@ -4,6 +4,7 @@ import Training
 import Corpus
 import Models
 import TensorCore
+import PluginHost
 
 /// Measures a plugin's own `optimizer_step` cost on this machine, for `ntng calibrate --plugin X`.
 ///

@@ -5,6 +5,7 @@ import Storage
 import Clock
 import Records
 import Training
+import PluginHost
 
 /// Every trial of a comparison, built and checked before anything runs: the corpus must be
 /// prepared, the profile must fit the model, every method must resolve to loadable plugins, and

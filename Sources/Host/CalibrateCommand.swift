@@ -4,6 +4,7 @@ import Models
 import Training
 import Clock
 import Benchmarks
+import PluginHost
 
 /// `ntng calibrate`: measure a reference profile on this machine.
 struct CalibrateCommand: ParsableCommand {

@@ -5,6 +5,7 @@ import Training
 import Storage
 import Records
 import Comparison
+import PluginHost
 
 /// `ntng compare`: methods × budgets × seeds under identical budgets, a table with honest
 /// statistics, and a self-contained HTML report (docs/compare.md).

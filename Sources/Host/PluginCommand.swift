@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Preparation
 import Training
+import PluginHost
 
 /// `ntng plugin`: the author kit — list installed plugins, check one, start a new one.
 struct PluginCommand: ParsableCommand {

@@ -4,6 +4,7 @@ import Clock
 import Records
 import Storage
 import Training
+import PluginHost
 
 /// Work a method needs from the host before it can run, amortised and charged to no run (RHO-LOSS's
 /// irreducible-loss table is the one today). The host's commands, the comparison runner, trial

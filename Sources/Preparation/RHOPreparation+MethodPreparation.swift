@@ -5,6 +5,7 @@ import Storage
 import Clock
 import Records
 import Training
+import PluginHost
 
 /// RHO-LOSS's irreducible-loss table as a method preparation: for runs, comparisons and the
 /// conformance checker alike.

@@ -6,6 +6,7 @@ import Storage
 import Clock
 import Records
 import Training
+import PluginHost
 
 /// Host-side preparation for RHO-LOSS (docs/methods/rho.md): trains the irreducible-loss ("proxy") model
 /// and computes its per-example losses over the training split, once per (corpus, model, seed).

@@ -7,6 +7,7 @@ import TensorCore
 import Storage
 @testable import Clock
 @testable import Records
+@testable import PluginHost
 
 /// End-to-end runs of the trainer on a small prepared corpus with the `tiny` model.
 @Suite(.serialized) struct TrainerTests {

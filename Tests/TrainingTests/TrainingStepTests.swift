@@ -4,6 +4,7 @@ import Testing
 @testable import Models
 @testable import Training
 @testable import Clock
+@testable import PluginHost
 
 /// The one step: `ntng plugin check`'s host (``StandaloneHost``) and `ntng run` (``Trainer``)
 /// take the same steps, so the checker tests the recipe runs train with.

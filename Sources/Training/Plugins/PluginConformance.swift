@@ -3,6 +3,7 @@ import Records
 #if canImport(Glibc)
 import Glibc
 #endif
+import PluginHost
 
 /// The conformance checks of `ntng plugin check` (the author kit's validator).
 ///

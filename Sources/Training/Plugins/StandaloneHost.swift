@@ -4,6 +4,7 @@ import Models
 import TensorCore
 import Storage
 import Clock
+import PluginHost
 
 /// A small, complete plugin host: a real model, synthetic learnable batches, a step budget, and
 /// the very step `ntng run` takes (it is a ``TrainingStep``, with the run recipe's defaults: the

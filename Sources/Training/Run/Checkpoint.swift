@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Clock
 import Records
+import PluginHost
 
 /// Everything needed to continue a run exactly: model weights and shape, optimizer moments, the
 /// clock, the step and the data position, stored as one safetensors file. All randomness in

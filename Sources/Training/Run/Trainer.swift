@@ -4,6 +4,7 @@ import Models
 import TensorCore
 import Clock
 import Records
+import PluginHost
 
 /// Progress of a run, reported after every step.
 public struct TrainingProgress: Sendable {

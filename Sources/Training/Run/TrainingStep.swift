@@ -4,6 +4,7 @@ import Models
 import TensorCore
 import Clock
 import Records
+import PluginHost
 
 /// Where a host's training examples come from: micro-batch `k` of a deterministic stream.
 ///
@@ -103,7 +104,7 @@ public class TrainingStep {
     static let maxLogLines = 1000
     static let maxLogCharacters = 4000
     /// Reference-over-local speed ratio, measured once if a plugin optimizer is uncalibrated.
-    lazy var referenceOverLocal: Double = PluginCharging.referenceOverLocal(profile: clock.profile, parameterCount: model.parameters.parameterCount)
+    lazy var referenceOverLocal: Double = Self.referenceOverLocal(profile: clock.profile, parameterCount: model.parameters.parameterCount)
 
     public init(model: MaskedLanguageModel, optimizer: AdamW, clock: RSTClock, recipe: TrainingRecipe,
                 batches: TrainingBatches, dataPosition: Int = 0, maxLayers: Int) {
@@ -251,6 +252,26 @@ public class TrainingStep {
     /// speed ratio of estimated plugin charges times this same body.
     public static func timedOptimizerUnit(_ store: ParameterStore, _ optimizer: AdamW) {
         hostOptimizerUpdate(store, optimizer, clipNorm: 0.5, learningRate: 1e-6)
+    }
+
+    /// Reference machine speed over this machine's, from one measured quantity both know: the
+    /// host's optimizer step (clipping + AdamW, ``TrainingStep/timedOptimizerUnit(_:_:)``, exactly
+    /// what the profile timed). Measures it on a scratch store of `parameterCount` parameters here
+    /// (median of `repeats`) and divides the profile's cost by it. >1 means the reference machine
+    /// is slower than this one.
+    public static func referenceOverLocal(profile: ReferenceProfile, parameterCount: Int, repeats: Int = 5) -> Double {
+        let store = ParameterStore([("scratch", [Swift.max(parameterCount, 1024)], nil, .matrix)])
+        for i in 0..<store.count { store.gradients[i] = Float(i % 7) * 1e-3 }
+        let adam = AdamW(parameterCount: store.count)
+        var samples: [Double] = []
+        for _ in 0..<Swift.max(repeats, 1) {
+            let start = PluginTiming.now()
+            TrainingStep.timedOptimizerUnit(store, adam)
+            samples.append(PluginTiming.seconds(since: start) / Double(store.parameterCount))
+        }
+        let local = Median.of(samples)
+        guard local > 0 else { return 1 }
+        return profile.optimizerUpdatePerParameter / local
     }
 
     /// Records a number under `step` at the clock's current RST.

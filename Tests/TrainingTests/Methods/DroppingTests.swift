@@ -4,6 +4,7 @@ import TensorCore
 import Testing
 @testable import Training
 @testable import Records
+@testable import PluginHost
 
 /// Progressive layer dropping (`Plugins/Dropping`, id `dropping`): the real built library, driven
 /// through ``PluginStack`` by ``LayerMethodHost`` (see StackingTests.swift) and through the trainer.

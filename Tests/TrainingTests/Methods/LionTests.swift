@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Models
 @testable import Training
+@testable import PluginHost
 
 /// The Lion plugin (`Plugins/Lion/lion.c`, built as `libLion.so`) against Lion computed by hand.
 @Suite struct LionTests {

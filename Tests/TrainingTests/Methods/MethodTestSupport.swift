@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Testing
 @testable import Training
+@testable import PluginHost
 
 // Shared helpers for the method-plugin tests. Each section belongs to the tests named in its
 // heading; add new helpers in a section of their own.

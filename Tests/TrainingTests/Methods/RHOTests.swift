@@ -6,6 +6,7 @@ import Testing
 @testable import Training
 import Storage
 @testable import Preparation
+@testable import PluginHost
 
 /// RHO-LOSS (`Plugins/RHO` and `Sources/Training/RHO`, issue 7).
 @Suite(.serialized) struct RHOTests {

@@ -3,6 +3,7 @@ import Models
 import TensorCore
 import Testing
 @testable import Training
+@testable import PluginHost
 
 /// Selective backprop (`Plugins/SelectiveBackprop`, issue 7) through ``PluginStack``.
 @Suite struct SelectiveBackpropTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Models
 @testable import Training
+@testable import PluginHost
 
 /// The Sophia-G plugin (`Plugins/Sophia/sophia.c`, built as `libSophia.so`) against Sophia-G
 /// computed by hand, its curvature schedule and charging, and its resume.

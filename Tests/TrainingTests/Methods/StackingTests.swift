@@ -6,6 +6,7 @@ import Testing
 @testable import Training
 @testable import Clock
 @testable import Records
+@testable import PluginHost
 
 /// Layer stacking (`Plugins/Stacking`, id `stacking`): the real built library, driven through
 /// ``PluginStack`` by a host whose budget fraction the test sets, and through the trainer.

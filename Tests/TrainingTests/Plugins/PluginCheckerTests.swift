@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Training
+@testable import PluginHost
 
 /// `ntng plugin check` and `ntng plugin new`.
 @Suite struct PluginCheckerTests {

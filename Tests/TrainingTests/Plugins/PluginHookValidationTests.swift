@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Testing
 @testable import Training
+@testable import PluginHost
 
 /// Nothing a plugin returns is trusted: each violation stops the run with the plugin, the hook
 /// and the reason.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Training
 import PluginAPI
+@testable import PluginHost
 
 /// Loading, validation and refusal messages: each names the file or plugin and the reason.
 @Suite struct PluginLoaderTests {

@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Testing
 @testable import Training
+@testable import PluginHost
 
 /// Paths the plugin tests need.
 enum PluginPaths {

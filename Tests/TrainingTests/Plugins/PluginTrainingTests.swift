@@ -4,6 +4,7 @@ import Testing
 @testable import Training
 import Storage
 @testable import Benchmarks
+@testable import PluginHost
 
 /// Plugins training real models through ``PluginStack``.
 @Suite struct PluginTrainingTests {

@@ -11,7 +11,7 @@ import Clock
 ///   other charge;
 /// - **estimated**: otherwise, the measured wall time of the call scaled by
 ///   `referenceOverLocal` (reference machine speed over this machine's, see
-///   ``PluginCharging/referenceOverLocal(profile:parameterCount:)``). The run is marked estimated;
+///   ``TrainingStep/referenceOverLocal(profile:parameterCount:repeats:)``). The run is marked estimated;
 ///   its step count is no longer exactly reproducible.
 ///
 /// Other hooks' own time (CPU-side schedules and selection logic) is not charged, as in the
@@ -32,26 +32,6 @@ public enum PluginCharging {
     /// memory copy).
     public static func resizeCost(_ profile: ReferenceProfile, parameters: Int) -> Double {
         profile.optimizerUpdateCost(parameters: parameters)
-    }
-
-    /// Reference machine speed over this machine's, from one measured quantity both know: the
-    /// host's optimizer step (clipping + AdamW, ``TrainingStep/timedOptimizerUnit(_:_:)``, exactly
-    /// what the profile timed). Measures it on a scratch store of `parameterCount` parameters here
-    /// (median of `repeats`) and divides the profile's cost by it. >1 means the reference machine
-    /// is slower than this one.
-    public static func referenceOverLocal(profile: ReferenceProfile, parameterCount: Int, repeats: Int = 5) -> Double {
-        let store = ParameterStore([("scratch", [Swift.max(parameterCount, 1024)], nil, .matrix)])
-        for i in 0..<store.count { store.gradients[i] = Float(i % 7) * 1e-3 }
-        let adam = AdamW(parameterCount: store.count)
-        var samples: [Double] = []
-        for _ in 0..<Swift.max(repeats, 1) {
-            let start = PluginTiming.now()
-            TrainingStep.timedOptimizerUnit(store, adam)
-            samples.append(PluginTiming.seconds(since: start) / Double(store.parameterCount))
-        }
-        let local = Median.of(samples)
-        guard local > 0 else { return 1 }
-        return profile.optimizerUpdatePerParameter / local
     }
 }
 

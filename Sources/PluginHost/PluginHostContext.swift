@@ -376,12 +376,12 @@ enum ParameterKindCode {
 }
 
 /// Monotonic timing of plugin calls.
-enum PluginTiming {
-    static func now() -> UInt64 {
+public enum PluginTiming {
+    public static func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    static func seconds(since start: UInt64) -> Double { Double(now() &- start) / 1e9 }
+    public static func seconds(since start: UInt64) -> Double { Double(now() &- start) / 1e9 }
 }

@@ -2,7 +2,6 @@ import Foundation
 import Models
 import TensorCore
 import Clock
-import Records
 
 /// The plugins of one run (`--method dropping+lion`), driven by the trainer once per step.
 ///
@@ -264,6 +263,11 @@ public struct PluginStepPlan: Sendable, Equatable {
     public var lrScale: Float
     /// Per micro-batch, the layers to run in order; nil when every layer runs in every one.
     public var activeLayers: [[Int]]?
+
+    public init(lrScale: Float, activeLayers: [[Int]]?) {
+        self.lrScale = lrScale
+        self.activeLayers = activeLayers
+    }
 }
 
 /// The rows a `select_batch` plugin chose.
@@ -292,10 +296,22 @@ public struct PluginStackCheckpoint: Sendable, Equatable, Codable {
         public var version: String
         public var stateBytes: [UInt8]
         public var tensors: [PluginStateTensorSnapshot]
+
+        public init(id: String, version: String, stateBytes: [UInt8], tensors: [PluginStateTensorSnapshot]) {
+            self.id = id
+            self.version = version
+            self.stateBytes = stateBytes
+            self.tensors = tensors
+        }
     }
 
     public var optimizerUpdates: Int
     public var plugins: [Entry]
+
+    public init(optimizerUpdates: Int, plugins: [Entry]) {
+        self.optimizerUpdates = optimizerUpdates
+        self.plugins = plugins
+    }
 }
 
 /// What every run records about each plugin (PAPI-7 in docs/plugins.md).

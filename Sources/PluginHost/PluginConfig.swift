@@ -146,5 +146,5 @@ public enum PluginSettings {
 }
 
 extension String {
-    var nonEmpty: String? { isEmpty ? nil : self }
+    public var nonEmpty: String? { isEmpty ? nil : self }
 }

@@ -5,7 +5,7 @@ import Models
 ///
 /// ``TrainingStep`` creates one per step (and one for `on_run_start` / `on_run_end`) and passes
 /// it to every ``PluginStack`` hook; the stack hands it to the host services that the plugin calls
-/// during the hook. Services therefore read the pool and the batches they act on from here, never
+/// during the hook. Only the step that created it fills in its pool and batches. Services therefore read the pool and the batches they act on from here, never
 /// from fields of a trainer that happen to be set at the time of the call.
 public final class StepContext {
     /// The 1-based number of the step being taken; for `on_run_start` / `on_run_end` (and state
@@ -13,9 +13,9 @@ public final class StepContext {
     /// filed under the step the run (re)starts or ends at.
     public let number: Int
     /// The candidate pool while `select_batch` runs (empty otherwise).
-    public internal(set) var pool: [MaskedExample] = []
+    public var pool: [MaskedExample] = []
     /// The step's micro-batches once drawn (for the sampled-label pass in `optimizer_step`).
-    public internal(set) var batches: [MaskedLMBatch] = []
+    public var batches: [MaskedLMBatch] = []
 
     public init(number: Int) {
         self.number = number
