@@ -14,7 +14,7 @@ let methodPluginFlags: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O2"]
 let package = Package(
     name: "ntng",
     products: [
-        .executable(name: "ntng", targets: ["Host"]),
+        .executable(name: "ntng", targets: ["Commands"]),
         // The six reference method plugins (`--method stacking` loads libStacking.so).
         .library(name: "Stacking", type: .dynamic, targets: ["Stacking"]),
         .library(name: "Dropping", type: .dynamic, targets: ["Dropping"]),
@@ -84,9 +84,11 @@ let package = Package(
         // plugins in per-step order, the C service table, and the services' step context.
         .target(name: "PluginHost", dependencies: ["Storage", "Clock", "TensorCore", "Models", "Corpus", "PluginAPI"]),
 
-        // Host logic: budget clock, reference profiles, optimizers, training loop, results store.
+        // The host proper: the one TrainingStep, the Trainer that records runs, checkpoints, AdamW
+        // and clipping, run settings, reference-profile lookup, the standalone plugin host and the
+        // conformance checker.
         .target(
-            name: "Training",
+            name: "Host",
             dependencies: [
                 "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginAPI", "PluginHost",
             ],
@@ -95,32 +97,32 @@ let package = Package(
 
         // What a method needs prepared before its runs (MethodPreparation; RHO-LOSS's proxy and
         // irreducible-loss table), amortised and charged to no run.
-        .target(name: "Preparation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Training"]),
+        .target(name: "Preparation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Host"]),
 
         // Downstream evaluation: fine-tuning a run's checkpoint on the task suite, never charged.
-        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Training"],
+        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Host"],
                 swiftSettings: numericSettings),
 
         // Measuring this machine: reference-profile calibration (host and plugin optimizers) and
         // `ntng bench` (step time against the measured GEMM ceiling).
-        .target(name: "Benchmarks", dependencies: ["Storage", "Clock", "PluginHost", "TensorCore", "Models", "Corpus", "Training"],
+        .target(name: "Benchmarks", dependencies: ["Storage", "Clock", "PluginHost", "TensorCore", "Models", "Corpus", "Host"],
                 swiftSettings: numericSettings),
 
         // A/B comparisons: plans of trials under identical budgets, seeds and data, trials as child
         // processes, paired statistics, and the HTML report (Report/).
-        .target(name: "Comparison", dependencies: ["Storage", "Clock", "PluginHost", "Records", "Models", "Corpus", "Training", "Preparation", "Evaluation"]),
+        .target(name: "Comparison", dependencies: ["Storage", "Clock", "PluginHost", "Records", "Models", "Corpus", "Host", "Preparation", "Evaluation"]),
 
         // The `ntng` executable: command-line parsing only; everything else lives in libraries.
         .executableTarget(
-            name: "Host",
+            name: "Commands",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginHost", "Training", "Preparation", "Evaluation", "Comparison", "Benchmarks",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "TrainingTests", dependencies: ["PluginHost", "Training", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "HostTests", dependencies: ["PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
     ]
 )

@@ -2,7 +2,7 @@ import Foundation
 import Models
 import TensorCore
 import Clock
-import Training
+import Host
 import Corpus
 
 /// Measures a reference profile on this machine: the cost of every unit of work the host charges,

@@ -2,7 +2,7 @@ import Foundation
 import Models
 import TensorCore
 import Clock
-import Training
+import Host
 import Corpus
 
 /// The sgemm throughput a training step could reach: every GEMM shape the step runs, timed alone

@@ -1,6 +1,6 @@
 import Foundation
 import Clock
-import Training
+import Host
 import Corpus
 import Models
 import TensorCore

@@ -3,7 +3,7 @@ import Foundation
 import Models
 import TensorCore
 import Clock
-import Training
+import Host
 
 /// Times full training steps (forward + backward + gradient clipping + AdamW) of a model preset
 /// and compares them with the sgemm ceiling measured at the step's own GEMM shapes.

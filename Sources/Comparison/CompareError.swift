@@ -2,7 +2,7 @@ import Foundation
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// Why a comparison cannot start. Every message says what was wrong and what to write instead.
 public enum CompareError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {

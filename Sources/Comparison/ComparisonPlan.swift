@@ -4,7 +4,7 @@ import Models
 import Storage
 import Clock
 import Records
-import Training
+import Host
 import PluginHost
 
 /// Every trial of a comparison, built and checked before anything runs: the corpus must be

@@ -2,7 +2,7 @@ import Foundation
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// What `ntng compare` was asked to do: methods × budgets × seeds on one model and corpus, and how
 /// to run the trials. ``validated()`` turns command-line text into checked values.

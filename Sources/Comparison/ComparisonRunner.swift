@@ -3,7 +3,7 @@ import Foundation
 import Clock
 import Records
 import Storage
-import Training
+import Host
 import Preparation
 
 /// Runs a ``ComparisonPlan``: reuses what the results store already has, runs the rest in child

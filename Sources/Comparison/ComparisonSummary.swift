@@ -2,7 +2,7 @@ import Foundation
 import Storage
 import Clock
 import Records
-import Training
+import Host
 import Evaluation
 
 /// A number compared across methods: final training loss, validation loss, or any other

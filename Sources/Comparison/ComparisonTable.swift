@@ -2,7 +2,7 @@ import Foundation
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// The comparison table as terminal text, Markdown, CSV or JSON.
 public struct ComparisonTable {

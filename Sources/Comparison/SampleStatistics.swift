@@ -2,7 +2,7 @@ import Foundation
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// Mean and sample standard deviation of a few numbers (one per seed).
 ///

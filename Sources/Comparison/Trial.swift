@@ -2,7 +2,7 @@ import Foundation
 import Storage
 import Clock
 import Records
-import Training
+import Host
 import Preparation
 
 /// One cell of a comparison: one method under one budget with one seed.

@@ -2,7 +2,7 @@ import Foundation
 import Records
 import Clock
 import Storage
-import Training
+import Host
 
 /// How one trial of a comparison ended.
 public struct TrialOutcome: Sendable {

@@ -5,7 +5,7 @@ import Glibc
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// Runs one `ntng run --json …` child with a watchdog, and reports how it ended.
 ///

@@ -2,7 +2,7 @@ import Corpus
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// Scores of one set of predictions.
 public struct ClassificationScores: Codable, Sendable, Equatable {

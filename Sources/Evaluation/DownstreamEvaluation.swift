@@ -5,7 +5,7 @@ import TensorCore
 import Records
 import Clock
 import Storage
-import Training
+import Host
 
 /// What `ntng eval` evaluates and how.
 public struct DownstreamOptions: Sendable, Equatable {

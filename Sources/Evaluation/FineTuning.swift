@@ -5,7 +5,7 @@ import TensorCore
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// The fine-tuning recipe, the same for every method (the paper's GLUE protocol scaled to CPU time, docs/evaluation.md):
 /// AdamW β = (0.9, 0.98), ε = 1e-6, no weight decay, batch 16, no clipping, a linear warm-up over

@@ -3,7 +3,7 @@ import Foundation
 import Clock
 import Records
 import Storage
-import Training
+import Host
 import PluginHost
 
 /// Work a method needs from the host before it can run, amortised and charged to no run (RHO-LOSS's

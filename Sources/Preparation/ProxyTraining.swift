@@ -5,7 +5,7 @@ import TensorCore
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// The irreducible-loss model's training and the loss-extraction pass.
 ///

@@ -4,7 +4,7 @@ import Models
 import Storage
 import Clock
 import Records
-import Training
+import Host
 import PluginHost
 
 /// RHO-LOSS's irreducible-loss table as a method preparation: for runs, comparisons and the

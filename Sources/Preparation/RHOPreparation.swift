@@ -5,7 +5,7 @@ import TensorCore
 import Storage
 import Clock
 import Records
-import Training
+import Host
 import PluginHost
 
 /// Host-side preparation for RHO-LOSS (docs/methods/rho.md): trains the irreducible-loss ("proxy") model

@@ -4,7 +4,7 @@ import Models
 import Storage
 import Clock
 import Records
-import Training
+import Host
 
 /// One prepared RHO-LOSS irreducible-loss table: the folder
 /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/` with

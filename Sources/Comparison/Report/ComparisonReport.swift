@@ -3,7 +3,7 @@ import Foundation
 import Storage
 import Clock
 import Records
-import Training
+import Host
 
 /// The comparison as one self-contained HTML page: inline CSS and inline SVG, no scripts, no
 /// fonts or images to fetch, so it opens offline and can be mailed as one file.

@@ -2,7 +2,7 @@ import Foundation
 import Clock
 import Records
 import Storage
-import Training
+import Host
 
 /// A small line chart rendered as inline SVG text (no scripts, no fonts to fetch), for the report.
 struct SVGChart {

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Models
+import Host
+import Benchmarks
+
+/// `ntng bench`: training-step speed of a model preset at 1 and 2 threads.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time training steps (forward + backward + AdamW) against the measured sgemm ceiling.",
+        discussion: """
+            Model FLOPs per step: 6·T·L·(4H² + H·F + H·F′) + 12·B·L·S²·H + 6·M·(H² + H·V) \
+            (T tokens, L layers, H hidden, F and F′ the FFN input and output widths, B sequences, \
+            S sequence length, M masked tokens, V vocabulary); elementwise work is not counted. \
+            Build with `swift build -c release` for meaningful figures.
+            """)
+
+    @Option(name: .long, help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).")
+    var model = "medium"
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Thread counts to measure.")
+    var threads: [Int] = [1, 2]
+
+    @Option(name: .long, help: "Timed steps per thread count (the median is reported).")
+    var steps = 20
+
+    @Option(name: .long, help: "Untimed warm-up steps.")
+    var warmup = 2
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if threads.isEmpty || threads.contains(where: { $0 < 1 }) { throw ValidationError("--threads needs positive counts, e.g. --threads 1 2") }
+    }
+
+    func run() throws {
+        let config: ModelConfig
+        do { config = try ModelConfig.preset(model) } catch { throw ValidationError("\(error)") }
+        let benchmark = StepBenchmark(config: config, steps: steps, warmup: warmup)
+        var results: [StepBenchmark.Result] = []
+        for t in threads {
+            if !json { FileHandle.standardError.write(Data("measuring \(model) at \(t) thread(s)…\n".utf8)) }
+            results.append(try benchmark.run(threads: t))
+        }
+        if json {
+            struct Report: Codable {
+                var model: ModelConfig
+                var parameters: Int
+                var build: String
+                var results: [StepBenchmark.Result]
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let report = Report(model: config, parameters: config.parameterCount, build: Self.buildKind, results: results)
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("model \(config.name): \(config.parameterCount) parameters, \(config.microBatch) × \(config.sequenceLength) tokens per step (\(Self.buildKind) build)")
+        print("threads  step ms (median/min)  fwd ms  optim ms  tokens/s  model GFLOP/s  sgemm ceiling  MFU")
+        for r in results {
+            print(String(format: "%7d  %8.1f / %8.1f  %6.1f  %8.1f  %8.0f  %13.1f  %13.1f  %3.0f%%",
+                         r.threads, r.stepMillisecondsMedian, r.stepMillisecondsMin, r.forwardMillisecondsMedian,
+                         r.optimizerMillisecondsMedian, r.tokensPerSecond, r.modelGFLOPS, r.sgemmCeilingGFLOPS, r.mfu * 100))
+        }
+        print(String(format: "model FLOPs per step: %.1f GFLOP", results.first?.modelGFLOPPerStep ?? 0))
+    }
+
+    static var buildKind: String {
+        #if DEBUG
+        return "debug"
+        #else
+        return "release"
+        #endif
+    }
+}

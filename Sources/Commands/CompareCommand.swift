@@ -1,0 +1,103 @@
+import ArgumentParser
+import Corpus
+import Foundation
+import Host
+import Storage
+import Records
+import Comparison
+import PluginHost
+
+/// `ntng compare`: methods × budgets × seeds under identical budgets, a table with honest
+/// statistics, and a self-contained HTML report (docs/compare.md).
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare methods under identical RST budgets over several seeds; print the table and write an HTML report.",
+        discussion: """
+            Example: ntng compare --methods baseline,stacking,dropping,selective-backprop,rho,lion,sophia \
+            --budgets 5m,10m --seeds 3 --model small --corpus books
+            Every trial runs in its own `ntng run` process; a crash, a hang past the watchdog or a garbage \
+            result fails that trial alone. Finished trials are kept in the results store: running the same \
+            command again (for example after Ctrl-C) reuses them and runs only what is missing.
+            """)
+
+    @Option(help: "Comma-separated methods: baseline, plugin names or ids, library paths, a+b stacks.") var methods: String
+    @Option(help: "Comma-separated RST budgets, e.g. 5m,10m (any order).") var budgets: String
+    @Option(help: "Number of seeds (0, 1, … n−1); every method runs every seed.") var seeds = 3
+    @Option(help: "Model preset.") var model = "small"
+    @Option(help: "Prepared corpus (as for ntng run).") var corpus = "books"
+    @Option(help: "Trials to run at once; the cores are split between them.") var jobs = 1
+    @Option(help: "Cores to split between the jobs (default: all).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Write the HTML report here (default: $NTNG_HOME/reports/compare-<model>-<corpus>-<time>.html).") var report: String?
+    @Flag(help: "Do not write an HTML report.") var noReport = false
+    @Option(help: "Table format: text, json, csv or markdown.") var format = "text"
+    @OptionGroup var storage: StoreOptions
+    @Option(name: .customLong("set"), help: "KEY=VALUE for every trial (PLUGIN.KEY only for methods with that plugin); repeatable.") var settings: [String] = []
+    @Option(name: .customLong("free"), help: "Charge kind not to charge in every trial (scoring, curvature); repeatable.") var free: [String] = []
+    @Option(help: "Reference profile name or path (default: default-<preset>).") var profile: String?
+    @Option(help: "Extra folder to search for plugin libraries; repeatable.") var pluginPath: [String] = []
+    @Option(help: "Method the others are compared with (default: baseline if listed, else the first).") var reference: String?
+    @Option(help: "Watchdog: kill a trial after this many times its expected wall time.") var timeoutFactor = 4.0
+    @Option(help: "Watchdog: the shortest timeout in seconds.") var timeoutFloor = 120.0
+    @Flag(help: "Exit with status 3 when any trial did not finish.") var strict = false
+
+    func validate() throws {
+        guard ComparisonTable.Format(rawValue: format) != nil else {
+            throw ValidationError("--format must be text, json, csv or markdown (got '\(format)')")
+        }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        var request = ComparisonRequest(methods: ComparisonRequest.list(methods), budgets: ComparisonRequest.list(budgets), seeds: seeds)
+        request.model = model
+        request.corpus = corpus
+        request.settings = settings
+        request.free = free
+        request.profile = profile
+        request.pluginPaths = pluginPath
+        request.jobs = jobs
+        request.cores = threads
+        request.timeoutFactor = timeoutFactor
+        request.timeoutFloor = timeoutFloor
+        request.reference = reference
+        if let reference, !request.methods.contains(reference) {
+            throw ValidationError("--reference \(reference) is not one of --methods (\(request.methods.joined(separator: ", ")))")
+        }
+        // Cheap checks first, so a typo fails before the store or the corpus is touched.
+        try request.validate()
+
+        let storeURL = storage.resultsURL
+        let store = try ResultsStore(url: storeURL)
+        guard let executable = PluginSearchPath.currentExecutable else { throw ValidationError("cannot find the ntng executable to run trials with") }
+        let plan = try ComparisonPlan(request: request, data: storage.data, executable: executable)
+
+        let runner = ComparisonRunner(plan: plan, store: store, dataDirectory: storage.dataDir)
+        let stop = StopSignal.install()
+        let outcomes = try runner.run(shouldStop: { stop.requested })
+        let result = try ComparisonSummary(plan: plan, outcomes: outcomes, store: store)
+        let table = ComparisonTable(result)
+        print(table.render(ComparisonTable.Format(rawValue: format)!), terminator: "")
+
+        if !noReport {
+            let url = report.map { URL(fileURLWithPath: $0) } ?? Self.defaultReportURL(model: model, corpus: corpus)
+            try ComparisonReport(result: result, store: store).write(to: url)
+            let line = "report: \(url.path)"
+            if format == "text" { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        if stop.requested {
+            let finished = outcomes.filter(\.isFinished).count
+            FileHandle.standardError.write(Data("compare: stopped; \(finished) of \(outcomes.count) trials are finished and stored. Run the same command again to continue — finished trials are reused, interrupted ones resume from their checkpoints.\n".utf8))
+            throw ExitCode(130)
+        }
+        if strict && outcomes.contains(where: { !$0.isFinished }) { throw ExitCode(3) }
+    }
+
+    static func defaultReportURL(model: String, corpus: String) -> URL {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let safeCorpus = DataPreparer.corpusName(for: corpus)
+        return NTNGHome.directory().appendingPathComponent("reports")
+            .appendingPathComponent("compare-\(model)-\(safeCorpus)-\(formatter.string(from: Date())).html")
+    }
+}

@@ -1,0 +1,243 @@
+import Corpus
+import Foundation
+import Testing
+@testable import Host
+@testable import Records
+@testable import Comparison
+
+/// `ntng compare` end to end on the `tiny` preset and a fixture corpus: trials run as child
+/// processes of the built `ntng`, broken plugins fail alone, finished trials are reused, and
+/// interrupted ones resume.
+@Suite(.serialized) struct CompareTests {
+    typealias Fixture = TrainerTests.Fixture
+
+    static var executable: URL { URL(fileURLWithPath: PluginPaths.ntng) }
+
+    func request(_ f: Fixture, methods: [String], budgets: [String] = ["0.3s"], seeds: Int = 2) -> ComparisonRequest {
+        var r = ComparisonRequest(methods: methods, budgets: budgets, seeds: seeds)
+        r.model = "tiny"
+        r.corpus = f.corpusPath
+        r.profile = f.profilePath
+        r.settings = ["checkpoint-every=20", "val-sequences=16"]
+        r.jobs = 2
+        r.cores = 2
+        // Healthy tiny trials take a few seconds even on a loaded machine; the hanging one costs one floor.
+        r.timeoutFactor = 1
+        r.startupAllowance = 2
+        r.timeoutFloor = 15
+        return r
+    }
+
+    func runner(_ f: Fixture, _ r: ComparisonRequest) throws -> ComparisonRunner {
+        let plan = try ComparisonPlan(request: r, data: f.data, executable: Self.executable)
+        let runner = ComparisonRunner(plan: plan, store: f.store, dataDirectory: f.data.root.path)
+        runner.log = { _ in }
+        return runner
+    }
+
+    /// A plugin that never returns from `on_step` (sleeps in the hook).
+    func hangingPlugin() throws -> String {
+        try buildCPlugin(probePluginSource, defines: ["STATUS_ON_STEP=(sleep(100000),0)", "PLUGIN_ID=\"test.hang\""],
+                         name: "hang", extraFlags: ["-include", "unistd.h", "-lm"])
+    }
+
+    @Test func brokenTrialsFailAloneAndASecondCompareRerunsNothing() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let crash = try buildProbe(["CRASH_ON_STEP"], id: "test.crash")
+        let garbage = try buildProbe(["WITH_OPTIMIZER", "NAN_PARAM"], id: "test.garbage")
+        let hang = try hangingPlugin()
+        let methods = ["baseline", PluginPaths.sgdExample, crash, garbage, hang]
+        let r = request(f, methods: methods)
+        let outcomes = try runner(f, r).run()
+        #expect(outcomes.count == 10)
+        func of(_ m: String) -> [TrialOutcome] { outcomes.filter { $0.trial.method == m } }
+        for m in methods { #expect(of(m).count == 2, "two seeds of \(m)") }
+
+        // The healthy methods finished every seed, with finite losses, in their own processes.
+        for m in ["baseline", PluginPaths.sgdExample] {
+            #expect(of(m).allSatisfy { $0.isFinished && $0.source == .ran && $0.record?.valLoss?.isFinite == true })
+        }
+        // Each broken one failed alone, on record in the store with why.
+        for o in of(crash) {
+            #expect(o.status == .failed)
+            #expect(o.error?.contains("signal 11") == true, "\(o.error ?? "")")
+            #expect(try f.store.run(id: o.runID!).status == .failed)
+        }
+        for o in of(garbage) {
+            #expect(o.status == .failed)
+            #expect(try f.store.run(id: o.runID!).error?.isEmpty == false)
+        }
+        for o in of(hang) {
+            #expect(o.status == .failed)
+            #expect(o.error?.contains("watchdog") == true, "\(o.error ?? "")")
+            #expect(try f.store.run(id: o.runID!).status == .failed)
+        }
+        // The statistics and every export.
+        let plan = try ComparisonPlan(request: r, data: f.data, executable: Self.executable)
+        let result = try ComparisonSummary(plan: plan, outcomes: outcomes, store: f.store)
+        #expect(result.consistencyProblems.isEmpty && result.consistencyChecked == 4)
+        let section = try #require(result.sections.first)
+        let sgd = try #require(section.rows.first { $0.method == PluginPaths.sgdExample })
+        #expect(sgd.finishedCount == 2 && sgd.differences?["val_loss"]?.summary.count == 2)
+        #expect(section.rows.first { $0.method == crash }?.summaries["val_loss"]?.count == 0)
+        #expect(section.rows.filter { $0.best.contains("val_loss") }.count == 1)
+        try checkRenderings(result, f)
+
+        // The same comparison again: every finished trial is reused, nothing new is stored for them.
+        let before = try f.store.runs().count
+        let healthy = request(f, methods: ["baseline", PluginPaths.sgdExample])
+        let again = try runner(f, healthy).run()
+        #expect(again.allSatisfy { $0.source == .reused && $0.isFinished })
+        #expect(Set(again.compactMap(\.runID)) == Set(outcomes.filter(\.isFinished).compactMap(\.runID)))
+        #expect(try f.store.runs().count == before)
+
+        // Threads do not enter the identity; a different budget does.
+        var other = healthy
+        other.jobs = 1
+        #expect(try runner(f, other).plan.trials.map(\.identity) == runner(f, healthy).plan.trials.map(\.identity))
+        other.budgets = ["0.25s"]
+        #expect(Set(try runner(f, other).plan.trials.map(\.identity)).isDisjoint(with: try runner(f, healthy).plan.trials.map(\.identity)))
+    }
+
+    func checkRenderings(_ result: ComparisonSummary, _ f: Fixture) throws {
+        let table = ComparisonTable(result)
+        let text = table.render(.text)
+        #expect(text.contains("(reference)") && text.contains("budget 0.3s RST") && text.contains("did not finish"))
+        #expect(text.contains(" * "), "the best entry is marked")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(table.render(.json).utf8)) as? [String: Any])
+        let budgets = try #require(json["budgets"] as? [[String: Any]])
+        #expect(budgets.count == 1 && (budgets[0]["methods"] as? [Any])?.count == 5)
+        #expect(json["failed_trials"] as? Int == 6)
+        let csv = table.render(.csv).split(separator: "\n")
+        #expect(csv.count == 6 && csv[0].hasPrefix("budget,budget_rst_s,method,finished,trials,train_loss_mean"))
+        let columns = csv[0].split(separator: ",").count
+        #expect(csv.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == columns })
+        let markdown = table.render(.markdown)
+        #expect(markdown.contains("| method | finished |") && markdown.contains("|---|"))
+
+        let report = f.directory.appendingPathComponent("report.html")
+        try ComparisonReport(result: result, store: f.store).write(to: report)
+        let html = try String(contentsOf: report, encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("<svg") && html.contains("Training loss vs RST"))
+        // Self-contained: nothing to fetch.
+        for forbidden in ["<script", "http://", "https://", "@import", "<link"] {
+            #expect(!html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains(forbidden), "report contains \(forbidden)")
+        }
+    }
+
+    @Test func anInterruptedTrialResumesAndFinishesLikeAnUninterruptedOne() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let r = request(f, methods: ["baseline"], seeds: 1)
+        let runner = try runner(f, r)
+        let trial = try #require(runner.plan.trials.first)
+
+        // A trial stopped midway (as a killed comparison leaves it), with its checkpoint.
+        let trainer = try Trainer.start(settings: trial.settings, data: f.data, store: f.store, profile: f.profilePath,
+                                        build: runner.plan.build)
+        var steps = 0
+        guard case .interrupted = try trainer.train(shouldStop: { steps >= 9 }, progress: { _ in steps += 1 }) else {
+            Issue.record("expected an interruption"); return
+        }
+        let resumed = try #require(try runner.run().first)
+        #expect(resumed.source == .resumed && resumed.isFinished)
+        #expect(resumed.runID == trainer.runID)
+
+        // The same trial in a fresh store, uninterrupted: the same steps and losses.
+        let other = try ResultsStore(url: f.directory.appendingPathComponent("fresh.sqlite"))
+        let freshRunner = ComparisonRunner(plan: runner.plan, store: other, dataDirectory: f.data.root.path)
+        freshRunner.log = { _ in }
+        let fresh = try #require(try freshRunner.run().first)
+        #expect(fresh.source == .ran)
+        #expect(fresh.record?.steps == resumed.record?.steps)
+        #expect(fresh.record?.valLoss == resumed.record?.valLoss)
+        #expect(fresh.record?.finalTrainLoss == resumed.record?.finalTrainLoss)
+    }
+
+    @Test func stoppingTheComparisonLeavesTrialsToContinueLater() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var r = request(f, methods: ["baseline", PluginPaths.sgdExample], seeds: 1)
+        r.jobs = 1
+        let stop = StopFlag()
+        stop.set()
+        let outcomes = try runner(f, r).run(shouldStop: { stop.isSet })
+        #expect(outcomes.allSatisfy { $0.source == .notStarted && $0.status == .interrupted })
+        #expect(try f.store.runs().isEmpty)
+    }
+
+    @Test func badInputIsRefusedWithAClearMessage() throws {
+        func refused(_ r: ComparisonRequest, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            do {
+                try r.validate()
+                Issue.record("expected an error mentioning \(fragment)", sourceLocation: sourceLocation)
+            } catch {
+                #expect("\(error)".contains(fragment), "\(error)", sourceLocation: sourceLocation)
+            }
+        }
+        refused(ComparisonRequest(methods: ["baseline", "lion", "baseline"], budgets: ["5m"], seeds: 3), "listed twice")
+        refused(ComparisonRequest(methods: [], budgets: ["5m"], seeds: 3), "--methods is empty")
+        refused(ComparisonRequest(methods: ["baseline"], budgets: ["5m"], seeds: 0), "--seeds must be at least 1")
+        refused(ComparisonRequest(methods: ["baseline"], budgets: ["5m", "0s"], seeds: 1), "greater than zero")
+        refused(ComparisonRequest(methods: ["baseline"], budgets: ["five"], seeds: 1), "budget 'five'")
+        refused(ComparisonRequest(methods: ["baseline"], budgets: ["5m", "300s"], seeds: 1), "listed twice")
+        refused(ComparisonRequest(methods: ["baseline"], budgets: [], seeds: 1), "--budgets is empty")
+        refused(ComparisonRequest(methods: ["baseline", ""], budgets: ["5m"], seeds: 1), "unknown method")
+        // Budgets need not be ascending.
+        #expect(throws: Never.self) { try ComparisonRequest(methods: ["baseline"], budgets: ["10m", "5m"], seeds: 1).validate() }
+        #expect(ComparisonRequest.list("baseline, lion ,sophia") == ["baseline", "lion", "sophia"])
+
+        // What needs the corpus and the plugins: an unknown method, a setting no method takes.
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        func planRefused(_ r: ComparisonRequest, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            let error = #expect(throws: (any Error).self, sourceLocation: sourceLocation) { _ = try runner(f, r) }
+            #expect(error.map { "\($0)".contains(fragment) } == true, "\(String(describing: error))", sourceLocation: sourceLocation)
+        }
+        planRefused(request(f, methods: ["baseline", "no-such-method"]), "unknown method 'no-such-method'")
+        var orphan = request(f, methods: ["baseline"])
+        orphan.settings.append("lion.beta1=0.9")
+        planRefused(orphan, "no method in --methods")
+        var unknownKey = request(f, methods: ["baseline"])
+        unknownKey.settings.append("learning-rate=1")
+        planRefused(unknownKey, "unknown setting")
+    }
+
+    @Test func aCorruptOrHalfWrittenStoreIsReportedAndLeftUntouched() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Not a database at all.
+        let garbage = dir.appendingPathComponent("garbage.sqlite")
+        try Data("these are not the results you are looking for".utf8).write(to: garbage)
+        let error = #expect(throws: ResultsStoreError.self) { _ = try ResultsStore(url: garbage) }
+        #expect(error.map { "\($0)".contains("not an SQLite database") } == true)
+        #expect(try Data(contentsOf: garbage) == Data("these are not the results you are looking for".utf8))
+
+        // A real store cut off halfway (a copy interrupted mid-write).
+        let whole = dir.appendingPathComponent("whole.sqlite")
+        do {
+            // Closed at the end of this scope, which folds the WAL into the main file.
+            let store = try ResultsStore(url: whole)
+            for i in 0..<40 {
+                let run = try store.createRun(NewRun(method: "baseline", model: "tiny", corpus: "c", seed: i, budget: try .parse("1s"),
+                                                     configJSON: String(repeating: "{}", count: 400), codeVersion: "test"))
+                try store.finishRun(id: run.id, summary: RunSummary(rstSeconds: 1, wallSeconds: 1, steps: 1, tokens: 1))
+            }
+        }
+        let bytes = try Data(contentsOf: whole)
+        let half = dir.appendingPathComponent("half.sqlite")
+        let truncated = bytes.prefix(bytes.count / 2)
+        try truncated.write(to: half)
+        #expect(throws: ResultsStoreError.self) { _ = try ResultsStore(url: half) }
+        #expect(try Data(contentsOf: half) == truncated)
+    }
+}
+
+/// A flag tests flip to stop a comparison.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import Host
+@testable import PluginHost
+
+/// `ntng plugin check` and `ntng plugin new`.
+@Suite struct PluginCheckerTests {
+    @Test(arguments: [PluginPaths.sgdExample, PluginPaths.lrScaleExample])
+    func examplesPassEveryCheck(path: String) {
+        for check in PluginCheck.allCases {
+            let result = PluginConformance.run(check, libraryPath: path)
+            #expect(result.passed, "\(check): \(result.detail)")
+        }
+    }
+
+    @Test func nondeterministicStateFailsTheStateCheck() throws {
+        let path = try buildProbe(["NONDETERMINISTIC_STATE"])
+        let result = PluginConformance.run(.state, libraryPath: path)
+        #expect(!result.passed)
+        #expect(result.detail.contains("save_state") && result.detail.contains("different bytes"))
+    }
+
+    @Test func brokenPluginFailsTheEntryCheck() throws {
+        let path = try buildProbe(["ABI_MAJOR=3"])
+        let result = PluginConformance.run(.entry, libraryPath: path)
+        #expect(!result.passed && result.detail.contains("abi_major"))
+    }
+
+    /// A crash inside a hook is reported by the child-process checker, not suffered.
+    @Test func crashInsideAHookIsReported() throws {
+        let ntng = PluginPaths.ntng
+        try #require(FileManager.default.isExecutableFile(atPath: ntng), "the ntng executable is built beside the tests")
+        let path = try buildProbe(["CRASH_ON_STEP"])
+        let result = PluginConformance.runIsolated(.hooks, libraryPath: path, command: [ntng, "plugin", "_check-one"], timeout: 60)
+        #expect(!result.passed)
+        #expect(result.detail.contains("crashed") && result.detail.contains("signal 11")
+                && result.detail.contains("inside on_step of plugin test.probe"), "\(result.detail)")
+        // And a good plugin passes in the child too.
+        let good = PluginConformance.runIsolated(.hooks, libraryPath: PluginPaths.sgdExample, command: [ntng, "plugin", "_check-one"])
+        #expect(good.passed, "\(good.detail)")
+    }
+
+    /// `ntng plugin check` end to end: exit status and report.
+    @Test func checkCommandReportsEachCheck() throws {
+        let ntng = PluginPaths.ntng
+        try #require(FileManager.default.isExecutableFile(atPath: ntng))
+        let out = try runTool(ntng, ["plugin", "check", PluginPaths.sgdExample])
+        #expect(out.contains("PASS determinism") && out.contains("all checks passed"))
+        let crash = try buildProbe(["CRASH_ON_STEP"])
+        #expect(throws: ToolFailure.self) { try runTool(ntng, ["plugin", "check", crash]) }
+    }
+
+    @Test func cSkeletonBuildsAndPassesTheChecks() throws {
+        let header = try String(contentsOf: PluginPaths.include.appendingPathComponent("ntng_plugin.h"), encoding: .utf8)
+        let dir = try makeTemporaryDirectory()
+        for file in try PluginSkeleton.files(name: "MyMethod", language: .c, header: header) {
+            let url = dir.appendingPathComponent(file.path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try file.contents.write(to: url, atomically: true, encoding: .utf8)
+        }
+        try runTool("/bin/sh", [dir.appendingPathComponent("build.sh").path])
+        let lib = dir.appendingPathComponent("libMyMethod.so").path
+        for check in PluginCheck.allCases {
+            let result = PluginConformance.run(check, libraryPath: lib)
+            #expect(result.passed, "\(check): \(result.detail)")
+        }
+    }
+
+    @Test func swiftSkeletonBuildsAndPassesTheChecks() throws {
+        let header = try String(contentsOf: PluginPaths.include.appendingPathComponent("ntng_plugin.h"), encoding: .utf8)
+        let dir = try makeTemporaryDirectory()
+        for file in try PluginSkeleton.files(name: "MySwiftMethod", language: .swift, header: header) {
+            let url = dir.appendingPathComponent(file.path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try file.contents.write(to: url, atomically: true, encoding: .utf8)
+        }
+        try runTool("/bin/sh", [dir.appendingPathComponent("build.sh").path])
+        let lib = dir.appendingPathComponent("libMySwiftMethod.so").path
+        for check in [PluginCheck.entry, .hooks, .state] {
+            let result = PluginConformance.run(check, libraryPath: lib)
+            #expect(result.passed, "\(check): \(result.detail)")
+        }
+    }
+
+    @Test func skeletonNamesAreChecked() {
+        expectPluginError(["1bad", "a letter followed by"]) { _ = try PluginSkeleton.files(name: "1bad", language: .c, header: "") }
+    }
+}

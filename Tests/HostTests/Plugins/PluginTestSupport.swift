@@ -1,0 +1,333 @@
+import Foundation
+import Models
+import Testing
+@testable import Host
+@testable import PluginHost
+
+/// Paths the plugin tests need.
+enum PluginPaths {
+    /// The repository root (three levels above this file).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let include = root.appendingPathComponent("Sources/PluginAPI/include")
+    /// The build folder: where the test binary, `ntng` and the example plugins are.
+    static let build = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    static var sgdExample: String { build.appendingPathComponent("libExampleSGDMomentum.so").path }
+    static var lrScaleExample: String { build.appendingPathComponent("libExampleLRScale.so").path }
+    static var ntng: String { build.appendingPathComponent("ntng").path }
+}
+
+/// Compiles C source into a plugin with `cc -shared -fPIC -I <include>` (plus `defines` as
+/// `-D` flags) in a fresh temporary folder, and returns the library path.
+func buildCPlugin(_ source: String, defines: [String] = [], name: String = "probe", extraFlags: [String] = []) throws -> String {
+    let dir = try makeTemporaryDirectory("plugin-\(name)")
+    let file = dir.appendingPathComponent("\(name).c")
+    try source.write(to: file, atomically: true, encoding: .utf8)
+    let output = dir.appendingPathComponent("lib\(name).so").path
+    try runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-I", PluginPaths.include.path] + defines.map { "-D\($0)" }
+                    + extraFlags + ["-o", output, file.path])
+    return output
+}
+
+/// Runs a command, throwing with its output when it fails.
+@discardableResult
+func runTool(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    if let directory { p.currentDirectoryURL = directory }
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    guard p.terminationStatus == 0 else {
+        throw ToolFailure(message: "\(([executable] + arguments).joined(separator: " ")) failed (\(p.terminationStatus)): \(text)")
+    }
+    return text
+}
+
+struct ToolFailure: Error, CustomStringConvertible { let message: String; var description: String { message } }
+
+/// Asserts that `body` throws a ``PluginError`` whose text contains every fragment.
+func expectPluginError(_ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected a PluginError mentioning \(fragments)", sourceLocation: sourceLocation)
+    } catch let error as PluginError {
+        let text = error.description
+        for f in fragments where !text.contains(f) {
+            Issue.record("error \"\(text)\" does not mention \"\(f)\"", sourceLocation: sourceLocation)
+        }
+    } catch {
+        Issue.record("expected a PluginError, got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// A test double for the trainer's services, backed by a real `tiny` model. It records what the
+/// plugin asked for, so tests can check charging and service use.
+final class FakeServices: PluginHostServices {
+    let model: MaskedLanguageModel
+    var budget = BudgetSnapshot(kind: .steps, amount: 10, elapsed: 0, fraction: 0, rstSeconds: 0, steps: 0, sequences: 0, tokens: 0)
+    var stepSeed: UInt64 = 42
+    var maxLayers: Int
+    /// Loss sum returned for pool row r (the default makes row r's loss = r).
+    var lossOfRow: (Int) -> Float = { Float($0) }
+    private(set) var scoredRows: [[Int]] = []
+    private(set) var curvatureCalls = 0
+    private(set) var logs: [(PluginLogLevel, String, String)] = []
+
+    init(preset: String = "tiny") throws {
+        let config = try ModelConfig.preset(preset)
+        model = try MaskedLanguageModel(config: config, seed: 3)
+        maxLayers = config.layers
+    }
+
+    var parameters: ParameterStore { model.parameters }
+    var modelConfig: ModelConfig { model.config }
+
+    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
+        scoredRows.append(poolRows)
+        return poolRows.map { ExampleLoss(sum: lossOfRow($0), maskedTokens: 2) }
+    }
+
+    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
+        curvatureCalls += 1
+        for i in 0..<count { into[i] = 0.5 }
+    }
+
+    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append((level, plugin, message)) }
+}
+
+/// A configurable C plugin for negative tests. Each `-D` switch breaks one thing or turns on one
+/// hook; without switches it is a valid plugin with an `on_step` that does nothing.
+let probePluginSource = #"""
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ntng_plugin.h"
+
+#ifndef ABI_MAJOR
+#define ABI_MAJOR NTNG_ABI_MAJOR
+#endif
+#ifndef ABI_MINOR
+#define ABI_MINOR NTNG_ABI_MINOR
+#endif
+#ifndef DESCRIPTOR_SIZE
+#define DESCRIPTOR_SIZE sizeof(ntng_descriptor)
+#endif
+#ifndef PLUGIN_ID
+#define PLUGIN_ID "test.probe"
+#endif
+#ifndef ALPHA_DEFAULT
+#define ALPHA_DEFAULT "1.0"
+#endif
+#ifndef POOL_FACTOR
+#define POOL_FACTOR 2
+#endif
+
+typedef struct probe { const ntng_host *h; int32_t state; int32_t curvature; uint64_t calls; } probe;
+
+static ntng_status create(const ntng_host *h, void **out) {
+#ifdef FAIL_CREATE
+  h->set_error(h, NTNG_E_INVALID, "probe create refuses");
+  return NTNG_E_INVALID;
+#endif
+  probe *p = (probe *)calloc(1, sizeof *p);
+  p->h = h;
+  p->state = h->state_tensor(h, "m", 0.25f);
+  p->curvature = h->state_tensor(h, "h", 0.0f);
+  *out = p;
+  return NTNG_OK;
+}
+static void destroy(void *self) { free(self); }
+
+static ntng_status on_step(void *self, const ntng_step_info *s, ntng_step_plan *plan) {
+  probe *p = (probe *)self;
+  (void)s;
+  p->calls++;
+#ifdef LOG_PER_STEP
+  for (int i = 0; i < LOG_PER_STEP; i++) p->h->log(p->h, NTNG_LOG_WARNING, "probe says hello");
+#endif
+#ifdef CRASH_ON_STEP
+  volatile int *nowhere = 0;
+  *nowhere = 1;
+#endif
+#ifdef NAN_LR
+  plan->lr_scale = NAN;
+#endif
+#ifdef NEGATIVE_LR
+  plan->lr_scale = -1.0f;
+#endif
+#ifdef LR_SCALE
+  plan->lr_scale = LR_SCALE;
+#endif
+#ifdef EMPTY_MASK
+  memset(plan->layer_keep, 0, (size_t)(plan->num_layers * plan->micro_batches));
+#endif
+#ifdef DROP_LAYER
+  for (int m = 0; m < plan->micro_batches; m++) plan->layer_keep[m * plan->num_layers + DROP_LAYER] = 0;
+#endif
+#ifdef MASK_BYTE
+  plan->layer_keep[0] = MASK_BYTE;
+#endif
+#ifdef MISUSE_SCORING
+  {
+    int32_t row = 0;
+    float loss = 0;
+    ntng_status st = p->h->per_example_loss(p->h, &row, 1, &loss, NULL);
+    if (st != NTNG_OK) return st;
+  }
+#endif
+#ifdef FAIL_ON_STEP
+  p->h->set_error(p->h, NTNG_E_INVALID, "probe refuses this step");
+  return NTNG_E_INVALID;
+#endif
+#ifdef STATUS_ON_STEP
+  return STATUS_ON_STEP;
+#endif
+  return NTNG_OK;
+}
+
+static ntng_status select_batch(void *self, const ntng_step_info *s, const ntng_batch_pool *pool, int32_t *rows) {
+  probe *p = (probe *)self;
+  (void)s;
+#ifdef GARBAGE_ROWS
+  for (int i = 0; i < pool->n_select; i++) rows[i] = 1000 + i;
+  return NTNG_OK;
+#endif
+#ifdef DUPLICATE_ROWS
+  for (int i = 0; i < pool->n_select; i++) rows[i] = 0;
+  return NTNG_OK;
+#endif
+#ifdef SHORT_ROWS
+  rows[0] = 0;
+  return NTNG_OK;
+#endif
+  /* Score every candidate and keep the n_select highest losses, in descending order. */
+  int n = pool->n_candidates;
+  int32_t *all = (int32_t *)malloc(sizeof(int32_t) * (size_t)n);
+  float *loss = (float *)malloc(sizeof(float) * (size_t)n);
+  for (int i = 0; i < n; i++) all[i] = i;
+  ntng_status st = p->h->per_example_loss(p->h, all, n, loss, NULL);
+  if (st != NTNG_OK) { free(all); free(loss); return st; }
+  for (int k = 0; k < pool->n_select; k++) {
+    int best = -1;
+    for (int i = 0; i < n; i++) if (all[i] >= 0 && (best < 0 || loss[i] > loss[best])) best = i;
+    rows[k] = best;
+    all[best] = -1;
+  }
+  free(all);
+  free(loss);
+  return NTNG_OK;
+}
+static int32_t pool_factor(void *self) { (void)self; return POOL_FACTOR; }
+
+static ntng_status resize_model(void *self, const ntng_step_info *s, ntng_resize_plan *plan) {
+  (void)self;
+#ifdef RESIZE_OUT_OF_RANGE
+  plan->new_num_layers = 2;
+  plan->source_layer[0] = 0;
+  plan->source_layer[1] = 99;
+  return NTNG_OK;
+#endif
+#ifdef RESIZE_TOO_DEEP
+  plan->new_num_layers = plan->max_layers + 1;
+  return NTNG_OK;
+#endif
+  /* Stacking in miniature: one layer at step 0, doubled at step 2. */
+  if (s->step == 0 && plan->current_layers > 1) {
+    plan->new_num_layers = 1;
+    plan->source_layer[0] = 0;
+    return NTNG_OK;
+  }
+  if (s->step == 2 && plan->current_layers * 2 <= plan->max_layers) {
+    plan->new_num_layers = plan->current_layers * 2;
+    for (int i = 0; i < plan->new_num_layers; i++) plan->source_layer[i] = i % plan->current_layers;
+    return NTNG_OK;
+  }
+  return NTNG_DECLINED;
+}
+
+static ntng_status optimizer_step(void *self, const ntng_step_info *s, const ntng_optimizer_args *a) {
+  probe *p = (probe *)self;
+  const ntng_host *h = p->h;
+  (void)s;
+  ntng_model_info mi; memset(&mi, 0, sizeof mi); mi.struct_size = sizeof mi;
+  h->get_model_info(h, &mi);
+#ifdef CURVATURE
+  if (h->sampled_label_gradient(h, p->curvature) != NTNG_OK) return NTNG_E_INTERNAL;
+#endif
+  for (int32_t i = 0; i < mi.num_params; i++) {
+    ntng_param_info pi; memset(&pi, 0, sizeof pi); pi.struct_size = sizeof pi;
+    h->param_info(h, i, &pi);
+    for (int64_t j = 0; j < pi.count; j++) pi.value[j] -= a->lr * pi.grad[j];
+  }
+#ifdef NAN_PARAM
+  ntng_param_info pi; memset(&pi, 0, sizeof pi); pi.struct_size = sizeof pi;
+  h->param_info(h, 0, &pi);
+  pi.value[3] = NAN;
+#endif
+  return NTNG_OK;
+}
+
+static ntng_status save_state(void *self, const ntng_ostream *out) {
+  probe *p = (probe *)self;
+#ifdef NONDETERMINISTIC_STATE
+  static uint64_t counter = 0;
+  counter++;
+  return out->write(out, &counter, 8) == 8 ? NTNG_OK : NTNG_E_IO;
+#endif
+  return out->write(out, &p->calls, 8) == 8 ? NTNG_OK : NTNG_E_IO;
+}
+static ntng_status load_state(void *self, const ntng_istream *in) {
+  probe *p = (probe *)self;
+  return in->read(in, &p->calls, 8) == 8 ? NTNG_OK : NTNG_E_IO;
+}
+
+#ifdef WITH_SELECT
+#define SELECT select_batch
+#define POOL pool_factor
+#else
+#define SELECT NULL
+#define POOL NULL
+#endif
+#ifdef WITH_RESIZE
+#define RESIZE resize_model
+#else
+#define RESIZE NULL
+#endif
+#ifdef WITH_OPTIMIZER
+#define OPTIMIZER optimizer_step
+#else
+#define OPTIMIZER NULL
+#endif
+
+static const ntng_hooks hooks = {sizeof(ntng_hooks), NULL, NULL, RESIZE, NULL, on_step, SELECT, POOL,
+                                 OPTIMIZER, save_state, load_state, NULL};
+static const ntng_config_key alpha = {sizeof(ntng_config_key), NTNG_CONFIG_DOUBLE, "alpha", ALPHA_DEFAULT, "a number"};
+static const ntng_config_key *const keys[] = {&alpha, NULL};
+#ifdef REQUIRE_EXTENSION
+static const char *const required[] = {"ntng.ops/1", NULL};
+#elif defined(REQUIRE_DIAGNOSTICS)
+static const char *const required[] = {NTNG_EXT_DIAGNOSTICS, NULL};
+#else
+static const char *const *const required = NULL;
+#endif
+static const ntng_descriptor descriptor = {DESCRIPTOR_SIZE, ABI_MAJOR, ABI_MINOR, PLUGIN_ID, "Probe", "0.0.1",
+                                           "negative-test probe", keys, required, &hooks, create, destroy};
+static const ntng_entry entry = {sizeof(ntng_entry), ABI_MAJOR, ABI_MINOR, NULL, &descriptor};
+
+#ifdef NO_ENTRY
+NTNG_EXPORT const ntng_entry *some_other_name(void) { return &entry; }
+#else
+NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }
+#endif
+"""#
+
+/// Builds the probe plugin with `defines`.
+func buildProbe(_ defines: [String] = [], id: String? = nil) throws -> String {
+    try buildCPlugin(probePluginSource, defines: defines + (id.map { ["PLUGIN_ID=\"\($0)\""] } ?? []), extraFlags: ["-lm"])
+}

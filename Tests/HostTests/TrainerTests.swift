@@ -1,0 +1,293 @@
+import Corpus
+import Foundation
+import Testing
+@testable import Models
+import TensorCore
+@testable import Host
+import Storage
+@testable import Clock
+@testable import Records
+@testable import PluginHost
+
+/// End-to-end runs of the trainer on a small prepared corpus with the `tiny` model.
+@Suite(.serialized) struct TrainerTests {
+    /// A prepared fixture corpus, a matching profile and an empty results store in a temp folder.
+    struct Fixture {
+        let directory: URL
+        let data: DataLocation
+        let corpusPath: String
+        let profilePath: String
+        let store: ResultsStore
+
+        init(_ name: String = #function) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-trainer-\(name.filter(\.isLetter))-\(UUID().uuidString)")
+            let text = directory.appendingPathComponent("text")
+            try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
+            for file in 0..<4 {
+                let body = (0..<60).map { TrainerTests.paragraph(seed: UInt64(file * 100 + $0)) }.joined(separator: "\n\n")
+                try body.write(to: text.appendingPathComponent("part\(file).txt"), atomically: true, encoding: .utf8)
+            }
+            data = DataLocation(explicitDirectory: directory.appendingPathComponent("data").path)
+            var options = PreparationOptions(corpus: text.path)
+            options.vocabSize = 300
+            options.splitRule = SplitRule(pieceWords: 100, validationPerMille: 100)
+            let prepared = try DataPreparer.prepare(options, location: data)
+            corpusPath = text.path
+
+            var config = try ModelConfig.preset("tiny")
+            config.vocabularySize = prepared.stats.vocabSize
+            let profile = ReferenceProfile(
+                name: "test-tiny", preset: "tiny", shape: ProfileCatalog.shape(of: config), toolchain: "test", blas: "test", threads: 1,
+                forwardBackwardPerSequence: [1e-3, 2e-3, 3e-3], forwardOnlyPerSequence: [4e-4, 8e-4, 1.2e-3],
+                sampledLabelPassPerSequence: [1e-3, 2e-3, 3e-3], optimizerUpdatePerParameter: 1e-9)
+            profilePath = directory.appendingPathComponent("test-tiny.json").path
+            try profile.save(to: URL(fileURLWithPath: profilePath))
+            store = try ResultsStore(url: directory.appendingPathComponent("results.sqlite"))
+        }
+
+        func settings(budget: String = "0.4s", _ extra: [String] = []) throws -> RunSettings {
+            var s = RunSettings(budget: try .parse(budget))
+            s.model = "tiny"
+            s.corpus = corpusPath
+            s.threads = 1
+            for setting in ["checkpoint-every=20", "val-sequences=16"] + extra { try s.apply(setting: setting) }
+            return s
+        }
+
+        func start(_ settings: RunSettings) throws -> Trainer {
+            try Trainer.start(settings: settings, data: data, store: store, profile: profilePath)
+        }
+    }
+
+    static func paragraph(seed: UInt64) -> String {
+        let words = ["the", "river", "ran", "past", "an", "old", "mill", "where", "children", "played", "quietly", "in",
+                     "summer", "and", "winter", "snow", "covered", "every", "field", "near", "our", "small", "town"]
+        var rng = SplitMix64(seed: seed)
+        return (0..<40).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ") + "."
+    }
+
+    /// Losses of every recorded step.
+    func losses(_ store: ResultsStore, _ id: String) throws -> [Double?] { try store.lossCurve(runID: id).map(\.trainLoss) }
+
+    /// A run's checkpoint lives beside the store that records it, never in `$NTNG_HOME` (so tests
+    /// with a temporary store leave the user's home alone).
+    @Test func checkpointsLiveBesideTheResultsStore() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let trainer = try f.start(try f.settings(budget: "0.1s"))
+        guard case .finished = try trainer.train() else { Issue.record("not finished"); return }
+        let expected = f.directory.appendingPathComponent("checkpoints/\(trainer.runID)/latest.safetensors")
+        #expect(f.store.checkpointURL(runID: trainer.runID) == expected)
+        #expect(FileManager.default.fileExists(atPath: expected.path))
+        #expect(!FileManager.default.fileExists(atPath: NTNGHome.directory().appendingPathComponent("checkpoints/\(trainer.runID)").path))
+    }
+
+    @Test func sameSeedAndBudgetGiveTheSameStepsAndLossesOnABusyMachine() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let first = try f.start(try f.settings())
+        guard case .finished(let a) = try first.train() else { Issue.record("not finished"); return }
+
+        // Keep another core busy during the second run: RST comes from the profile, not the clock.
+        let busy = BusyLoop()
+        busy.start()
+        let second = try f.start(try f.settings())
+        guard case .finished(let b) = try second.train() else { Issue.record("not finished"); return }
+        busy.stop()
+
+        #expect(a.steps == b.steps && a.steps > 10)
+        #expect(a.finalTrainLoss == b.finalTrainLoss && a.valLoss == b.valLoss)
+        #expect(a.rstSeconds == b.rstSeconds)
+        #expect(try losses(f.store, first.runID) == losses(f.store, second.runID))
+        // The stop rule: the step that crosses the budget completes; no step starts after it.
+        let perStep = 4 * 3e-3 + 1e-9 * Double(first.model.parameters.parameterCount)
+        #expect(a.rstSeconds >= 0.4 && a.rstSeconds < 0.4 + perStep + 1e-9)
+        #expect(try f.store.lossCurve(runID: first.runID).count == a.steps)
+    }
+
+    /// Plugin state tensors come back in allocation order (their ids are allocation positions),
+    /// not in name order.
+    @Test func checkpointsKeepPluginStateTensorsInAllocationOrder() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = try ModelConfig.preset("tiny")
+        let model = try MaskedLanguageModel(config: config, seed: 0)
+        let optimizer = AdamW(parameterCount: model.parameters.count)
+        var checkpoint = Checkpoint(step: 0, dataPosition: 0, clock: RSTClock(budget: try .parse("1m"), profile: StandaloneHost.syntheticProfile(config)),
+                                    modelConfig: config, lastTrainLoss: nil, nextCheckpointFraction: 1, nextEvaluationFraction: 1)
+        let tensors = [PluginStateTensorSnapshot(name: "momentum", fill: 0, values: [1, 2]),
+                       PluginStateTensorSnapshot(name: "hessian", fill: 0, values: [3, 4]),
+                       PluginStateTensorSnapshot(name: "a_scratch", fill: -1, values: [5, 6])]
+        checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: 3, plugins: [.init(id: "p", version: "1", stateBytes: [7], tensors: tensors)])
+        let url = dir.appendingPathComponent("c.safetensors")
+        try Checkpoint.save(checkpoint, model: model, optimizer: optimizer, to: url)
+        let (loaded, _, _) = try Checkpoint.load(from: url, adamW: AdamW.Settings())
+        #expect(loaded.plugins?.plugins.first?.tensors == tensors)
+    }
+
+    @Test func anInterruptedRunResumesToExactlyTheUninterruptedResult() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        guard case .finished(let reference) = try f.start(try f.settings()).train() else { Issue.record("not finished"); return }
+
+        let interrupted = try f.start(try f.settings())
+        var stepsSeen = 0
+        let outcome = try interrupted.train(shouldStop: { stepsSeen >= 17 }, progress: { _ in stepsSeen += 1 })
+        guard case .interrupted = outcome else { Issue.record("expected an interruption"); return }
+        #expect(try f.store.run(id: interrupted.runID).status == .interrupted)
+
+        let resumed = try Trainer.resume(runID: interrupted.runID, data: f.data, store: f.store)
+        #expect(resumed.clock.steps == 17)
+        guard case .finished(let result) = try resumed.train() else { Issue.record("not finished"); return }
+        #expect(result.steps == reference.steps)
+        #expect(result.finalTrainLoss == reference.finalTrainLoss)
+        #expect(result.valLoss == reference.valLoss)
+        #expect(result.rstSeconds.bitPattern == reference.rstSeconds.bitPattern)
+        #expect(try f.store.lossCurve(runID: interrupted.runID).count == result.steps)
+    }
+
+    @Test func aNaNLossStopsTheRunAndStoresItAsFailed() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let trainer = try f.start(try f.settings())
+        trainer.model.parameters.value("head.dense.weight").base[0] = .nan
+        #expect(throws: TrainingFailure.self) { _ = try trainer.train() }
+        let record = try f.store.run(id: trainer.runID)
+        #expect(record.status == .failed)
+        #expect(record.failedStep == 1)
+        #expect(record.error?.contains("training loss became NaN at step 1") == true)
+    }
+
+    @Test func badSettingsAreRefusedBeforeTraining() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var s = try f.settings()
+        #expect(throws: RunSettingsError.unknownKey("learning-rate")) { try s.apply(setting: "learning-rate=1") }
+        #expect(throws: RunSettingsError.malformedSetting("lr")) { try s.apply(setting: "lr") }
+        #expect(throws: RunSettingsError.self) { try s.apply(setting: "lr=-1") }
+        #expect(throws: (any Error).self) { try s.apply(setting: "model.heads=3") }
+        #expect(throws: BudgetError.self) { _ = try Budget.parse("0m") }
+        // A profile measured for another shape is refused with a message saying what to do.
+        var other = try f.settings()
+        other.model = "small"
+        do {
+            _ = try Trainer.start(settings: other, data: f.data, store: f.store, profile: f.profilePath)
+            Issue.record("a tiny profile was accepted for the small preset")
+        } catch {
+            #expect("\(error)".contains("ntng calibrate"))
+        }
+        #expect(try f.store.runs().isEmpty)  // nothing half-created
+        // A batch that is not a multiple of the micro-batch.
+        #expect(throws: RunSettingsError.self) { _ = try f.start(try f.settings(["batch=6"])) }
+    }
+}
+
+/// Keeps one core busy until stopped.
+final class BusyLoop: @unchecked Sendable {
+    private var running = true
+    private let lock = NSLock()
+    private var thread: Thread?
+
+    func start() {
+        thread = Thread { [self] in
+            var x = 1.0
+            while lock.withLock({ running }) { for _ in 0..<10_000 { x = x * 1.000001 + 1e-9 } }
+            _ = x
+        }
+        thread?.start()
+    }
+
+    func stop() { lock.withLock { running = false } }
+}
+
+/// The trainer driving real plugins through the ABI: provenance, failures, resume with plugin state.
+@Suite(.serialized) struct TrainerPluginTests {
+    typealias Fixture = TrainerTests.Fixture
+
+    @Test func aPluginOptimizerTrainsAndIsRecordedWithProvenance() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = PluginPaths.sgdExample
+        let trainer = try f.start(settings)
+        guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
+        #expect(summary.steps > 10)
+        let record = try f.store.run(id: trainer.runID)
+        let provenance = try JSONDecoder().decode([PluginProvenance].self, from: Data((record.pluginsJSON ?? "[]").utf8))
+        #expect(provenance.count == 1)
+        #expect(provenance.first?.sha256.count == 64)
+        #expect(provenance.first?.optimizerCharge == "estimated")  // no calibration in the test profile
+        #expect((trainer.clock.charged[.plugin] ?? 0) > 0 && trainer.clock.charged[.optimizer] == nil)
+    }
+
+    @Test func aPluginBreakingItsContractFailsTheRunNamingPluginAndHook() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = try buildProbe(["NAN_LR"])
+        let trainer = try f.start(settings)
+        do {
+            _ = try trainer.train()
+            Issue.record("a NaN lr_scale was accepted")
+        } catch {
+            #expect("\(error)".contains("on_step"))
+        }
+        let record = try f.store.run(id: trainer.runID)
+        #expect(record.status == .failed)
+        #expect(record.error?.contains("on_step") == true)
+        #expect(record.finalTrainLoss == nil)
+    }
+
+    /// Plugin log lines are stored with the run (step, level, plugin), up to a limit that a
+    /// plugin logging in a loop cannot get past.
+    @Test func pluginLogLinesAreStoredWithTheRunUpToALimit() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = try buildProbe(["LOG_PER_STEP=40"], id: "test.chatty")
+        let trainer = try f.start(settings)
+        trainer.pluginLog = { _ in }
+        guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
+        #expect(summary.steps * 40 > Trainer.maxStoredLogLines, "the run must log more than the limit")
+        let log = try f.store.log(runID: trainer.runID)
+        #expect(log.count == Trainer.maxStoredLogLines)
+        #expect(log.dropLast().allSatisfy { $0.source == "test.chatty" && $0.level == "warning" && $0.message == "probe says hello" })
+        #expect(log.first?.step == 1 && log[40].step == 2, "each line carries the step that logged it")
+        #expect(log.last?.message.contains("not stored") == true)
+        #expect(try f.store.details(runID: trainer.runID).log == log)
+    }
+
+    @Test func unknownPluginSettingsAreRefusedBeforeAnythingIsStored() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = PluginPaths.sgdExample
+        try settings.apply(setting: "example.sgd-momentum.no_such_key=1")
+        #expect(throws: PluginError.self) { _ = try f.start(settings) }
+        #expect(try f.store.runs().isEmpty)
+    }
+
+    @Test func aRunWithPluginStateResumesExactly() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = PluginPaths.lrScaleExample + "+" + PluginPaths.sgdExample
+        // A calibrated plugin optimizer charge keeps the budget exactly reproducible.
+        var profile = try ReferenceProfile.load(from: URL(fileURLWithPath: f.profilePath))
+        profile.pluginCostPerParameter = ["example.sgd-momentum": 2e-9]
+        try profile.save(to: URL(fileURLWithPath: f.profilePath))
+        guard case .finished(let reference) = try f.start(settings).train() else { Issue.record("not finished"); return }
+
+        let interrupted = try f.start(settings)
+        var seen = 0
+        guard case .interrupted = try interrupted.train(shouldStop: { seen >= 23 }, progress: { _ in seen += 1 }) else {
+            Issue.record("expected an interruption"); return
+        }
+        guard case .finished(let resumed) = try Trainer.resume(runID: interrupted.runID, data: f.data, store: f.store).train() else {
+            Issue.record("not finished"); return
+        }
+        #expect(resumed.steps == reference.steps)
+        #expect(resumed.finalTrainLoss == reference.finalTrainLoss)
+        #expect(resumed.valLoss == reference.valLoss)
+    }
+}
