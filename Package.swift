@@ -63,6 +63,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Corpus", dependencies: ["Storage", "CSentencePiece", "CZlib"], swiftSettings: numericSettings),
 
+        // The downstream task suite built from Debian packages (classification tasks with sanity
+        // baselines), its loaders for ntng, GLUE and SuperGLUE layouts.
+        .target(name: "Tasks", dependencies: ["Storage", "Corpus"], swiftSettings: numericSettings),
+
         // The C ABI a method plugin compiles against. Plugins know only this.
         .target(name: "PluginAPI"),
 
@@ -100,7 +104,7 @@ let package = Package(
         .target(name: "Preparation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Host"]),
 
         // Downstream evaluation: fine-tuning a run's checkpoint on the task suite, never charged.
-        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Host"],
+        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Tasks", "Host"],
                 swiftSettings: numericSettings),
 
         // Measuring this machine: reference-profile calibration (host and plugin optimizers) and
@@ -116,13 +120,13 @@ let package = Package(
         .executableTarget(
             name: "Commands",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Tasks", "PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
-        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Storage"]),
-        .testTarget(name: "HostTests", dependencies: ["PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tasks", "Storage"]),
+        .testTarget(name: "HostTests", dependencies: ["PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "Tasks"]),
     ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Corpus
+import Tasks
 import Foundation
 
 /// `ntng data …`: pre-training data management.

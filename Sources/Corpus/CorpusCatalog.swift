@@ -32,9 +32,9 @@ public struct DebianSource: Sendable {
 }
 
 /// Installed Debian packages, as dpkg knows them.
-enum DebianPackages {
+public enum DebianPackages {
     /// Installed versions of `packages` (missing ones are absent from the result).
-    static func installedVersions(_ packages: [String]) throws -> [String: String] {
+    public static func installedVersions(_ packages: [String]) throws -> [String: String] {
         let output = try ProcessRunner.run("dpkg-query", ["-W", "-f=${Package}\t${Version}\t${db:Status-Status}\n"] + packages,
                                            package: "dpkg", allowFailure: true)
         var versions = [String: String]()

@@ -1,4 +1,5 @@
 import Corpus
+import Tasks
 import Clock
 import Records
 import Storage

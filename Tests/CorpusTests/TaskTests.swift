@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Corpus
+@testable import Tasks
 
 /// The downstream task suite on small fixtures written here (never the big Debian files): the
 /// split rule, each builder's parsing and labelling, leakage rules, caps, and the GLUE/SuperGLUE

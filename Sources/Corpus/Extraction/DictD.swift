@@ -2,14 +2,14 @@ import Foundation
 
 /// Reader for dictd databases (`name.index` + gzip-compatible `name.dict.dz`). Index lines are
 /// `headword TAB offset TAB length`, the numbers in dictd's base64 digits.
-enum DictD {
-    struct Entry {
-        let headword: String
-        let offset: Int
-        let text: String
+public enum DictD {
+    public struct Entry {
+        public let headword: String
+        public let offset: Int
+        public let text: String
     }
 
-    static func decodeNumber<S: StringProtocol>(_ s: S) -> Int? {
+    public static func decodeNumber<S: StringProtocol>(_ s: S) -> Int? {
         var v = 0
         for b in s.utf8 {
             let d: Int
@@ -27,7 +27,7 @@ enum DictD {
     }
 
     /// All entries in file order, one per distinct (offset, length): aliases share a definition.
-    static func entries(directory: String, name: String) throws -> [Entry] {
+    public static func entries(directory: String, name: String) throws -> [Entry] {
         let indexURL = URL(fileURLWithPath: "\(directory)/\(name).index")
         let dictURL = URL(fileURLWithPath: "\(directory)/\(name).dict.dz")
         let indexData: Data
@@ -58,7 +58,7 @@ enum DictD {
 
     /// Generic dictionary documents (FOLDOC, Jargon, Devil's Dictionary): one per entry; cross-
     /// reference braces removed; FOLDOC's trailing "(2014-11-27)" date lines dropped.
-    static func documents(directory: String, name: String) throws -> [TextDocument] {
+    public static func documents(directory: String, name: String) throws -> [TextDocument] {
         try entries(directory: directory, name: name).compactMap { entry in
             let cleaned = entry.text.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
             let paragraphs = TextTools.paragraphs(of: cleaned).filter { !isDateLine($0) }
@@ -67,7 +67,7 @@ enum DictD {
         }
     }
 
-    static func isDateLine(_ p: String) -> Bool {
+    public static func isDateLine(_ p: String) -> Bool {
         p.count == 12 && p.hasPrefix("(") && p.hasSuffix(")") && p.dropFirst().dropLast().allSatisfy { $0.isNumber || $0 == "-" }
     }
 }

@@ -4,8 +4,8 @@
 /// `[PJC]` or `[WordNet 1.5 +PJC]`. Senses tagged WordNet are dropped whole (gloss, synonyms and
 /// tag), because downstream tasks are built from WordNet and must not leak into pre-training.
 /// Pronunciations (`\A*ban"don\`), accent codes (`[a^]`) and link braces are removed.
-enum GCIDEText {
-    static func documents(directory: String) throws -> [TextDocument] {
+public enum GCIDEText {
+    public static func documents(directory: String) throws -> [TextDocument] {
         try DictD.entries(directory: directory, name: "gcide").compactMap { entry in
             if entry.headword.hasPrefix("00-") { return nil }  // database notes, licence text
             let paragraphs = cleanEntry(entry.text)
@@ -15,7 +15,7 @@ enum GCIDEText {
     }
 
     /// Returns the entry's paragraphs with WordNet senses and markup removed.
-    static func cleanEntry(_ text: String) -> [String] {
+    public static func cleanEntry(_ text: String) -> [String] {
         var kept = [String]()
         var pendingBlock = [String]()  // raw paragraphs of the sense not yet closed by a tag
         var rawParagraph = [Substring]()
@@ -51,21 +51,21 @@ enum GCIDEText {
     }
 
     /// A line that is only a bracketed source attribution.
-    static func isSourceTag(_ line: Substring) -> Bool {
+    public static func isSourceTag(_ line: Substring) -> Bool {
         let t = line.drop(while: { $0 == " " })
         guard t.hasPrefix("["), t.hasSuffix("]") else { return false }
         return t.contains("Webster") || t.contains("WordNet") || t.contains("PJC") || t.contains("Century")
             || t.contains("Suppl") || t.contains("Chambers") || t.contains("Johnson") || t.contains("RN")
     }
 
-    static let ligatures: [String: String] = [
+    public static let ligatures: [String: String] = [
         "ng": "ng", "oe": "oe", "OE": "OE", "ae": "ae", "AE": "AE", "deg": "°", "frac12": "½", "frac14": "¼",
         "frac34": "¾", "root": "√", "sec": "″", "min": "′", "prime": "′", "cced": "ç", "th": "th", "hand": "☞",
         "sect": "§", "para": "¶", "dagger": "†", "pound": "£", "asterism": "⁂", "ddagger": "‡",
     ]
 
     /// Removes pronunciations, accent codes and braces; collapses whitespace.
-    static func cleanMarkup(_ paragraph: String) -> String {
+    public static func cleanMarkup(_ paragraph: String) -> String {
         var out = ""
         let c = Array(paragraph)
         var i = 0

@@ -3,8 +3,8 @@ import Foundation
 /// Runs the few reader programs whose formats ntng does not parse itself (`bible`, `diatheke`,
 /// `dpkg-query`), capturing stdout. Their stderr chatter (diatheke prints
 /// "Error reading ulCompOffset" for harmless gaps) is discarded.
-enum ProcessRunner {
-    static func executablePath(_ name: String) -> String? {
+public enum ProcessRunner {
+    public static func executablePath(_ name: String) -> String? {
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
         for dir in paths + ["/usr/bin", "/bin", "/usr/sbin"] {
             let candidate = "\(dir)/\(name)"
@@ -14,7 +14,7 @@ enum ProcessRunner {
     }
 
     /// Runs `tool` with `arguments`; returns stdout. `package` names the Debian package for the error.
-    static func run(_ tool: String, _ arguments: [String], package: String, allowFailure: Bool = false) throws -> Data {
+    public static func run(_ tool: String, _ arguments: [String], package: String, allowFailure: Bool = false) throws -> Data {
         guard let path = executablePath(tool) else { throw CorpusError.missingTool(tool: tool, package: package) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)

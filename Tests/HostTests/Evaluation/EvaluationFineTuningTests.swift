@@ -1,4 +1,5 @@
 import Corpus
+@testable import Tasks
 import Foundation
 import Models
 import TensorCore

@@ -1,4 +1,5 @@
 import Corpus
+@testable import Tasks
 import Testing
 @testable import Host
 @testable import Evaluation

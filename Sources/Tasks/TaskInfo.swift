@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// The headline metric of a task.

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// One WordNet 3.0 synset as the tasks need it.

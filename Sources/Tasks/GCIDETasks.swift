@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// Tasks built from GCIDE (Webster 1913), one of them paired with WordNet (data.md §2.1).

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// Tasks built from WordNet 3.0 alone (data.md §2.1).

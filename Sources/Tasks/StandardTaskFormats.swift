@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// The GLUE distribution's TSV files. Columns are found by header name, so one reader covers

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// What can go wrong building or reading downstream tasks; each message says what to do.

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// One verse of the World English Bible.

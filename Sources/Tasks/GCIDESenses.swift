@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// One GCIDE (Webster 1913 + supplements) entry split into senses, for the downstream tasks.

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// One labelled example of a downstream task, as text: a single text or a pair, a label name and

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// Task examples as token ids: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` (crammed BERT has no

@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// A downstream task built from installed Debian packages (data.md §2.1).

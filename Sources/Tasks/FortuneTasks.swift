@@ -1,3 +1,4 @@
+import Corpus
 import Foundation
 
 /// fortune_topic: a fortune → its category file (data.md §2.1).
