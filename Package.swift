@@ -124,9 +124,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Helpers shared by the test targets (temporary folders, a sample reference profile).
+        .target(name: "TestSupport", dependencies: ["Clock"], path: "Tests/TestSupport"),
+        .testTarget(name: "ClockTests", dependencies: ["Clock", "TestSupport"]),
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "Clock", "Storage", "TestSupport",
+                                                        .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tasks", "Storage"]),
-        .testTarget(name: "HostTests", dependencies: ["PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "Tasks"]),
+        .testTarget(name: "HostTests", dependencies: ["PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "Tasks", "TestSupport"]),
     ]
 )

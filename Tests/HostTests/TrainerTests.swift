@@ -1,6 +1,7 @@
 import Corpus
 import Foundation
 import Testing
+import TestSupport
 @testable import Models
 import TensorCore
 @testable import Host

@@ -4,6 +4,7 @@ import Foundation
 import Models
 import TensorCore
 import Testing
+import TestSupport
 @testable import Host
 @testable import Clock
 @testable import Records

@@ -3,6 +3,7 @@ import Foundation
 import Models
 import TensorCore
 import Testing
+import TestSupport
 @testable import Host
 import Storage
 @testable import Preparation

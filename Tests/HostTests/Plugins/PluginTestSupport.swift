@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Testing
+import TestSupport
 @testable import Host
 @testable import PluginHost
 

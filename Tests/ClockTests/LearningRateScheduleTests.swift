@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Host
+import TestSupport
 @testable import Clock
 
 @Suite struct LearningRateScheduleTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Host
+import TestSupport
 @testable import Records
 
 @Suite struct SafeTensorsTests {

@@ -1,8 +1,7 @@
-import Corpus
 import Foundation
 import GRDB
 import Testing
-@testable import Host
+import TestSupport
 import Storage
 @testable import Clock
 @testable import Records
