@@ -38,23 +38,24 @@ public struct StepBenchmark {
         self.warmup = warmup
     }
 
-    /// A synthetic batch of the preset's micro-batch with 15 % of positions masked.
-    public func syntheticBatch(seed: UInt64 = 1) -> MaskedLMBatch {
+    /// A synthetic micro-batch of the preset: random tokens, 15 % of positions masked.
+    public func syntheticExamples(seed: UInt64 = 1) -> [MaskedExample] {
         var rng = SplitMix64(seed: seed)
-        let b = config.microBatch, s = config.sequenceLength
+        let s = config.sequenceLength
         let perSequence = max(1, Int((Double(s - 2) * 0.15).rounded()))
-        var tokens = [Int32](), positions = [Int32](), labels = [Int32]()
-        for row in 0..<b {
-            for i in 0..<s { tokens.append(Int32(5 + Int(rng.next() % UInt64(config.vocabularySize - 5)))) }
-            let chosen = Set((0..<perSequence).map { _ in 1 + Int(rng.next() % UInt64(s - 2)) })
-            for i in chosen.sorted() {
-                positions.append(Int32(row * s + i))
-                labels.append(tokens[row * s + i])
-                tokens[row * s + i] = 4
-            }
+        return (0..<config.microBatch).map { row in
+            var tokens = (0..<s).map { _ in Int32(5 + Int(rng.next() % UInt64(config.vocabularySize - 5))) }
+            let positions = Set((0..<perSequence).map { _ in 1 + Int(rng.next() % UInt64(s - 2)) }).sorted()
+            let labels = positions.map { tokens[$0] }
+            for i in positions { tokens[i] = 4 }
+            return MaskedExample(exampleId: UInt64(row), inputTokens: tokens, length: s,
+                                 maskedPositions: positions.map(Int32.init), labels: labels)
         }
-        return MaskedLMBatch(sequenceLength: s, tokens: tokens, validLengths: Array(repeating: Int32(s), count: b),
-                             maskedPositions: positions, labels: labels, exampleIds: (0..<b).map(UInt64.init))
+    }
+
+    /// ``syntheticExamples(seed:)`` as the model's batch layout.
+    public func syntheticBatch(seed: UInt64 = 1) -> MaskedLMBatch {
+        MaskedLMBatch(examples: syntheticExamples(seed: seed), sequenceLength: config.sequenceLength)
     }
 
     /// Runs the benchmark at `threads` threads: ``TrainingStep/take()``, the step every run takes,
@@ -63,12 +64,13 @@ public struct StepBenchmark {
         ComputeThreads.set(threads)
         var settings = RunSettings(budget: try .steps(warmup + steps))
         settings.model = config.name
-        let batch = syntheticBatch()
+        let examples = syntheticExamples()
+        let batch = MaskedLMBatch(examples: examples, sequenceLength: config.sequenceLength)
         let model = try MaskedLanguageModel(config: config, seed: 0)
         let training = TrainingStep(
             model: model, optimizer: AdamW(parameterCount: model.parameters.count),
             clock: RSTClock(budget: settings.budget, profile: StandaloneHost.syntheticProfile(config)),
-            recipe: try TrainingRecipe(settings: settings, config: config), batches: RepeatedBatch(batch), maxLayers: config.layers)
+            recipe: try TrainingRecipe(settings: settings, config: config), batches: RepeatedBatch(examples), maxLayers: config.layers)
         var stepTimes: [Double] = [], forwardTimes: [Double] = [], optimizerTimes: [Double] = []
         for i in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -102,20 +104,7 @@ public struct StepBenchmark {
 final class RepeatedBatch: TrainingBatches {
     let examples: [MaskedExample]
 
-    init(_ batch: MaskedLMBatch) {
-        let s = batch.sequenceLength
-        var cursor = 0
-        examples = (0..<batch.sequences).map { row in
-            var positions: [Int32] = [], labels: [Int32] = []
-            while cursor < batch.maskedCount, Int(batch.maskedPositions[cursor]) / s == row {
-                positions.append(batch.maskedPositions[cursor] - Int32(row * s))
-                labels.append(batch.labels[cursor])
-                cursor += 1
-            }
-            return MaskedExample(exampleId: batch.exampleIds[row], inputTokens: Array(batch.tokens[row * s ..< (row + 1) * s]),
-                                 length: Int(batch.validLengths[row]), maskedPositions: positions, labels: labels)
-        }
-    }
+    init(_ examples: [MaskedExample]) { self.examples = examples }
 
     var microBatchesAvailable: Int? { nil }
     func examples(microBatch index: Int) -> [MaskedExample] { examples }

@@ -40,6 +40,7 @@ public protocol PluginHostServices: AnyObject {
 extension PluginHostServices {
     /// Hosts that keep no run record ignore diagnostics.
     public func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) {}
+    /// Filed under the steps completed: where the run (re)starts or ends.
     public func runContext() -> StepContext { StepContext(number: budget.steps) }
 }
 

@@ -12,7 +12,7 @@ import PluginHost
 extension RHOPreparation: MethodPreparation {
     public static func prepare(run settings: inout RunSettings, library: PluginLibrary, data: DataLocation, profile: String?,
                                reachBudget: Budget?, log: (String) -> Void) throws {
-        try ensureTable(for: &settings, data: data, profile: profile, reachBudget: reachBudget, log: log)
+        _ = try ensureTable(for: &settings, library: library, data: data, profile: profile, reachBudget: reachBudget, log: log)
     }
 
     public static func verifyRecorded(_ settings: RunSettings) throws { try verifyRecordedTable(settings) }

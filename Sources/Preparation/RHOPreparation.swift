@@ -96,6 +96,13 @@ public enum RHOPreparation {
                                    reachBudget: Budget? = nil, home: URL = NTNGHome.directory(),
                                    log: (String) -> Void) throws -> RHOTable? {
         guard let library = rhoLibrary(in: settings) else { return nil }
+        return try ensureTable(for: &settings, library: library, data: data, profile: profile, reachBudget: reachBudget,
+                               home: home, log: log)
+    }
+
+    /// ``ensureTable(for:data:profile:reachBudget:home:log:)`` for the run's RHO `library`, already resolved.
+    static func ensureTable(for settings: inout RunSettings, library: PluginLibrary, data: DataLocation, profile: String?,
+                            reachBudget: Budget?, home: URL = NTNGHome.directory(), log: (String) -> Void) throws -> RHOTable {
         func spellings(_ key: String) -> [String] { library.settingPrefixes.map { "\($0).\(key)" } + [key] }
         func setting(_ key: String) -> String? { pluginSetting(key, of: library, in: settings) }
         let budgetText = setting("proxy_budget") ?? "5m"

@@ -117,19 +117,13 @@ public class TrainingStep {
         self.maxLayers = maxLayers
     }
 
-    /// The context for `on_run_start`, `on_run_end` and state calls: filed under the steps done.
-    public func runContext() -> StepContext { StepContext(number: clock.steps) }
-
     /// Derived from the run seed and the steps completed, so reruns and resumed runs draw the
     /// same numbers; constant through a step (the clock counts the step at its end).
     public var stepSeed: UInt64 { SplitMix64.mix(recipe.seed ^ SplitMix64.mix(UInt64(clock.steps) &+ 0x5354_4550)) }
 
     /// Hands over (and forgets) the diagnostics and log lines recorded so far.
     public func takeRecords() -> (diagnostics: [Diagnostic], log: [RunLogLine]) {
-        defer {
-            diagnostics.removeAll(keepingCapacity: true)
-            logLines.removeAll(keepingCapacity: true)
-        }
+        defer { (diagnostics, logLines) = ([], []) }
         return (diagnostics, logLines)
     }
 
@@ -141,13 +135,14 @@ public class TrainingStep {
         let lr = recipe.schedule.learningRate(atFraction: clock.fraction)
         let plan = try planStep(step)
         step.batches = try drawBatches(step)
+        let sequences = step.batches.reduce(0) { $0 + $1.sequences }
+        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
         let started = DispatchTime.now().uptimeNanoseconds
-        let (loss, depthSum) = try forwardBackward(step, plan: plan)
+        let (loss, depthSum) = try forwardBackward(step, plan: plan, masked: masked)
         let optimizerStarted = DispatchTime.now().uptimeNanoseconds
         let rate = lr * Double(plan.lrScale)
-        try optimize(step, learningRate: rate, plan: plan)
+        try optimize(step, learningRate: rate, plan: plan, sequences: sequences, masked: masked)
         let ended = DispatchTime.now().uptimeNanoseconds
-        let sequences = step.batches.reduce(0) { $0 + $1.sequences }
         clock.completeStep(sequences: sequences, tokens: sequences * model.config.sequenceLength)
         if plugins != nil {
             record("active_depth", Double(depthSum) / Double(step.batches.count), in: step)
@@ -198,10 +193,9 @@ public class TrainingStep {
     }
 
     /// Forward and backward of every micro-batch into fresh gradients, each charged at the
-    /// profile's cost for the layers it ran; returns the mean loss per masked token and the
-    /// summed depth.
-    private func forwardBackward(_ step: StepContext, plan: PluginStepPlan) throws -> (loss: Double, depthSum: Int) {
-        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
+    /// profile's cost for the layers it ran; returns the mean loss per masked token (`masked`
+    /// masked tokens in the step) and the summed depth.
+    private func forwardBackward(_ step: StepContext, plan: PluginStepPlan, masked: Int) throws -> (loss: Double, depthSum: Int) {
         model.parameters.zeroGradients()
         var lossSum = 0.0, depthSum = 0
         for (i, batch) in step.batches.enumerated() {
@@ -220,9 +214,7 @@ public class TrainingStep {
 
     /// Clipping, then the plugin's `optimizer_step` (charged from its calibration, or estimated) or
     /// the host's AdamW (charged per parameter).
-    private func optimize(_ step: StepContext, learningRate rate: Double, plan: PluginStepPlan) throws {
-        let sequences = step.batches.reduce(0) { $0 + $1.sequences }
-        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
+    private func optimize(_ step: StepContext, learningRate rate: Double, plan: PluginStepPlan, sequences: Int, masked: Int) throws {
         if let plugins, plugins.replacesOptimizer {
             GradientClipping.clip(model.parameters, maxNorm: recipe.clipNorm)
             let outcome = try plugins.optimizerStep(learningRate: Float(rate), batchSequences: sequences, batchTokens: masked, in: step)!
@@ -231,8 +223,8 @@ public class TrainingStep {
             clock.charge(.plugin, seconds: charge.seconds)
         } else {
             // Layers no micro-batch ran (layer dropping) have no gradient this step: skip them.
-            let ran = Set((plan.activeLayers ?? [Array(0..<model.config.layers)]).joined())
-            let skipped = Set(0..<model.config.layers).subtracting(ran)
+            // Without keep masks every layer ran, and the common step builds no sets.
+            let skipped = plan.activeLayers.map { Set(0..<model.config.layers).subtracting($0.joined()) } ?? []
             Self.hostOptimizerUpdate(model.parameters, optimizer, clipNorm: recipe.clipNorm, learningRate: Float(rate), skippedLayers: skipped)
             clock.chargeOptimizer(parameters: model.parameters.parameterCount)
         }
