@@ -10,6 +10,8 @@ import TensorCore
 public final class MaskedLanguageModel {
     public private(set) var config: ModelConfig
     public private(set) var parameters: ParameterStore
+    /// The kernels every pass runs on, fixed when the model is built.
+    public let backend: any ComputeBackend
     private var arena: TensorArena
     private var buffers: EncoderActivations
     private var weights: Weights
@@ -17,13 +19,15 @@ public final class MaskedLanguageModel {
     private var pass = PassState()
 
     /// A freshly initialised model: matrices and embeddings ~ N(0, initStd²), norm gains 1,
-    /// biases 0, position scale 1/√hidden. The same seed gives the same weights.
-    public init(config: ModelConfig, seed: UInt64) throws {
+    /// biases 0, position scale 1/√hidden. The same seed gives the same weights. Passes run on
+    /// `backend`.
+    public init(config: ModelConfig, seed: UInt64, backend: any ComputeBackend = CPUBackend.shared) throws {
         try config.validate()
         self.config = config
+        self.backend = backend
         parameters = ParameterStore(Self.parameterSpecs(config))
-        (arena, buffers) = TensorArena.layout { EncoderActivations(config: config, arena: $0) }
-        Embedding.fillSinusoids(buffers.sinusoids)
+        (arena, buffers) = backend.layout { EncoderActivations(config: config, arena: $0) }
+        backend.fillSinusoids(buffers.sinusoids)
         weights = Weights(parameters, layers: config.layers)
         pass.sampledLabels = Array(repeating: 0, count: config.microBatch * config.maxMaskedPerSequence)
         for e in parameters.entries { Self.initialise(e, in: parameters, config: config, seed: seed) }
@@ -33,8 +37,8 @@ public final class MaskedLanguageModel {
     func replace(config newConfig: ModelConfig, parameters store: ParameterStore) {
         config = newConfig
         parameters = store
-        (arena, buffers) = TensorArena.layout { EncoderActivations(config: newConfig, arena: $0) }
-        Embedding.fillSinusoids(buffers.sinusoids)
+        (arena, buffers) = backend.layout { EncoderActivations(config: newConfig, arena: $0) }
+        backend.fillSinusoids(buffers.sinusoids)
         weights = Weights(store, layers: newConfig.layers)
         pass = PassState()
         pass.sampledLabels = Array(repeating: 0, count: newConfig.microBatch * newConfig.maxMaskedPerSequence)
@@ -158,12 +162,12 @@ public final class MaskedLanguageModel {
             switch targets {
             case .labels:
                 batch.labels.withUnsafeBufferPointer { labels in
-                    SoftmaxCrossEntropy.run(logits: a.logits, rows: m, labels: .given(labels.baseAddress!),
+                    backend.softmaxCrossEntropy(logits: a.logits, rows: m, labels: .given(labels.baseAddress!),
                                             losses: a.rowLosses.base, gradientScale: gradientScale)
                 }
             case .sampledFromModel(let seed):
                 pass.sampledLabels.withUnsafeMutableBufferPointer { into in
-                    SoftmaxCrossEntropy.run(logits: a.logits, rows: m, labels: .sampled(seed: seed, into: into.baseAddress!),
+                    backend.softmaxCrossEntropy(logits: a.logits, rows: m, labels: .sampled(seed: seed, into: into.baseAddress!),
                                             losses: a.rowLosses.base, gradientScale: gradientScale)
                 }
             }
@@ -183,10 +187,10 @@ public final class MaskedLanguageModel {
         pass.setActive(activeLayers, depth: c.layers)
         pass.sequences = b
         batch.tokens.withUnsafeBufferPointer { tokens in
-            Embedding.forward(tokens: tokens.baseAddress!, rows: t, sequence: s, table: w.token,
+            backend.embeddingForward(tokens: tokens.baseAddress!, rows: t, sequence: s, table: w.token,
                               sinusoids: a.sinusoids, positionScale: w.positionScale, output: a.embeddingSum)
         }
-        LayerNorm.forward(input: a.embeddingSum, gain: w.embeddingNormGain, bias: w.embeddingNormBias,
+        backend.layerNormForward(input: a.embeddingSum, gain: w.embeddingNormGain, bias: w.embeddingNormBias,
                           output: a.residual[0], mean: a.embeddingMean, rstd: a.embeddingRstd,
                           epsilon: c.layerNormEpsilon, rows: t)
         let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: c.hidden)
@@ -204,8 +208,8 @@ public final class MaskedLanguageModel {
     func finalNormRows(_ positions: UnsafePointer<Int32>, count m: Int) -> Tensor {
         let a = buffers, w = weights
         precondition(m <= a.maskedHidden.rows, "\(m) rows exceed the head buffers (\(a.maskedHidden.rows))")
-        Elementwise.gatherRows(encoderOutput, indices: positions, count: m, into: a.maskedHidden)
-        LayerNorm.forward(input: a.maskedHidden, gain: w.finalNormGain, bias: w.finalNormBias, output: a.headNorm,
+        backend.gatherRows(encoderOutput, indices: positions, count: m, into: a.maskedHidden)
+        backend.layerNormForward(input: a.maskedHidden, gain: w.finalNormGain, bias: w.finalNormBias, output: a.headNorm,
                           mean: a.headNormMean, rstd: a.headNormRstd, epsilon: config.layerNormEpsilon, rows: m)
         return a.headNorm.prefixRows(m)
     }
@@ -215,34 +219,31 @@ public final class MaskedLanguageModel {
     func finalNormRowsBackward(_ dNormalized: Tensor, _ positions: UnsafePointer<Int32>, count m: Int) {
         let a = buffers, w = weights, h = config.hidden
         a.dMaskedHidden.base.update(repeating: 0, count: m * h)
-        LayerNorm.backward(dOutput: dNormalized, input: a.maskedHidden, gain: w.finalNormGain, mean: a.headNormMean,
+        backend.layerNormBackward(dOutput: dNormalized, input: a.maskedHidden, gain: w.finalNormGain, mean: a.headNormMean,
                            rstd: a.headNormRstd, dInput: a.dMaskedHidden, dGain: w.dFinalNormGain,
                            dBias: w.dFinalNormBias, rows: m)
         a.dResidual.base.update(repeating: 0, count: pass.sequences * config.sequenceLength * h)
-        Elementwise.scatterAddRows(a.dMaskedHidden, indices: positions, count: m, into: a.dResidual)
+        backend.scatterAddRows(a.dMaskedHidden, indices: positions, count: m, into: a.dResidual)
     }
 
     private func forwardLayer(x: Tensor, y: Tensor, buf: EncoderActivations.Layer, p: Weights.Layer,
                               rows t: Int, sequences b: Int, attention: Attention, batch: MaskedLMBatch) {
         let c = config, eps = c.layerNormEpsilon
-        LayerNorm.forward(input: x, gain: p.norm1Gain, bias: p.norm1Bias, output: buf.norm1,
+        backend.layerNormForward(input: x, gain: p.norm1Gain, bias: p.norm1Bias, output: buf.norm1,
                           mean: buf.norm1Mean, rstd: buf.norm1Rstd, epsilon: eps, rows: t)
         linear(buf.norm1, p.qkv, into: buf.qkv, rows: t)
         batch.validLengths.withUnsafeBufferPointer { lengths in
-            attention.forward(qkv: buf.qkv, validLengths: lengths.baseAddress!, probabilities: buf.probabilities,
+            backend.attentionForward(attention, qkv: buf.qkv, validLengths: lengths.baseAddress!, probabilities: buf.probabilities,
                               context: buf.context, batchRows: b)
         }
         // middle = x + context·W_oᵀ: copy the residual, then let GEMM add into it (beta = 1).
         buf.middle.base.update(from: x.base, count: t * c.hidden)
         linear(buf.context, p.attentionOutput, into: buf.middle, rows: t, accumulate: true)
-        LayerNorm.forward(input: buf.middle, gain: p.norm2Gain, bias: p.norm2Bias, output: buf.norm2,
+        backend.layerNormForward(input: buf.middle, gain: p.norm2Gain, bias: p.norm2Bias, output: buf.norm2,
                           mean: buf.norm2Mean, rstd: buf.norm2Rstd, epsilon: eps, rows: t)
         linear(buf.norm2, p.ffnInput, into: buf.ffnUp, rows: t)
         let up = buf.ffnUp.prefixRows(t), act = buf.ffnActivation.prefixRows(t)
-        switch c.feedForward {
-        case .gelu: GELU.forward(input: up, output: act)
-        case .gatedGELU: GatedGELU.forward(input: up, output: act)
-        }
+        backend.geluForward(input: up, output: act, gated: c.feedForward == .gatedGELU)
         y.base.update(from: buf.middle.base, count: t * c.hidden)
         linear(buf.ffnActivation, p.ffnOutput, into: y, rows: t, accumulate: true)
     }
@@ -271,11 +272,11 @@ public final class MaskedLanguageModel {
                           rows: t, sequences: b, attention: attention)
         }
         a.dHidden.base.update(repeating: 0, count: t * h)
-        LayerNorm.backward(dOutput: a.dResidual, input: a.embeddingSum, gain: w.embeddingNormGain, mean: a.embeddingMean,
+        backend.layerNormBackward(dOutput: a.dResidual, input: a.embeddingSum, gain: w.embeddingNormGain, mean: a.embeddingMean,
                            rstd: a.embeddingRstd, dInput: a.dHidden, dGain: w.dEmbeddingNormGain,
                            dBias: w.dEmbeddingNormBias, rows: t)
         batch.tokens.withUnsafeBufferPointer { tokens in
-            Embedding.backward(dOutput: a.dHidden, tokens: tokens.baseAddress!, rows: t, sequence: s,
+            backend.embeddingBackward(dOutput: a.dHidden, tokens: tokens.baseAddress!, rows: t, sequence: s,
                                sinusoids: a.sinusoids, dTable: w.dToken, dPositionScale: w.dPositionScale)
         }
     }
@@ -288,22 +289,19 @@ public final class MaskedLanguageModel {
         linearBackwardWeight(dy, buf.ffnActivation, into: g.ffnOutput, rows: t)
         linearBackwardInput(dy, p.ffnOutput, into: a.dFfnActivation, rows: t)
         let up = buf.ffnUp.prefixRows(t), dUp = a.dFfnUp.prefixRows(t), dAct = a.dFfnActivation.prefixRows(t)
-        switch config.feedForward {
-        case .gelu: GELU.backward(input: up, dOutput: dAct, dInput: dUp)
-        case .gatedGELU: GatedGELU.backward(input: up, dOutput: dAct, dInput: dUp)
-        }
+        backend.geluBackward(input: up, dOutput: dAct, dInput: dUp, gated: config.feedForward == .gatedGELU)
         linearBackwardWeight(a.dFfnUp, buf.norm2, into: g.ffnInput, rows: t)
         linearBackwardInput(a.dFfnUp, p.ffnInput, into: a.dHidden, rows: t)
-        LayerNorm.backward(dOutput: a.dHidden, input: buf.middle, gain: p.norm2Gain, mean: buf.norm2Mean,
+        backend.layerNormBackward(dOutput: a.dHidden, input: buf.middle, gain: p.norm2Gain, mean: buf.norm2Mean,
                            rstd: buf.norm2Rstd, dInput: dy, dGain: g.norm2Gain, dBias: g.norm2Bias, rows: t)
         // Attention branch.
         linearBackwardWeight(dy, buf.context, into: g.attentionOutput, rows: t)
         linearBackwardInput(dy, p.attentionOutput, into: a.dHidden, rows: t)
-        attention.backward(dContext: a.dHidden, qkv: buf.qkv, probabilities: buf.probabilities,
+        backend.attentionBackward(attention, dContext: a.dHidden, qkv: buf.qkv, probabilities: buf.probabilities,
                            dProbabilities: a.dProbabilities, dQKV: a.dQKV, batchRows: b)
         linearBackwardWeight(a.dQKV, buf.norm1, into: g.qkv, rows: t)
         linearBackwardInput(a.dQKV, p.qkv, into: a.dHidden, rows: t)
-        LayerNorm.backward(dOutput: a.dHidden, input: x, gain: p.norm1Gain, mean: buf.norm1Mean,
+        backend.layerNormBackward(dOutput: a.dHidden, input: x, gain: p.norm1Gain, mean: buf.norm1Mean,
                            rstd: buf.norm1Rstd, dInput: dy, dGain: g.norm1Gain, dBias: g.norm1Bias, rows: t)
     }
 
@@ -324,23 +322,15 @@ public final class MaskedLanguageModel {
     // MARK: - Linear layers (y = x·Wᵀ, W stored [out, in] as in PyTorch)
 
     private func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool = false) {
-        let n = w.shape[0], k = w.shape[1]
-        GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, a: x.base, lda: k,
-                      b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n)
+        backend.linear(x, w, into: y, rows: rows, accumulate: accumulate)
     }
 
-    /// dX = dY·W (overwrites).
     private func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
-        let n = w.shape[0], k = w.shape[1]
-        GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, a: dy.base, lda: n,
-                      b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k)
+        backend.linearBackwardInput(dy, w, into: dx, rows: rows)
     }
 
-    /// dW += dYᵀ·X.
     private func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
-        let n = dw.shape[0], k = dw.shape[1]
-        GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, a: dy.base, lda: n,
-                      b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k)
+        backend.linearBackwardWeight(dy, x, into: dw, rows: rows)
     }
 }
 

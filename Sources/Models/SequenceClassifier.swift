@@ -77,7 +77,7 @@ public final class SequenceClassifier {
             ("classifier.bias", [classes], nil, .normBias),
         ])
         for e in head.entries { MaskedLanguageModel.initialise(e, in: head, config: c, seed: seed) }
-        (arena, buffers) = TensorArena.layout { Buffers(batch: c.microBatch, hidden: c.hidden, classes: classes, arena: $0) }
+        (arena, buffers) = encoder.backend.layout { Buffers(batch: c.microBatch, hidden: c.hidden, classes: classes, arena: $0) }
         w = HeadWeights(head)
         firstTokenRows = (0..<c.microBatch).map { Int32($0 * c.sequenceLength) }
         predicted = Array(repeating: 0, count: c.microBatch)
@@ -130,7 +130,7 @@ public final class SequenceClassifier {
             predicted[r] = Int32(best)
         }
         labels.withUnsafeBufferPointer { l in
-            SoftmaxCrossEntropy.run(logits: a.logits.prefixRows(b), rows: b, labels: .given(l.baseAddress!),
+            encoder.backend.softmaxCrossEntropy(logits: a.logits.prefixRows(b), rows: b, labels: .given(l.baseAddress!),
                                     losses: a.losses.base, gradientScale: gradientScale)
         }
         var sum = 0.0
@@ -157,22 +157,19 @@ public final class SequenceClassifier {
     // MARK: - Linear layers (y = x·Wᵀ + bias, W stored [out, in])
 
     private func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor, into y: Tensor, rows: Int) {
-        let n = weight.shape[0], k = weight.shape[1]
+        let n = weight.shape[0]
         let out = y.base, bb = bias.base
         for r in 0..<rows { (out + r * n).update(from: bb, count: n) }
-        GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, a: x.base, lda: k,
-                      b: weight.base, ldb: k, beta: 1, c: out, ldc: n)
+        encoder.backend.linear(x, weight, into: y, rows: rows, accumulate: true)
     }
 
     /// dW += dYᵀ·X, dBias += Σ_rows dY, dX = dY·W (overwrites).
     private func linearBackward(dy: Tensor, input x: Tensor, weight: Tensor, dWeight: Tensor, dBias: Tensor,
                                 dInput: Tensor, rows: Int) {
-        let n = weight.shape[0], k = weight.shape[1]
-        GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, a: dy.base, lda: n,
-                      b: x.base, ldb: k, beta: 1, c: dWeight.base, ldc: k)
+        let n = weight.shape[0]
+        encoder.backend.linearBackwardWeight(dy, x, into: dWeight, rows: rows)
         let g = dy.base, db = dBias.base
         for r in 0..<rows { for j in 0..<n { db[j] += g[r * n + j] } }
-        GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, a: dy.base, lda: n,
-                      b: weight.base, ldb: k, beta: 0, c: dInput.base, ldc: k)
+        encoder.backend.linearBackwardInput(dy, weight, into: dInput, rows: rows)
     }
 }

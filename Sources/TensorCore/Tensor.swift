@@ -2,19 +2,17 @@
 /// parameter store) lays buffers out once, and kernels read and write through these views, so a
 /// training step allocates nothing.
 ///
-/// `device` says where the address lives. Only `.cpu` exists today; a GPU backend would hand out
-/// tensors whose `base` is a device address and implement `ComputeBackend` over them.
+/// Where the address lives is the business of the ``ComputeBackend`` whose arena handed it out:
+/// host memory for the CPU backend; a device backend's kernels would take device addresses.
 public struct Tensor: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
     public let shape: [Int]
     public let count: Int
-    public let device: Device
 
-    public init(base: UnsafeMutablePointer<Float>, shape: [Int], device: Device = .cpu) {
+    public init(base: UnsafeMutablePointer<Float>, shape: [Int]) {
         self.base = base
         self.shape = shape
         self.count = shape.reduce(1, *)
-        self.device = device
     }
 
     /// The element buffer, for kernels and tests.
@@ -44,13 +42,8 @@ public struct Tensor: @unchecked Sendable {
         precondition(rows <= self.rows)
         var s = shape
         s[0] = rows * s[0] / self.rows
-        return Tensor(base: base, shape: s, device: device)
+        return Tensor(base: base, shape: s)
     }
-}
-
-/// Where a tensor's memory lives.
-public enum Device: String, Sendable, Codable {
-    case cpu
 }
 
 /// Owns one block of 64-byte-aligned memory and carves tensors out of it. Used for activation

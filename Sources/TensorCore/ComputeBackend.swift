@@ -1,0 +1,161 @@
+/// The kernels a model is computed with, chosen once when a run builds its model.
+///
+/// Models call only this protocol, never a kernel or GEMM directly, so a second backend (oneDNN
+/// with BF16 matrices, a GPU) is a new conforming type rather than an edit of Models. A backend
+/// owns where tensor memory lives (``layout(_:)``): the CPU backend hands out host memory; a device
+/// backend would hand out device addresses behind the same ``Tensor`` views and keep its kernels
+/// on the device. Every method has the semantics of the CPU kernel it names (see each kernel's
+/// documentation); a backend may differ from the CPU only by floating-point rounding, which its
+/// name, recorded with every run, makes visible.
+public protocol ComputeBackend: AnyObject, Sendable {
+    /// Recorded with runs and benchmarks, e.g. "cpu-openblas".
+    var name: String { get }
+    /// The library behind the matrix products, e.g. OpenBLAS's build string.
+    var libraryDescription: String { get }
+
+    /// Lays out zero-filled memory for the tensors `build` asks for (see ``TensorArena/layout(_:)``).
+    func layout<T>(_ build: (TensorArena) -> T) -> (arena: TensorArena, value: T)
+
+    // MARK: Linear layers: y = x·Wᵀ with W stored [out, in], as in PyTorch
+
+    /// `y = x·Wᵀ` over the first `rows` rows, or `y += x·Wᵀ` when `accumulate`.
+    func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool)
+    /// `dX = dY·W` (overwrites).
+    func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int)
+    /// `dW += dYᵀ·X`.
+    func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int)
+
+    // MARK: Normalisation, activations, attention
+
+    /// ``LayerNorm/forward(input:gain:bias:output:mean:rstd:epsilon:rows:)``.
+    func layerNormForward(input: Tensor, gain: Tensor, bias: Tensor, output: Tensor,
+                          mean: Tensor, rstd: Tensor, epsilon: Float, rows: Int)
+    /// ``LayerNorm/backward(dOutput:input:gain:mean:rstd:dInput:dGain:dBias:rows:)``.
+    func layerNormBackward(dOutput: Tensor, input: Tensor, gain: Tensor, mean: Tensor, rstd: Tensor,
+                           dInput: Tensor, dGain: Tensor, dBias: Tensor, rows: Int)
+    /// ``GELU`` (`gated == false`) or ``GatedGELU`` forward.
+    func geluForward(input: Tensor, output: Tensor, gated: Bool)
+    /// ``GELU`` or ``GatedGELU`` backward (overwrites `dInput`).
+    func geluBackward(input: Tensor, dOutput: Tensor, dInput: Tensor, gated: Bool)
+    /// ``Attention/forward(qkv:validLengths:probabilities:context:batchRows:)``.
+    func attentionForward(_ shape: Attention, qkv: Tensor, validLengths: UnsafePointer<Int32>,
+                          probabilities: Tensor, context: Tensor, batchRows: Int)
+    /// ``Attention/backward(dContext:qkv:probabilities:dProbabilities:dQKV:batchRows:)``.
+    func attentionBackward(_ shape: Attention, dContext: Tensor, qkv: Tensor, probabilities: Tensor,
+                           dProbabilities: Tensor, dQKV: Tensor, batchRows: Int)
+    /// ``SoftmaxCrossEntropy/run(logits:rows:labels:losses:gradientScale:)``.
+    func softmaxCrossEntropy(logits: Tensor, rows: Int, labels: SoftmaxCrossEntropy.Labels,
+                             losses: UnsafeMutablePointer<Float>, gradientScale: Float?)
+
+    // MARK: Embeddings and row movement
+
+    /// ``Embedding/fillSinusoids(_:)``.
+    func fillSinusoids(_ table: Tensor)
+    /// ``Embedding/forward(tokens:rows:sequence:table:sinusoids:positionScale:output:)``.
+    func embeddingForward(tokens: UnsafePointer<Int32>, rows: Int, sequence: Int,
+                          table: Tensor, sinusoids: Tensor, positionScale: Tensor, output: Tensor)
+    /// ``Embedding/backward(dOutput:tokens:rows:sequence:sinusoids:dTable:dPositionScale:)``.
+    func embeddingBackward(dOutput: Tensor, tokens: UnsafePointer<Int32>, rows: Int, sequence: Int,
+                           sinusoids: Tensor, dTable: Tensor, dPositionScale: Tensor)
+    /// ``Elementwise/gatherRows(_:indices:count:into:)``.
+    func gatherRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor)
+    /// ``Elementwise/scatterAddRows(_:indices:count:into:)``.
+    func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor)
+}
+
+/// Float32 on the host's cores: this module's kernels, matrix products through OpenBLAS
+/// (``GEMM``), threads from ``ComputeThreads``. The only backend today, so the default of every
+/// model.
+public final class CPUBackend: ComputeBackend {
+    /// The process's CPU backend (it holds no state).
+    public static let shared = CPUBackend()
+
+    private init() {}
+
+    public var name: String { "cpu-openblas" }
+    public var libraryDescription: String { GEMM.libraryDescription }
+
+    public func layout<T>(_ build: (TensorArena) -> T) -> (arena: TensorArena, value: T) {
+        TensorArena.layout(build)
+    }
+
+    public func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool) {
+        let n = w.shape[0], k = w.shape[1]
+        GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, a: x.base, lda: k,
+                      b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n)
+    }
+
+    public func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
+        let n = w.shape[0], k = w.shape[1]
+        GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, a: dy.base, lda: n,
+                      b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k)
+    }
+
+    public func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
+        let n = dw.shape[0], k = dw.shape[1]
+        GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, a: dy.base, lda: n,
+                      b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k)
+    }
+
+    public func layerNormForward(input: Tensor, gain: Tensor, bias: Tensor, output: Tensor,
+                                 mean: Tensor, rstd: Tensor, epsilon: Float, rows: Int) {
+        LayerNorm.forward(input: input, gain: gain, bias: bias, output: output, mean: mean, rstd: rstd,
+                          epsilon: epsilon, rows: rows)
+    }
+
+    public func layerNormBackward(dOutput: Tensor, input: Tensor, gain: Tensor, mean: Tensor, rstd: Tensor,
+                                  dInput: Tensor, dGain: Tensor, dBias: Tensor, rows: Int) {
+        LayerNorm.backward(dOutput: dOutput, input: input, gain: gain, mean: mean, rstd: rstd,
+                           dInput: dInput, dGain: dGain, dBias: dBias, rows: rows)
+    }
+
+    public func geluForward(input: Tensor, output: Tensor, gated: Bool) {
+        if gated { GatedGELU.forward(input: input, output: output) } else { GELU.forward(input: input, output: output) }
+    }
+
+    public func geluBackward(input: Tensor, dOutput: Tensor, dInput: Tensor, gated: Bool) {
+        if gated {
+            GatedGELU.backward(input: input, dOutput: dOutput, dInput: dInput)
+        } else {
+            GELU.backward(input: input, dOutput: dOutput, dInput: dInput)
+        }
+    }
+
+    public func attentionForward(_ shape: Attention, qkv: Tensor, validLengths: UnsafePointer<Int32>,
+                                 probabilities: Tensor, context: Tensor, batchRows: Int) {
+        shape.forward(qkv: qkv, validLengths: validLengths, probabilities: probabilities, context: context, batchRows: batchRows)
+    }
+
+    public func attentionBackward(_ shape: Attention, dContext: Tensor, qkv: Tensor, probabilities: Tensor,
+                                  dProbabilities: Tensor, dQKV: Tensor, batchRows: Int) {
+        shape.backward(dContext: dContext, qkv: qkv, probabilities: probabilities, dProbabilities: dProbabilities,
+                       dQKV: dQKV, batchRows: batchRows)
+    }
+
+    public func softmaxCrossEntropy(logits: Tensor, rows: Int, labels: SoftmaxCrossEntropy.Labels,
+                                    losses: UnsafeMutablePointer<Float>, gradientScale: Float?) {
+        SoftmaxCrossEntropy.run(logits: logits, rows: rows, labels: labels, losses: losses, gradientScale: gradientScale)
+    }
+
+    public func fillSinusoids(_ table: Tensor) { Embedding.fillSinusoids(table) }
+
+    public func embeddingForward(tokens: UnsafePointer<Int32>, rows: Int, sequence: Int,
+                                 table: Tensor, sinusoids: Tensor, positionScale: Tensor, output: Tensor) {
+        Embedding.forward(tokens: tokens, rows: rows, sequence: sequence, table: table, sinusoids: sinusoids,
+                          positionScale: positionScale, output: output)
+    }
+
+    public func embeddingBackward(dOutput: Tensor, tokens: UnsafePointer<Int32>, rows: Int, sequence: Int,
+                                  sinusoids: Tensor, dTable: Tensor, dPositionScale: Tensor) {
+        Embedding.backward(dOutput: dOutput, tokens: tokens, rows: rows, sequence: sequence, sinusoids: sinusoids,
+                           dTable: dTable, dPositionScale: dPositionScale)
+    }
+
+    public func gatherRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor) {
+        Elementwise.gatherRows(input, indices: indices, count: count, into: output)
+    }
+
+    public func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor) {
+        Elementwise.scatterAddRows(input, indices: indices, count: count, into: output)
+    }
+}
