@@ -67,6 +67,10 @@ let package = Package(
         // baselines), its loaders for ntng, GLUE and SuperGLUE layouts.
         .target(name: "Tasks", dependencies: ["Storage", "Corpus"], swiftSettings: numericSettings),
 
+        // What the host trains: a model, its objective, data and evaluation loss behind the
+        // Workload protocol (the masked-LM encoder first), and the batches steps pass around.
+        .target(name: "Workloads", dependencies: ["Clock", "TensorCore", "Models", "Corpus"], swiftSettings: numericSettings),
+
         // The C ABI a method plugin compiles against. Plugins know only this.
         .target(name: "PluginAPI"),
 
@@ -86,7 +90,7 @@ let package = Package(
 
         // The host side of the plugin ABI: loading and checking libraries, the stack of a run's
         // plugins in per-step order, the C service table, and the services' step context.
-        .target(name: "PluginHost", dependencies: ["Storage", "Clock", "TensorCore", "Models", "Corpus", "PluginAPI"]),
+        .target(name: "PluginHost", dependencies: ["Storage", "Clock", "TensorCore", "Models", "Corpus", "Workloads", "PluginAPI"]),
 
         // The host proper: the one TrainingStep, the Trainer that records runs, checkpoints, AdamW
         // and clipping, run settings, reference-profile lookup, the standalone plugin host and the
@@ -94,33 +98,33 @@ let package = Package(
         .target(
             name: "Host",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "PluginAPI", "PluginHost",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Workloads", "PluginAPI", "PluginHost",
             ],
             resources: [.copy("Profiles")],  // default reference profiles, one per preset
             swiftSettings: numericSettings),
 
         // What a method needs prepared before its runs (MethodPreparation; RHO-LOSS's proxy and
         // irreducible-loss table), amortised and charged to no run.
-        .target(name: "Preparation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Host"]),
+        .target(name: "Preparation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Workloads", "Host"]),
 
         // Downstream evaluation: fine-tuning a run's checkpoint on the task suite, never charged.
-        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Tasks", "Host"],
+        .target(name: "Evaluation", dependencies: ["Storage", "Clock", "PluginHost", "Records", "TensorCore", "Models", "Corpus", "Tasks", "Workloads", "Host"],
                 swiftSettings: numericSettings),
 
         // Measuring this machine: reference-profile calibration (host and plugin optimizers) and
         // `ntng bench` (step time against the measured GEMM ceiling).
-        .target(name: "Benchmarks", dependencies: ["Storage", "Clock", "PluginHost", "TensorCore", "Models", "Corpus", "Host"],
+        .target(name: "Benchmarks", dependencies: ["Storage", "Clock", "PluginHost", "TensorCore", "Models", "Corpus", "Workloads", "Host"],
                 swiftSettings: numericSettings),
 
         // A/B comparisons: plans of trials under identical budgets, seeds and data, trials as child
         // processes, paired statistics, and the HTML report (Report/).
-        .target(name: "Comparison", dependencies: ["Storage", "Clock", "PluginHost", "Records", "Models", "Corpus", "Host", "Preparation", "Evaluation"]),
+        .target(name: "Comparison", dependencies: ["Storage", "Clock", "PluginHost", "Records", "Models", "Corpus", "Workloads", "Host", "Preparation", "Evaluation"]),
 
         // The `ntng` executable: command-line parsing only; everything else lives in libraries.
         .executableTarget(
             name: "Commands",
             dependencies: [
-                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Tasks", "PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks",
+                "Storage", "Clock", "Records", "TensorCore", "Models", "Corpus", "Tasks", "Workloads", "PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -132,6 +136,6 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tasks", "Storage"]),
-        .testTarget(name: "HostTests", dependencies: ["PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "Tasks", "TestSupport"]),
+        .testTarget(name: "HostTests", dependencies: ["Workloads", "PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "Tasks", "TestSupport"]),
     ]
 )

@@ -4,6 +4,7 @@ import Models
 import TensorCore
 import Clock
 import Host
+import Workloads
 
 /// Times full training steps (forward + backward + gradient clipping + AdamW) of a model preset
 /// and compares them with the sgemm ceiling measured at the step's own GEMM shapes.
@@ -66,11 +67,12 @@ public struct StepBenchmark {
         settings.model = config.name
         let examples = syntheticExamples()
         let batch = MaskedLMBatch(examples: examples, sequenceLength: config.sequenceLength)
-        let model = try MaskedLanguageModel(config: config, seed: 0)
+        let workload = try Workloads.make(config: config, seed: 0)
         let training = TrainingStep(
-            model: model, optimizer: AdamW(parameterCount: model.parameters.count),
+            workload: workload, optimizer: AdamW(parameterCount: workload.parameters.count),
             clock: RSTClock(budget: settings.budget, profile: StandaloneHost.syntheticProfile(config)),
-            recipe: try TrainingRecipe(settings: settings, config: config), batches: RepeatedBatch(examples), maxLayers: config.layers)
+            recipe: try TrainingRecipe(settings: settings, config: config),
+            batches: RepeatedBatch(examples, sequenceLength: config.sequenceLength))
         var stepTimes: [Double] = [], forwardTimes: [Double] = [], optimizerTimes: [Double] = []
         for i in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -83,7 +85,7 @@ public struct StepBenchmark {
         }
         for _ in 0..<max(3, steps / 4) {
             let start = DispatchTime.now().uptimeNanoseconds
-            model.forward(batch)
+            workload.forward(batch, activeLayers: nil)
             forwardTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         let median = Median.of(stepTimes)
@@ -101,10 +103,14 @@ public struct StepBenchmark {
 }
 
 /// One batch, returned for every micro-batch index (benchmarks time steps, not data).
-final class RepeatedBatch: TrainingBatches {
+final class RepeatedBatch: MaskedExampleBatches {
     let examples: [MaskedExample]
+    let sequenceLength: Int
 
-    init(_ examples: [MaskedExample]) { self.examples = examples }
+    init(_ examples: [MaskedExample], sequenceLength: Int) {
+        self.examples = examples
+        self.sequenceLength = sequenceLength
+    }
 
     var microBatchesAvailable: Int? { nil }
     func examples(microBatch index: Int) -> [MaskedExample] { examples }

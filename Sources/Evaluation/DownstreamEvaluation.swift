@@ -7,6 +7,7 @@ import Records
 import Clock
 import Storage
 import Host
+import Workloads
 
 /// What `ntng eval` evaluates and how.
 public struct DownstreamOptions: Sendable, Equatable {
@@ -80,7 +81,11 @@ public enum DownstreamEvaluation {
         let settings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
         let url = store.checkpointURL(runID: record.id)
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
-        let (_, model, _) = try Checkpoint.load(from: url, adamW: settings.hyperparameters.adamW)
+        let (_, workload, _) = try Checkpoint.load(from: url, adamW: settings.hyperparameters.adamW)
+        // Fine-tuning puts a classifier head on an encoder; other workloads get their own protocol.
+        guard let model = (workload as? MaskedLMWorkload)?.model else {
+            throw TaskError.unsupported(task: "*", reason: "run \(record.id) trained a \(workload.kind) model; `ntng eval` fine-tunes masked-LM encoders only")
+        }
         let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
         let tokenizer = try Tokenizer(modelURL: corpus.tokenizerURL)
         guard tokenizer.vocabSize == model.config.vocabularySize else {

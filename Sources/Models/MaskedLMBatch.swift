@@ -29,6 +29,10 @@ public struct MaskedLMBatch: Sendable, Equatable {
     /// The sub-batch of the given rows, in the given order (rows may not repeat).
     public func selecting(rows: [Int]) -> MaskedLMBatch {
         let s = sequenceLength
+        // Masked positions ascend, so each row's are one run: rowStart[r] ..< rowStart[r + 1].
+        var rowStart = [Int](repeating: 0, count: sequences + 1)
+        for p in maskedPositions { rowStart[Int(p) / s + 1] += 1 }
+        for r in 0..<sequences { rowStart[r + 1] += rowStart[r] }
         var out = MaskedLMBatch(sequenceLength: s, tokens: [], validLengths: [], maskedPositions: [],
                                 labels: [], exampleIds: [])
         out.tokens.reserveCapacity(rows.count * s)
@@ -36,8 +40,8 @@ public struct MaskedLMBatch: Sendable, Equatable {
             out.tokens.append(contentsOf: tokens[row * s ..< (row + 1) * s])
             out.validLengths.append(validLengths[row])
             out.exampleIds.append(exampleIds[row])
-            for (i, p) in maskedPositions.enumerated() where Int(p) / s == row {
-                out.maskedPositions.append(Int32(newRow * s + Int(p) % s))
+            for i in rowStart[row] ..< rowStart[row + 1] {
+                out.maskedPositions.append(Int32(newRow * s + Int(maskedPositions[i]) % s))
                 out.labels.append(labels[i])
             }
         }

@@ -97,23 +97,8 @@ public final class MaskedLanguageModel {
 
     // MARK: - Passes
 
-    /// Which labels a backward pass differentiates against.
-    public enum Targets: Sendable, Equatable {
-        /// The batch's true labels.
-        case labels
-        /// Labels drawn from the model's own softmax, keyed by this seed (Sophia's GNB estimator).
-        case sampledFromModel(seed: UInt64)
-    }
-
-    /// Loss figures of one pass.
-    public struct Loss: Sendable, Equatable {
-        /// Sum of cross-entropy over the masked tokens.
-        public var sum: Double
-        /// Number of masked tokens.
-        public var maskedCount: Int
-        /// Mean cross-entropy per masked token.
-        public var mean: Double { maskedCount == 0 ? 0 : sum / Double(maskedCount) }
-    }
+    public typealias Targets = LossTargets
+    public typealias Loss = PassLoss
 
     /// Forward pass only: the loss, with per-example losses readable from `perExampleLoss`.
     /// `activeLayers` lists the layers to run, in order (nil = all).
@@ -316,7 +301,7 @@ public final class MaskedLanguageModel {
             a.perExampleCount.base[Int(p) / s] += 1
             total += Double(loss)
         }
-        return Loss(sum: total, maskedCount: positions.count)
+        return PassLoss(sum: total, targetTokens: positions.count)
     }
 
     // MARK: - Linear layers (y = x·Wᵀ, W stored [out, in] as in PyTorch)

@@ -36,6 +36,8 @@ final class PluginHostContext {
 
     /// C copies of parameter names, rebuilt when the parameter store changes (resize).
     private var nameStorage: [UnsafeMutablePointer<CChar>] = []
+    /// C copies of stack names, kept for the instance's life (a handful of short strings).
+    private var stackNames: [String: UnsafeMutablePointer<CChar>] = [:]
     private var namesFor: ObjectIdentifier?
 
     init(pluginID: String, config: PluginConfig, services: PluginHostServices) {
@@ -51,6 +53,7 @@ final class PluginHostContext {
         table.deinitialize(count: 1)
         table.deallocate()
         nameStorage.forEach { free($0) }
+        stackNames.values.forEach { free($0) }
     }
 
     /// Starts a call: clears the per-call records.
@@ -125,6 +128,47 @@ final class PluginHostContext {
         return table
     }()
 
+    fileprivate func cStackName(_ name: String) -> UnsafePointer<CChar> {
+        if let kept = stackNames[name] { return UnsafePointer(kept) }
+        let copy = strdup(name)!
+        stackNames[name] = copy
+        return UnsafePointer(copy)
+    }
+
+    /// The "ntng.model_stacks/1" table.
+    nonisolated(unsafe) static let modelStacksTable: UnsafeMutablePointer<ntng_model_stacks_v1> = {
+        let table = UnsafeMutablePointer<ntng_model_stacks_v1>.allocate(capacity: 1)
+        var t = ntng_model_stacks_v1()
+        t.struct_size = UInt32(MemoryLayout<ntng_model_stacks_v1>.size)
+        t.count = { h in
+            guard let c = PluginHostContext.context(h) else { return NTNG_E_INVALID }
+            if let refused = c.requireHook("model_stacks.count") { return refused }
+            guard let s = c.services else { return c.refuse("model_stacks.count", "the host is gone", code: NTNG_E_INTERNAL) }
+            return Int32(s.stacks.count)
+        }
+        t.stack = { h, index, out in
+            guard let c = PluginHostContext.context(h) else { return NTNG_E_INVALID }
+            if let refused = c.requireHook("model_stacks.stack") { return refused }
+            let minimum = MemoryLayout<ntng_stack_info>.size
+            guard let out, Int(out.pointee.struct_size) >= minimum else {
+                return c.refuse("model_stacks.stack", "out is NULL or its struct_size is below the \(minimum) bytes of ntng.model_stacks/1")
+            }
+            guard let stacks = c.services?.stacks else { return c.refuse("model_stacks.stack", "the host is gone", code: NTNG_E_INTERNAL) }
+            guard stacks.indices.contains(Int(index)) else {
+                return c.refuse("model_stacks.stack", "index \(index) is outside 0..<\(stacks.count)")
+            }
+            let stack = stacks[Int(index)]
+            out.pointee.num_layers = Int32(stack.layers)
+            out.pointee.max_layers = Int32(stack.maxLayers)
+            out.pointee.first_layer = Int32(stack.firstLayer)
+            out.pointee.resizable = stack.resizable ? 1 : 0
+            out.pointee.name = c.cStackName(stack.name)
+            return NTNG_OK
+        }
+        table.initialize(to: t)
+        return table
+    }()
+
     // MARK: - The table
 
     // swiftlint:disable:next function_body_length
@@ -137,7 +181,11 @@ final class PluginHostContext {
 
         h.get_extension = { _, id in
             guard let id, let text = PluginLibrary.cString(id, limit: 256) else { return nil }
-            return text == NTNG_EXT_DIAGNOSTICS ? UnsafeRawPointer(PluginHostContext.diagnosticsTable) : nil
+            switch text {
+            case NTNG_EXT_DIAGNOSTICS: return UnsafeRawPointer(PluginHostContext.diagnosticsTable)
+            case NTNG_EXT_MODEL_STACKS: return UnsafeRawPointer(PluginHostContext.modelStacksTable)
+            default: return nil
+            }
         }
 
         h.log = { h, level, message in

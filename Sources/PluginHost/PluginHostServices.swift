@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Clock
+import Workloads
 
 /// What the host gives plugins: the model, the clock and the passes plugins may ask for.
 ///
@@ -13,10 +14,12 @@ public protocol PluginHostServices: AnyObject {
     var budget: BudgetSnapshot { get }
     /// The model's current parameters. Replaced after a resize; the stack re-reads it each hook.
     var parameters: ParameterStore { get }
-    /// The model's current shape (`layers` changes on resize).
+    /// The model's current shape (`layers`, the resizable stack's depth, changes on resize).
     var modelConfig: ModelConfig { get }
     /// The depth the run's preset defines: the upper bound for resize plans.
     var maxLayers: Int { get }
+    /// The model's named stacks of layers ("ntng.model_stacks/1").
+    var stacks: [ModelStack] { get }
     /// The run's seed for the current step, derived from the run seed and the steps completed.
     /// The stack derives each plugin's own seed from it.
     var stepSeed: UInt64 { get }
@@ -38,6 +41,10 @@ public protocol PluginHostServices: AnyObject {
 }
 
 extension PluginHostServices {
+    /// One resizable stack, "encoder", as the masked LM has.
+    public var stacks: [ModelStack] {
+        [ModelStack(name: "encoder", layers: modelConfig.layers, maxLayers: maxLayers, firstLayer: 0, resizable: true)]
+    }
     /// Hosts that keep no run record ignore diagnostics.
     public func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) {}
     /// Filed under the steps completed: where the run (re)starts or ends.

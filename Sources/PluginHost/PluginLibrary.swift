@@ -53,7 +53,7 @@ public final class PluginLibrary: @unchecked Sendable {
     public static let hostABIMajor = Int(NTNG_ABI_MAJOR)
     public static let hostABIMinor = Int(NTNG_ABI_MINOR)
     /// Extension ids this host serves (what `get_extension` answers), so a plugin may require them.
-    public static let servedExtensions: Set<String> = [NTNG_EXT_DIAGNOSTICS]
+    public static let servedExtensions: Set<String> = [NTNG_EXT_DIAGNOSTICS, NTNG_EXT_MODEL_STACKS]
 
     /// The v1.0 sizes of the plugin-written tables: a plugin's struct_size must reach them.
     /// Pinned as numbers because they must not follow the header when v1.x appends fields.

@@ -6,6 +6,7 @@ import Clock
 import Records
 import Storage
 import Host
+import Workloads
 
 /// The irreducible-loss model's training and the loss-extraction pass.
 ///
@@ -16,7 +17,8 @@ import Host
 /// which a run may not (``ProxyBatches``).
 enum ProxyTraining {
     struct Trained {
-        var model: MaskedLanguageModel
+        /// RHO-LOSS's proxy is a masked LM like the runs it serves.
+        var model: MaskedLMWorkload
         var steps: Int
         var epochs: Double
         var finalLoss: Double?
@@ -30,7 +32,7 @@ enum ProxyTraining {
 
     /// The proxy split, epoch after epoch: micro-batch k of epoch e = k / perEpoch comes from
     /// that epoch's own shuffle, masked as the target run masks the same ids.
-    final class ProxyBatches: TrainingBatches {
+    final class ProxyBatches: MaskedExampleBatches {
         let source: MLMBatchSource
         let seed: UInt64
         let perEpoch: Int
@@ -43,6 +45,7 @@ enum ProxyTraining {
         }
 
         var microBatchesAvailable: Int? { nil }
+        var sequenceLength: Int { source.sequenceLength }
 
         func examples(microBatch k: Int) throws -> [MaskedExample] {
             let epoch = k / perEpoch
@@ -68,10 +71,10 @@ enum ProxyTraining {
         guard batches.perEpoch >= recipe.accumulation else {
             throw RHOError.invalid("the proxy split holds \(source.stream.count) sequences, less than one batch of \(recipe.accumulation * config.microBatch)")
         }
-        let model = try MaskedLanguageModel(config: config, seed: request.seed ^ seedKey)
-        let training = TrainingStep(model: model, optimizer: AdamW(parameterCount: model.parameters.count, settings: hp.adamW),
+        let model = try MaskedLMWorkload(config: config, seed: request.seed ^ seedKey)
+        let training = TrainingStep(workload: model, optimizer: AdamW(parameterCount: model.parameters.count, settings: hp.adamW),
                                     clock: RSTClock(budget: request.proxyBudget, profile: profile), recipe: recipe,
-                                    batches: batches, maxLayers: config.layers)
+                                    batches: batches)
         log("RHO-LOSS proxy: training \(config.name) on the proxy split (\(source.stream.count) sequences) for \(request.proxyBudget) of \(profile.name)")
 
         var lastLoss: Double? = nil
@@ -88,7 +91,7 @@ enum ProxyTraining {
                 nextReport += 0.1
             }
         }
-        let validation = training.meanLoss(source.validationExamples(maxCount: hp.validationSequences))
+        let validation = model.evaluationLoss(source.validationBatches(maxSequences: hp.validationSequences))
         return Trained(model: model, steps: training.clock.steps, epochs: Double(training.dataPosition) / Double(batches.perEpoch),
                        finalLoss: lastLoss, validationLoss: validation, wallSeconds: Date().timeIntervalSince(started))
     }
@@ -99,7 +102,7 @@ enum ProxyTraining {
     /// masking), written into `table` (one entry per training id; others are left as they are).
     /// Returns how many ids it computed.
     @discardableResult
-    static func extract(model: MaskedLanguageModel, corpus: PreparedCorpus, seed: UInt64, positions: Range<Int>?,
+    static func extract(model: any Workload, corpus: PreparedCorpus, seed: UInt64, positions: Range<Int>?,
                         into table: inout [Float], log: (String) -> Void) throws -> Int {
         let config = model.config
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: seed)
@@ -115,10 +118,11 @@ enum ProxyTraining {
         var nextReport = 0.25
         for start in stride(from: 0, to: ids.count, by: config.microBatch) {
             let chunk = ids[start ..< min(start + config.microBatch, ids.count)]
-            model.forward(MaskedLMBatch(examples: chunk.map { source.trainingExample(id: $0) }, sequenceLength: config.sequenceLength))
+            model.forward(MaskedLMBatch(examples: chunk.map { source.trainingExample(id: $0) }, sequenceLength: config.sequenceLength),
+                          activeLayers: nil)
+            let (sums, counts) = model.exampleLosses
             for (i, id) in chunk.enumerated() {
-                let count = model.perExampleMaskedCount[i]
-                table[Int(id)] = count > 0 ? model.perExampleLoss[i] / count : 0
+                table[Int(id)] = counts[i] > 0 ? sums[i] / counts[i] : 0
             }
             if Double(start + chunk.count) / Double(ids.count) >= nextReport {
                 log(String(format: "RHO-LOSS proxy: losses %3.0f%% done", 100 * Double(start + chunk.count) / Double(ids.count)))
@@ -140,7 +144,7 @@ enum ProxyTraining {
     }
 
     /// The proxy's weights as safetensors (`model.<name>`), with its shape in the metadata.
-    static func saveProxy(_ model: MaskedLanguageModel, seed: UInt64, steps: Int, to url: URL) throws {
+    static func saveProxy(_ model: any Workload, seed: UInt64, steps: Int, to url: URL) throws {
         let store = model.parameters
         let entries: [SafeTensorsFile.Entry] = store.entries.map { e in
             SafeTensorsFile.Entry(name: "model." + e.name, dtype: .F32, shape: e.shape, storage: .external(

@@ -5,6 +5,7 @@ import Storage
 import Clock
 import Records
 import Host
+import Workloads
 import PluginHost
 
 /// RHO-LOSS's irreducible-loss table as a method preparation: for runs, comparisons and the
@@ -51,17 +52,17 @@ extension RHOPreparation: MethodPreparation {
         var losses = [Float](repeating: RHOTable.notExtracted, count: ids)
         for start in stride(from: 0, to: ids, by: config.microBatch) {
             let chunk = (start ..< min(start + config.microBatch, ids)).map { checked.example(id: UInt64($0)) }
-            proxy.model.forward(MaskedLMBatch(examples: chunk, sequenceLength: config.sequenceLength))
+            proxy.workload.forward(MaskedLMBatch(examples: chunk, sequenceLength: config.sequenceLength), activeLayers: nil)
+            let (sums, counts) = proxy.workload.exampleLosses
             for (i, example) in chunk.enumerated() {
-                let count = proxy.model.perExampleMaskedCount[i]
-                losses[Int(example.exampleId)] = count > 0 ? proxy.model.perExampleLoss[i] / count : 0
+                losses[Int(example.exampleId)] = counts[i] > 0 ? sums[i] / counts[i] : 0
             }
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tableURL = directory.appendingPathComponent(RHOTable.tableFile)
         let proxyURL = directory.appendingPathComponent(RHOTable.proxyFile)
         try RHOTable.writeLosses(losses, to: tableURL)
-        try ProxyTraining.saveProxy(proxy.model, seed: run.seed, steps: proxy.clock.steps, to: proxyURL)
+        try ProxyTraining.saveProxy(proxy.workload, seed: run.seed, steps: proxy.clock.steps, to: proxyURL)
         var result = settings.filter { key, _ in !hostFilledKeys.contains(String(key.split(separator: ".").last ?? "")) }
         result["table"] = tableURL.path
         result["table_sha256"] = try SHA256Digest.hex(ofFileAt: tableURL.path)

@@ -5,6 +5,7 @@ import Storage
 import Clock
 import Records
 import Host
+import Workloads
 
 /// One prepared RHO-LOSS irreducible-loss table: the folder
 /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/` with
@@ -81,9 +82,9 @@ public struct RHOTable: Sendable, Equatable {
     }
 
     /// Loads the proxy model.
-    public func proxyModel() throws -> MaskedLanguageModel {
+    public func proxyModel() throws -> MaskedLMWorkload {
         let file = try SafeTensorsFile(contentsOf: proxyURL)
-        let model = try MaskedLanguageModel(config: manifest.modelConfig, seed: 0)
+        let model = try MaskedLMWorkload(config: manifest.modelConfig, seed: 0)
         for e in model.parameters.entries {
             try file.copyBytes(of: "model." + e.name,
                                into: UnsafeMutableRawBufferPointer(start: model.parameters.values + e.offset, count: e.count * 4))

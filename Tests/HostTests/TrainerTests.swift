@@ -1,3 +1,4 @@
+import Workloads
 import Corpus
 import Foundation
 import Testing
@@ -101,7 +102,7 @@ import Storage
         #expect(a.rstSeconds == b.rstSeconds)
         #expect(try losses(f.store, first.runID) == losses(f.store, second.runID))
         // The stop rule: the step that crosses the budget completes; no step starts after it.
-        let perStep = 4 * 3e-3 + 1e-9 * Double(first.model.parameters.parameterCount)
+        let perStep = 4 * 3e-3 + 1e-9 * Double(first.workload.parameters.parameterCount)
         #expect(a.rstSeconds >= 0.4 && a.rstSeconds < 0.4 + perStep + 1e-9)
         #expect(try f.store.lossCurve(runID: first.runID).count == a.steps)
     }
@@ -112,7 +113,7 @@ import Storage
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = try ModelConfig.preset("tiny")
-        let model = try MaskedLanguageModel(config: config, seed: 0)
+        let model = try MaskedLMWorkload(config: config, seed: 0)
         let optimizer = AdamW(parameterCount: model.parameters.count)
         var checkpoint = Checkpoint(step: 0, dataPosition: 0, clock: RSTClock(budget: try .parse("1m"), profile: StandaloneHost.syntheticProfile(config)),
                                     modelConfig: config, lastTrainLoss: nil, nextCheckpointFraction: 1, nextEvaluationFraction: 1)
@@ -121,7 +122,7 @@ import Storage
                        PluginStateTensorSnapshot(name: "a_scratch", fill: -1, values: [5, 6])]
         checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: 3, plugins: [.init(id: "p", version: "1", stateBytes: [7], tensors: tensors)])
         let url = dir.appendingPathComponent("c.safetensors")
-        try Checkpoint.save(checkpoint, model: model, optimizer: optimizer, to: url)
+        try Checkpoint.save(checkpoint, workload: model, optimizer: optimizer, to: url)
         let (loaded, _, _) = try Checkpoint.load(from: url, adamW: AdamW.Settings())
         #expect(loaded.plugins?.plugins.first?.tensors == tensors)
     }
@@ -151,7 +152,7 @@ import Storage
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let trainer = try f.start(try f.settings())
-        trainer.model.parameters.value("head.dense.weight").base[0] = .nan
+        trainer.workload.parameters.value("head.dense.weight").base[0] = .nan
         #expect(throws: TrainingFailure.self) { _ = try trainer.train() }
         let record = try f.store.run(id: trainer.runID)
         #expect(record.status == .failed)

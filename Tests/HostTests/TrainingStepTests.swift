@@ -42,6 +42,6 @@ import Testing
         #expect(summary.steps == 24 && host.losses.count == 24)
         #expect(run.map(\.bitPattern) == host.losses.map(\.bitPattern), "run \(run.prefix(4)) … vs checker host \(host.losses.prefix(4)) …")
         #expect(host.clock.rstSeconds.bitPattern == trainer.clock.rstSeconds.bitPattern)
-        #expect(host.parameterDigest() == StandaloneHost.digest(trainer.model.parameters))
+        #expect(host.parameterDigest() == StandaloneHost.digest(trainer.workload.parameters))
     }
 }

@@ -5,6 +5,7 @@ import TensorCore
 import Storage
 import Clock
 import PluginHost
+import Workloads
 
 /// A small, complete plugin host: a real model, synthetic learnable batches, a step budget, and
 /// the very step `ntng run` takes (it is a ``TrainingStep``, with the run recipe's defaults: the
@@ -43,13 +44,13 @@ public final class StandaloneHost: TrainingStep {
     /// A host that trains `settings`' model with `settings`' recipe on `batches`, priced by `profile`.
     public init(settings: RunSettings, batches: TrainingBatches, profile: ReferenceProfile, vocabularySize: Int? = nil) throws {
         let config = try settings.modelConfig(vocabularySize: vocabularySize)
-        let model = try MaskedLanguageModel(config: config, seed: settings.seed)
+        let workload = try Workloads.make(config: config, seed: settings.seed)
         runSeed = settings.seed
         let recipe = try TrainingRecipe(settings: settings, config: config)
         batchSize = recipe.accumulation * config.microBatch
-        super.init(model: model, optimizer: AdamW(parameterCount: model.parameters.count, settings: settings.hyperparameters.adamW),
+        super.init(workload: workload, optimizer: AdamW(parameterCount: workload.parameters.count, settings: settings.hyperparameters.adamW),
                    clock: RSTClock(budget: settings.budget, profile: profile, freeKinds: Set(settings.free)),
-                   recipe: recipe, batches: batches, maxLayers: config.layers)
+                   recipe: recipe, batches: batches)
         pluginLog = { _ in }
     }
 
@@ -81,52 +82,14 @@ public final class StandaloneHost: TrainingStep {
     public func step(_ stack: PluginStack?) throws {
         plugins = stack
         losses.append(try take().loss)
-        depths.append(model.config.layers)
+        depths.append(workload.depth)
     }
 
     /// SHA-256 of the parameter values' bit patterns (for determinism checks).
-    public func parameterDigest() -> String { Self.digest(model.parameters) }
+    public func parameterDigest() -> String { Self.digest(workload.parameters) }
 
     /// SHA-256 of `store`'s values' bit patterns.
     public static func digest(_ store: ParameterStore) -> String {
         SHA256Digest.hex(UnsafeRawBufferPointer(start: store.values, count: store.count * 4))
-    }
-}
-
-/// Learnable synthetic sequences: each is an arithmetic run of tokens (`5 + (start + i) mod 40`),
-/// so masked tokens are predictable from their neighbours and the loss can fall. Micro-batch k
-/// holds example ids first + k·B ..< first + (k+1)·B; every sequence is a pure function of
-/// (seed, id).
-public final class SyntheticBatches: TrainingBatches {
-    let config: ModelConfig
-    let seed: UInt64
-    let firstID: UInt64
-
-    public init(config: ModelConfig, seed: UInt64, firstID: UInt64 = 0) {
-        self.config = config
-        self.seed = seed
-        self.firstID = firstID
-    }
-
-    public var microBatchesAvailable: Int? { nil }
-
-    public func examples(microBatch k: Int) -> [MaskedExample] {
-        (0..<config.microBatch).map { example(id: firstID + UInt64(k * config.microBatch + $0)) }
-    }
-
-    /// Sequence `id`: full length, about 15 % of its positions masked (token 4).
-    public func example(id: UInt64) -> MaskedExample {
-        let s = config.sequenceLength
-        let span = UInt64(Swift.max(2, Swift.min(40, config.vocabularySize - 5)))
-        let perSequence = Swift.max(1, Swift.min(config.maxMaskedPerSequence, Int((Double(s) * 0.15).rounded())))
-        var rng = SplitMix64(seed: SplitMix64.mix(seed ^ 0x5EED ^ SplitMix64.mix(id)))
-        let start = rng.next() % span
-        var tokens = (0..<s).map { Int32(5 + (start + UInt64($0)) % span) }
-        var chosen = Set<Int>()
-        while chosen.count < Swift.min(perSequence, s) { chosen.insert(Int(rng.next() % UInt64(s))) }
-        let positions = chosen.sorted()
-        let labels = positions.map { tokens[$0] }
-        for i in positions { tokens[i] = 4 }
-        return MaskedExample(exampleId: id, inputTokens: tokens, length: s, maskedPositions: positions.map(Int32.init), labels: labels)
     }
 }

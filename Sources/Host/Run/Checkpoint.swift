@@ -3,8 +3,9 @@ import Models
 import Clock
 import Records
 import PluginHost
+import Workloads
 
-/// Everything needed to continue a run exactly: model weights and shape, optimizer moments, the
+/// Everything needed to continue a run exactly: the workload's kind, weights and shape, optimizer moments, the
 /// clock, the step and the data position, stored as one safetensors file. All randomness in
 /// ntng is counter-based (keyed by seed, step and example id), so no generator state is needed.
 public struct Checkpoint {
@@ -40,8 +41,8 @@ public struct Checkpoint {
     }
 
     /// Writes the checkpoint atomically (temp file, fsync, rename).
-    public static func save(_ c: Checkpoint, model: MaskedLanguageModel, optimizer: AdamW, to url: URL) throws {
-        let store = model.parameters
+    public static func save(_ c: Checkpoint, workload: any Workload, optimizer: AdamW, to url: URL) throws {
+        let store = workload.parameters
         var entries: [SafeTensorsFile.Entry] = store.entries.map { e in
             SafeTensorsFile.Entry(name: "model." + e.name, dtype: .F32, shape: e.shape, storage: .external(
                 byteCount: e.count * 4, provide: { sink in try sink(UnsafeRawBufferPointer(start: store.values + e.offset, count: e.count * 4)) }))
@@ -63,6 +64,7 @@ public struct Checkpoint {
         encoder.outputFormatting = .sortedKeys
         var metadata: [String: String] = [
             "format": format,
+            "workload": workload.kind,
             "step": String(c.step),
             "data_position": String(c.dataPosition),
             "optimizer_step": String(optimizer.step),
@@ -78,8 +80,11 @@ public struct Checkpoint {
         try SafeTensorsFile.write(entries, metadata: metadata, to: url)
     }
 
-    /// Reads a checkpoint and rebuilds the model and optimizer it describes.
-    public static func load(from url: URL, adamW settings: AdamW.Settings) throws -> (Checkpoint, MaskedLanguageModel, AdamW) {
+    /// Reads a checkpoint and rebuilds the workload (its resizable stack bounded by `maxLayers`,
+    /// default its depth) and the optimizer it describes. Files from before workloads were
+    /// recorded hold a masked LM.
+    public static func load(from url: URL, adamW settings: AdamW.Settings,
+                            maxLayers: Int? = nil) throws -> (Checkpoint, any Workload, AdamW) {
         let file = try SafeTensorsFile(contentsOf: url)
         func meta(_ key: String) throws -> String {
             guard let v = file.metadata[key] else { throw CheckpointError.corrupt(url.path, "metadata '\(key)' is missing") }
@@ -89,12 +94,18 @@ public struct Checkpoint {
             throw CheckpointError.corrupt(url.path, "not an \(format) file (format \(file.metadata["format"] ?? "none"))")
         }
         let config = try JSONDecoder().decode(ModelConfig.self, from: Data(try meta("model_config").utf8))
-        let model = try MaskedLanguageModel(config: config, seed: 0)
-        for e in model.parameters.entries {
-            try file.copyBytes(of: "model." + e.name,
-                               into: UnsafeMutableRawBufferPointer(start: model.parameters.values + e.offset, count: e.count * 4))
+        let workload: any Workload
+        do {
+            workload = try Workloads.make(kind: file.metadata["workload"] ?? MaskedLMWorkload.kind, config: config, seed: 0,
+                                          maxLayers: maxLayers.map { Swift.max($0, config.layers) })
+        } catch {
+            throw CheckpointError.corrupt(url.path, "\(error)")
         }
-        let optimizer = AdamW(parameterCount: model.parameters.count, settings: settings)
+        let store = workload.parameters
+        for e in store.entries {
+            try file.copyBytes(of: "model." + e.name, into: UnsafeMutableRawBufferPointer(start: store.values + e.offset, count: e.count * 4))
+        }
+        let optimizer = AdamW(parameterCount: store.count, settings: settings)
         guard let optimizerStep = Int(try meta("optimizer_step")), let step = Int(try meta("step")),
               let position = Int(try meta("data_position")),
               let nextCheckpoint = Double(try meta("next_checkpoint_fraction")),
@@ -115,7 +126,7 @@ public struct Checkpoint {
                 })
             })
         }
-        return (checkpoint, model, optimizer)
+        return (checkpoint, workload, optimizer)
     }
 }
 

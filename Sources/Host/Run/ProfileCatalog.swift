@@ -3,6 +3,7 @@ import Foundation
 import Models
 import Storage
 import Clock
+import Workloads
 
 /// Finds reference profiles: a path, a name in `$NTNG_HOME/profiles/`, or one of the defaults
 /// measured on the reference machine that ship with ntng (`default-<preset>`).
@@ -25,6 +26,13 @@ public enum ProfileCatalog {
         return profile
     }
 
+    /// Resolves `nameOrPath` (nil: the default for the workload's preset) and checks it prices
+    /// `workload`'s work (its profile key).
+    public static func load(_ nameOrPath: String?, for workload: any Workload) throws -> ReferenceProfile {
+        let key = workload.profileKey
+        return try load(nameOrPath, preset: key.preset, shape: key.shape)
+    }
+
     /// The file for a profile name or path; a missing one gets an error listing what exists.
     public static func locate(_ nameOrPath: String) throws -> URL {
         if nameOrPath.contains("/") || nameOrPath.hasSuffix(".json") {
@@ -45,10 +53,9 @@ public enum ProfileCatalog {
         }
     }
 
-    /// The shape a profile must have been measured with for `config`.
+    /// The shape a profile must have been measured with for a masked LM of shape `config`.
     public static func shape(of config: ModelConfig) -> ModelShape {
-        ModelShape(layers: config.layers, hidden: config.hidden, heads: config.heads, ffn: config.ffn,
-                   vocab: config.vocabularySize, seqLen: config.sequenceLength, microBatch: config.microBatch)
+        MaskedLMWorkload.profileShape(config)
     }
 }
 

@@ -5,6 +5,7 @@ import TensorCore
 import Clock
 import Records
 import PluginHost
+import Workloads
 
 /// Progress of a run, reported after every step.
 public struct TrainingProgress: Sendable {
@@ -36,15 +37,15 @@ public final class Trainer {
     public let settings: RunSettings
     /// The model, optimizer, clock, data position and plugins, advanced one step at a time.
     public let training: TrainingStep
-    public var model: MaskedLanguageModel { training.model }
+    public var workload: any Workload { training.workload }
     public var clock: RSTClock { training.clock }
     public var plugins: PluginStack? { training.plugins }
-    let source: MLMBatchSource
+    let source: any CorpusBatches
     private let store: ResultsStore
     private var checkpointURL: URL { store.checkpointURL(runID: runID) }
     var state: Checkpoint
     private var pendingPoints: [LossPoint] = []
-    private lazy var validationExamples: [MaskedExample] = source.validationExamples(maxCount: settings.hyperparameters.validationSequences)
+    private lazy var validationBatches: [any TrainingBatch] = source.validationBatches(maxSequences: settings.hyperparameters.validationSequences)
     /// Where plugin log lines are echoed (stderr by default).
     public var pluginLog: (String) -> Void {
         get { training.pluginLog }
@@ -59,25 +60,24 @@ public final class Trainer {
                              profile profileName: String?, build: String = NTNGVersion.string) throws -> Trainer {
         let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
-        let profile = try ProfileCatalog.load(profileName, preset: settings.model, shape: ProfileCatalog.shape(of: config))
-        let source = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength,
-                                        batchSize: config.microBatch, seed: settings.seed)
-        let model = try MaskedLanguageModel(config: config, seed: settings.seed)
+        let workload = try Workloads.make(config: config, seed: settings.seed)
+        let profile = try ProfileCatalog.load(profileName, for: workload)
+        let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed)
         let recipe = try TrainingRecipe(settings: settings, config: config)
         let clock = RSTClock(budget: settings.budget, profile: profile, freeKinds: Set(settings.free))
-        try source.requireBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: recipe.accumulation) * recipe.accumulation)
+        try source.requireMicroBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: recipe.accumulation) * recipe.accumulation)
 
         let state = Checkpoint(step: 0, dataPosition: 0, clock: clock, modelConfig: config, lastTrainLoss: nil,
                                nextCheckpointFraction: Self.nextMark(after: 0, every: settings.hyperparameters.checkpointEveryPercent),
                                nextEvaluationFraction: Self.nextMark(after: 0, every: settings.hyperparameters.evaluateEveryPercent))
-        let training = TrainingStep(model: model, optimizer: AdamW(parameterCount: model.parameters.count, settings: settings.hyperparameters.adamW),
-                                    clock: clock, recipe: recipe, batches: source, maxLayers: config.layers)
+        let training = TrainingStep(workload: workload, optimizer: AdamW(parameterCount: workload.parameters.count, settings: settings.hyperparameters.adamW),
+                                    clock: clock, recipe: recipe, batches: source)
         let trainer = Trainer(runID: "", settings: settings, training: training, source: source, state: state, store: store)
         // Plugins are opened (and their settings checked) before anything is stored.
         try trainer.openPlugins()
         if let factor = trainer.plugins?.poolFactor {
             // A selecting method draws a pool of factor × batch sequences per step.
-            try source.requireBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: recipe.accumulation) * recipe.accumulation * factor)
+            try source.requireMicroBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: recipe.accumulation) * recipe.accumulation * factor)
         }
 
         let encoder = JSONEncoder()
@@ -104,14 +104,13 @@ public final class Trainer {
         let settings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
         let url = store.checkpointURL(runID: record.id)
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
-        let (checkpoint, model, optimizer) = try Checkpoint.load(from: url, adamW: settings.hyperparameters.adamW)
         let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
-        let source = try MLMBatchSource(corpus: corpus, sequenceLength: checkpoint.modelConfig.sequenceLength,
-                                        batchSize: checkpoint.modelConfig.microBatch, seed: settings.seed)
-        let training = TrainingStep(model: model, optimizer: optimizer, clock: checkpoint.clock,
+        let (checkpoint, workload, optimizer) = try Checkpoint.load(
+            from: url, adamW: settings.hyperparameters.adamW, maxLayers: try settings.modelConfig(vocabularySize: corpus.vocabSize).layers)
+        let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed)
+        let training = TrainingStep(workload: workload, optimizer: optimizer, clock: checkpoint.clock,
                                     recipe: try TrainingRecipe(settings: settings, config: checkpoint.modelConfig), batches: source,
-                                    dataPosition: checkpoint.dataPosition,
-                                    maxLayers: try settings.modelConfig(vocabularySize: corpus.vocabSize).layers)
+                                    dataPosition: checkpoint.dataPosition)
         let trainer = Trainer(runID: record.id, settings: settings, training: training, source: source, state: checkpoint, store: store)
         try trainer.openPlugins()
         if let plugins = trainer.plugins, let saved = checkpoint.plugins { try plugins.restore(saved) }
@@ -119,7 +118,7 @@ public final class Trainer {
         return trainer
     }
 
-    private init(runID: String, settings: RunSettings, training: TrainingStep, source: MLMBatchSource,
+    private init(runID: String, settings: RunSettings, training: TrainingStep, source: any CorpusBatches,
                  state: Checkpoint, store: ResultsStore) {
         self.runID = runID
         self.settings = settings
@@ -226,13 +225,13 @@ public final class Trainer {
         state.step = clock.steps
         state.dataPosition = training.dataPosition
         state.clock = clock
-        state.modelConfig = model.config
+        state.modelConfig = workload.config
         state.plugins = try plugins?.checkpoint()
-        try Checkpoint.save(state, model: model, optimizer: training.optimizer, to: checkpointURL)
+        try Checkpoint.save(state, workload: workload, optimizer: training.optimizer, to: checkpointURL)
     }
 
     // MARK: - Evaluation (never charged, always the full model)
 
-    /// Mean masked-LM loss over the fixed validation set.
-    public func evaluate() -> Double { training.meanLoss(validationExamples) }
+    /// The workload's loss over the fixed validation set (mean per target token).
+    public func evaluate() -> Double { workload.evaluationLoss(validationBatches) }
 }

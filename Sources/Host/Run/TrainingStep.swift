@@ -1,26 +1,10 @@
-import Corpus
 import Foundation
 import Models
 import TensorCore
 import Clock
 import Records
 import PluginHost
-
-/// Where a host's training examples come from: micro-batch `k` of a deterministic stream.
-///
-/// A run reads its corpus's seeded stream (``MLMBatchSource``), RHO-LOSS's proxy cycles over its
-/// split epoch by epoch, `ntng plugin check` and `ntng bench` use synthetic batches.
-public protocol TrainingBatches: AnyObject {
-    /// Micro-batches the stream holds (one epoch); nil when it never runs out.
-    var microBatchesAvailable: Int? { get }
-    /// The examples of micro-batch `index` (one micro-batch of the model each).
-    func examples(microBatch index: Int) throws -> [MaskedExample]
-}
-
-extension MLMBatchSource: TrainingBatches {
-    public var microBatchesAvailable: Int? { batchesPerEpoch }
-    public func examples(microBatch index: Int) -> [MaskedExample] { batch(index) }
-}
+import Workloads
 
 /// The optimisation recipe of one run as the step applies it.
 public struct TrainingRecipe: Sendable {
@@ -83,7 +67,8 @@ public struct StepResult: Sendable {
 /// ``StepContext`` of the step it serves. (Not final: ``StandaloneHost`` is a `TrainingStep` on
 /// synthetic data that also keeps every step's loss.)
 public class TrainingStep {
-    public private(set) var model: MaskedLanguageModel
+    /// The model, its objective and its batches (``Workload``).
+    public let workload: any Workload
     public let optimizer: AdamW
     public private(set) var clock: RSTClock
     public let recipe: TrainingRecipe
@@ -93,7 +78,7 @@ public class TrainingStep {
     /// The method's plugins; nil for the baseline.
     public var plugins: PluginStack?
     /// The depth of the run's preset: the most layers a resize may ask for.
-    public let maxLayers: Int
+    public var maxLayers: Int { workload.maxLayers }
     /// Diagnostics and plugin log lines recorded since the owner last took them (``takeRecords()``).
     public private(set) var diagnostics: [Diagnostic] = []
     public private(set) var logLines: [RunLogLine] = []
@@ -104,17 +89,16 @@ public class TrainingStep {
     static let maxLogLines = 1000
     static let maxLogCharacters = 4000
     /// Reference-over-local speed ratio, measured once if a plugin optimizer is uncalibrated.
-    lazy var referenceOverLocal: Double = Self.referenceOverLocal(profile: clock.profile, parameterCount: model.parameters.parameterCount)
+    lazy var referenceOverLocal: Double = Self.referenceOverLocal(profile: clock.profile, parameterCount: workload.parameters.parameterCount)
 
-    public init(model: MaskedLanguageModel, optimizer: AdamW, clock: RSTClock, recipe: TrainingRecipe,
-                batches: TrainingBatches, dataPosition: Int = 0, maxLayers: Int) {
-        self.model = model
+    public init(workload: any Workload, optimizer: AdamW, clock: RSTClock, recipe: TrainingRecipe,
+                batches: TrainingBatches, dataPosition: Int = 0) {
+        self.workload = workload
         self.optimizer = optimizer
         self.clock = clock
         self.recipe = recipe
         self.batches = batches
         self.dataPosition = dataPosition
-        self.maxLayers = maxLayers
     }
 
     /// Derived from the run seed and the steps completed, so reruns and resumed runs draw the
@@ -136,17 +120,17 @@ public class TrainingStep {
         let plan = try planStep(step)
         step.batches = try drawBatches(step)
         let sequences = step.batches.reduce(0) { $0 + $1.sequences }
-        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
+        let masked = step.batches.reduce(0) { $0 + $1.targetTokens }
         let started = DispatchTime.now().uptimeNanoseconds
         let (loss, depthSum) = try forwardBackward(step, plan: plan, masked: masked)
         let optimizerStarted = DispatchTime.now().uptimeNanoseconds
         let rate = lr * Double(plan.lrScale)
         try optimize(step, learningRate: rate, plan: plan, sequences: sequences, masked: masked)
         let ended = DispatchTime.now().uptimeNanoseconds
-        clock.completeStep(sequences: sequences, tokens: sequences * model.config.sequenceLength)
+        clock.completeStep(sequences: sequences, tokens: sequences * workload.config.sequenceLength)
         if plugins != nil {
             record("active_depth", Double(depthSum) / Double(step.batches.count), in: step)
-            record("depth", Double(model.config.layers), in: step)
+            record("depth", Double(workload.depth), in: step)
         }
         return StepResult(loss: loss, learningRate: rate, forwardBackwardSeconds: Double(optimizerStarted - started) / 1e9,
                           optimizerSeconds: Double(ended - optimizerStarted) / 1e9)
@@ -157,10 +141,10 @@ public class TrainingStep {
         guard let plugins else { return PluginStepPlan(lrScale: 1, activeLayers: nil) }
         if let plan = try plugins.resizePlan(in: step) {
             // New layers start with empty optimizer state; the copy is charged like one AdamW pass.
-            let old = model.parameters, previous = model.config.layers
-            try model.resize(to: plan, seed: stepSeed)
-            optimizer.remap(from: old, to: model.parameters, reset: LayerSource.parametersStartingAfresh(after: plan, in: model.parameters))
-            clock.charge(.plugin, seconds: PluginCharging.resizeCost(clock.profile, parameters: model.parameters.parameterCount))
+            let old = workload.parameters, previous = workload.depth
+            try workload.resize(to: plan, seed: stepSeed)
+            optimizer.remap(from: old, to: workload.parameters, reset: LayerSource.parametersStartingAfresh(after: plan, in: workload.parameters))
+            clock.charge(.plugin, seconds: PluginCharging.resizeCost(clock.profile, parameters: workload.parameters.parameterCount))
             try plugins.modelResized(plan: plan, from: old, previousLayers: previous, in: step)
         }
         return try plugins.stepPlan(microBatches: recipe.accumulation, in: step)
@@ -168,41 +152,43 @@ public class TrainingStep {
 
     /// The step's micro-batches: the next ones of the stream, or those a selecting plugin picked
     /// from a pool of `pool factor × batch` stream sequences.
-    private func drawBatches(_ step: StepContext) throws -> [MaskedLMBatch] {
-        let s = model.config.sequenceLength, b = model.config.microBatch, k = recipe.accumulation
+    private func drawBatches(_ step: StepContext) throws -> [any TrainingBatch] {
+        let b = workload.config.microBatch, k = recipe.accumulation
         guard let plugins, let factor = plugins.poolFactor else {
             if let available = batches.microBatchesAvailable, dataPosition + k > available {
                 throw TrainingFailure(step: step.number, description:
                     "the data stream ran out at step \(step.number) (one epoch = \(available) batches); use a larger corpus (--corpus all) or a smaller budget")
             }
             defer { dataPosition += k }
-            return try (0..<k).map { MaskedLMBatch(examples: try batches.examples(microBatch: dataPosition + $0), sequenceLength: s) }
+            return try (0..<k).map { try batches.batch(microBatches: dataPosition + $0 ..< dataPosition + $0 + 1) }
         }
         let poolBatches = k * factor
         if let available = batches.microBatchesAvailable, dataPosition + poolBatches > available {
             throw TrainingFailure(step: step.number, description:
                 "the data stream ran out at step \(step.number): \(recipe.method) draws \(poolBatches) batches per step and one epoch holds \(available); use a larger corpus (--corpus all), a smaller budget or a smaller pool factor")
         }
-        step.pool = try (0..<poolBatches).flatMap { try batches.examples(microBatch: dataPosition + $0) }
+        let pool = try batches.batch(microBatches: dataPosition ..< dataPosition + poolBatches)
         dataPosition += poolBatches
-        defer { step.pool = [] }
-        let selection = try plugins.selectBatch(exampleIDs: step.pool.map(\.exampleId), batch: k * b, sequenceLength: s, in: step)
+        step.pool = pool
+        defer { step.pool = nil }
+        let selection = try plugins.selectBatch(exampleIDs: pool.exampleIds, batch: k * b,
+                                                sequenceLength: workload.config.sequenceLength, in: step)
         record("scored_sequences", Double(selection.rowsScored), in: step)
-        let chosen = selection.rows.map { step.pool[$0] }
-        return stride(from: 0, to: chosen.count, by: b).map { MaskedLMBatch(examples: Array(chosen[$0 ..< $0 + b]), sequenceLength: s) }
+        let chosen = pool.selecting(rows: selection.rows)
+        return stride(from: 0, to: chosen.sequences, by: b).map { chosen.selecting(rows: Array($0 ..< $0 + b)) }
     }
 
     /// Forward and backward of every micro-batch into fresh gradients, each charged at the
     /// profile's cost for the layers it ran; returns the mean loss per masked token (`masked`
     /// masked tokens in the step) and the summed depth.
     private func forwardBackward(_ step: StepContext, plan: PluginStepPlan, masked: Int) throws -> (loss: Double, depthSum: Int) {
-        model.parameters.zeroGradients()
+        workload.parameters.zeroGradients()
         var lossSum = 0.0, depthSum = 0
         for (i, batch) in step.batches.enumerated() {
             let layers = plan.activeLayers?[i]
-            lossSum += model.forwardBackward(batch, activeLayers: layers, gradientScale: 1 / Float(max(masked, 1))).sum
-            clock.chargeTraining(activeLayers: layers?.count ?? model.config.layers, sequences: batch.sequences)
-            depthSum += layers?.count ?? model.config.layers
+            lossSum += workload.forwardBackward(batch, activeLayers: layers, targets: .labels, gradientScale: 1 / Float(max(masked, 1))).sum
+            clock.chargeTraining(activeLayers: layers?.count ?? workload.depth, sequences: batch.sequences)
+            depthSum += layers?.count ?? workload.depth
         }
         let loss = lossSum / Double(max(masked, 1))
         guard loss.isFinite else {
@@ -216,7 +202,7 @@ public class TrainingStep {
     /// the host's AdamW (charged per parameter).
     private func optimize(_ step: StepContext, learningRate rate: Double, plan: PluginStepPlan, sequences: Int, masked: Int) throws {
         if let plugins, plugins.replacesOptimizer {
-            GradientClipping.clip(model.parameters, maxNorm: recipe.clipNorm)
+            GradientClipping.clip(workload.parameters, maxNorm: recipe.clipNorm)
             let outcome = try plugins.optimizerStep(learningRate: Float(rate), batchSequences: sequences, batchTokens: masked, in: step)!
             let needsRatio = clock.profile.pluginCostPerParameter[outcome.pluginID] == nil
             let charge = plugins.optimizerCharge(outcome, profile: clock.profile, referenceOverLocal: needsRatio ? referenceOverLocal : nil)
@@ -224,9 +210,9 @@ public class TrainingStep {
         } else {
             // Layers no micro-batch ran (layer dropping) have no gradient this step: skip them.
             // Without keep masks every layer ran, and the common step builds no sets.
-            let skipped = plan.activeLayers.map { Set(0..<model.config.layers).subtracting($0.joined()) } ?? []
-            Self.hostOptimizerUpdate(model.parameters, optimizer, clipNorm: recipe.clipNorm, learningRate: Float(rate), skippedLayers: skipped)
-            clock.chargeOptimizer(parameters: model.parameters.parameterCount)
+            let skipped = plan.activeLayers.map { Set(0..<workload.depth).subtracting($0.joined()) } ?? []
+            Self.hostOptimizerUpdate(workload.parameters, optimizer, clipNorm: recipe.clipNorm, learningRate: Float(rate), skippedLayers: skipped)
+            clock.chargeOptimizer(parameters: workload.parameters.parameterCount)
         }
     }
 
@@ -270,21 +256,6 @@ public class TrainingStep {
     func record(_ key: String, _ value: Double, in step: StepContext) {
         diagnostics.append(Diagnostic(step: step.number, rstSeconds: clock.rstSeconds, key: key, value: value))
     }
-
-    // MARK: - Evaluation (never charged, always the full model)
-
-    /// Mean loss per masked token of `examples`, micro-batch by micro-batch.
-    public func meanLoss(_ examples: [MaskedExample]) -> Double {
-        let b = model.config.microBatch
-        var sum = 0.0, count = 0
-        for start in stride(from: 0, to: examples.count, by: b) {
-            let loss = model.forward(MaskedLMBatch(examples: Array(examples[start ..< min(start + b, examples.count)]),
-                                                   sequenceLength: model.config.sequenceLength))
-            sum += loss.sum
-            count += loss.maskedCount
-        }
-        return count == 0 ? .nan : sum / Double(count)
-    }
 }
 
 // MARK: - Host services
@@ -293,25 +264,26 @@ public class TrainingStep {
 /// at reference cost here, and acts on the ``StepContext`` it is given.
 extension TrainingStep: PluginHostServices {
     public var budget: BudgetSnapshot { BudgetSnapshot(clock) }
-    public var parameters: ParameterStore { model.parameters }
-    public var modelConfig: ModelConfig { model.config }
+    public var parameters: ParameterStore { workload.parameters }
+    public var modelConfig: ModelConfig { workload.config }
+    public var stacks: [ModelStack] { workload.stacks }
 
     /// Forward-only, full current model, micro-batch by micro-batch; charged as scoring.
     public func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
-        let b = model.config.microBatch, s = model.config.sequenceLength
-        guard poolRows.allSatisfy({ step.pool.indices.contains($0) }) else {
-            throw TrainingFailure(step: step.number, description: "host error: per_example_loss rows \(poolRows) are outside the step's pool of \(step.pool.count)")
+        let b = workload.config.microBatch
+        guard let pool = step.pool, poolRows.allSatisfy({ (0..<pool.sequences).contains($0) }) else {
+            throw TrainingFailure(step: step.number, description: "host error: per_example_loss rows \(poolRows) are outside the step's pool of \(step.pool?.sequences ?? 0)")
         }
         var losses: [ExampleLoss] = []
         losses.reserveCapacity(poolRows.count)
         for start in stride(from: 0, to: poolRows.count, by: b) {
-            let rows = poolRows[start ..< min(start + b, poolRows.count)]
-            let batch = MaskedLMBatch(examples: rows.map { step.pool[$0] }, sequenceLength: s)
-            model.forward(batch)
-            for (loss, count) in zip(model.perExampleLoss, model.perExampleMaskedCount) {
+            let batch = pool.selecting(rows: Array(poolRows[start ..< min(start + b, poolRows.count)]))
+            workload.forward(batch, activeLayers: nil)
+            let (sums, targets) = workload.exampleLosses
+            for (loss, count) in zip(sums, targets) {
                 losses.append(ExampleLoss(sum: loss, maskedTokens: Int(count)))
             }
-            clock.chargeScoring(activeLayers: model.config.layers, sequences: batch.sequences)
+            clock.chargeScoring(activeLayers: workload.depth, sequences: batch.sequences)
         }
         return losses
     }
@@ -320,15 +292,15 @@ extension TrainingStep: PluginHostServices {
     /// accumulated over its micro-batches (the seed code used only the last one); the parameter
     /// gradients are saved and restored around it. Charged as curvature.
     public func sampledLabelGradient(into output: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
-        let store = model.parameters
+        let store = workload.parameters
         precondition(count == store.count)
         let saved = Array(UnsafeBufferPointer(start: store.gradients, count: store.count))
         store.zeroGradients()
-        let masked = step.batches.reduce(0) { $0 + $1.maskedCount }
+        let masked = step.batches.reduce(0) { $0 + $1.targetTokens }
         for (i, batch) in step.batches.enumerated() {
-            model.forwardBackward(batch, targets: .sampledFromModel(seed: stepSeed &+ UInt64(i)),
-                                  gradientScale: 1 / Float(max(masked, 1)))
-            clock.chargeCurvature(activeLayers: model.config.layers, sequences: batch.sequences)
+            workload.forwardBackward(batch, activeLayers: nil, targets: .sampledFromModel(seed: stepSeed &+ UInt64(i)),
+                                     gradientScale: 1 / Float(max(masked, 1)))
+            clock.chargeCurvature(activeLayers: workload.depth, sequences: batch.sequences)
         }
         output.update(from: store.gradients, count: count)
         saved.withUnsafeBufferPointer { store.gradients.update(from: $0.baseAddress!, count: count) }

@@ -21,8 +21,10 @@
  *       whose offset is >= struct_size. Whoever fills a struct zero-fills it first.
  *   V3. Optional features are found by versioned string id ("ntng.<name>/<n>") through
  *       get_extension on the host or on the plugin; an incompatible change gets a new id and the
- *       struct behind an old id never changes. v1.0 hosts serve "ntng.diagnostics/1" (below);
- *       get_extension returns NULL for any other id. A plugin lists extensions it cannot work without in required_extensions and
+ *       struct behind an old id never changes. Hosts serve "ntng.diagnostics/1" and
+ *       "ntng.model_stacks/1" (below; the second was added without an ABI change, so a
+ *       plugin that needs it lists it in required_extensions, or copes with NULL from an older
+ *       host); get_extension returns NULL for any other id. A plugin lists extensions it cannot work without in required_extensions and
  *       the host refuses to create it when one is missing.
  *
  * OWNERSHIP
@@ -310,6 +312,29 @@ typedef struct ntng_diagnostics_v1 {
    * step; the key is copied. A key recorded several times in one step keeps the last value. */
   ntng_status (*record)(const ntng_host *h, const char *key, double value);
 } ntng_diagnostics_v1;
+
+/* "ntng.model_stacks/1": the model as named stacks of layers. The masked-LM encoder has one stack,
+ * "encoder"; an encoder-decoder model has "encoder" and "decoder". param_info.layer is global:
+ * layer i of a stack has index first_layer + i. Resize plans, keep masks, ntng_step_info's
+ * num_layers/max_layers and model_info's num_layers/max_layers address the stack marked resizable
+ * (exactly one). Reading it is free and changes nothing. */
+#define NTNG_EXT_MODEL_STACKS "ntng.model_stacks/1"
+typedef struct ntng_stack_info {
+  uint32_t struct_size;
+  int32_t num_layers;      /* current depth */
+  int32_t max_layers;      /* the depth its preset defines */
+  int32_t first_layer;     /* global index of its layer 0 (param_info.layer) */
+  int32_t resizable;       /* 1 if resize plans and keep masks act on it */
+  const char *name;        /* "encoder", "decoder"; borrowed until the current hook returns */
+} ntng_stack_info;
+typedef struct ntng_model_stacks_v1 {
+  uint32_t struct_size;
+  /* [hook] Number of stacks (>= 1), or a negative ntng_status. */
+  int32_t (*count)(const ntng_host *h);
+  /* [hook] Stack `index` (0 .. count-1). Set out->struct_size first; the host fills the fields
+   * that fit. */
+  ntng_status (*stack)(const ntng_host *h, int32_t index, ntng_stack_info *out);
+} ntng_model_stacks_v1;
 
 /* ---- What a plugin declares -------------------------------------------------------------------*/
 

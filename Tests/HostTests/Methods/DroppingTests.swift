@@ -171,7 +171,7 @@ import Testing
         let late = active.filter { $0.fraction > 0.2 }.map(\.value)
         let mean = late.reduce(0, +) / Double(max(late.count, 1))
         #expect(abs(mean - 5.75) < 0.75, "mean active depth \(mean) late in the run, expected about 5.75")
-        #expect(dropping.trainer.model.config.layers == 8)
+        #expect(dropping.trainer.workload.config.layers == 8)
     }
 
     /// Masks come from the step seed alone, so a resumed run drops the same layers as an

@@ -187,10 +187,10 @@ import Storage
         let id = (0..<losses.count).first { !losses[$0].isNaN }!
         let example = source.batch(0)[0]
         #expect(!ProxySplit.standard.isProxy(example.exampleId))
-        let run = proxy.forward(MaskedLMBatch(examples: [example], sequenceLength: config.sequenceLength))
+        let run = proxy.model.forward(MaskedLMBatch(examples: [example], sequenceLength: config.sequenceLength))
         #expect(abs(run.mean - Double(losses[Int(example.exampleId)])) < 1e-5)
         let otherSeed = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: 9)
-        let other = proxy.forward(MaskedLMBatch(examples: [otherSeed.trainingExample(id: UInt64(id))], sequenceLength: config.sequenceLength))
+        let other = proxy.model.forward(MaskedLMBatch(examples: [otherSeed.trainingExample(id: UInt64(id))], sequenceLength: config.sequenceLength))
         #expect(abs(other.mean - Double(losses[id])) > 1e-6)
 
         // Found, not trained again; a request with another proxy budget is refused, not replaced.
@@ -229,7 +229,7 @@ import Storage
         #expect(rates.count == summary.steps && rates.allSatisfy { $0 == 0.5 })
         let scoring = profile.forwardOnlyCost(activeLayers: layers, sequences: Int(scored))
         let training = profile.forwardBackwardCost(activeLayers: layers, sequences: summary.steps * b)
-        let optimizer = Double(summary.steps) * profile.optimizerUpdateCost(parameters: trainer.model.parameters.parameterCount)
+        let optimizer = Double(summary.steps) * profile.optimizerUpdateCost(parameters: trainer.workload.parameters.parameterCount)
         #expect(abs((clock.charged[.scoring] ?? 0) - scoring) < 1e-9)
         #expect(abs(clock.rstSeconds - (training + scoring + optimizer)) < 1e-9)
         let record = try f.store.run(id: trainer.runID)

@@ -194,13 +194,13 @@ import Testing
             let trainer = try f.start(settings)
             guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
             let clock = trainer.clock, profile = clock.profile
-            let layers = trainer.model.config.layers, b = trainer.model.config.microBatch
+            let layers = trainer.workload.config.layers, b = trainer.workload.config.microBatch
             let scored = try f.store.diagnostics(runID: trainer.runID, key: "scored_sequences").map(\.value).reduce(0, +)
             let rates = try f.store.diagnostics(runID: trainer.runID, key: "selection_rate")
             #expect(rates.count == summary.steps && scored >= Double(summary.steps * b))
             let scoring = profile.forwardOnlyCost(activeLayers: layers, sequences: Int(scored))
             let training = profile.forwardBackwardCost(activeLayers: layers, sequences: summary.steps * b)
-            let optimizer = Double(summary.steps) * profile.optimizerUpdateCost(parameters: trainer.model.parameters.parameterCount)
+            let optimizer = Double(summary.steps) * profile.optimizerUpdateCost(parameters: trainer.workload.parameters.parameterCount)
             #expect(abs((clock.charged[.training] ?? 0) - training) < 1e-9)
             if free {
                 #expect((clock.charged[.scoring] ?? 0) == 0)

@@ -157,7 +157,7 @@ import Testing
         #expect(passes == [1, 0, 0, 1, 0, 0, 1])
         let perMicroBatch = host.batchSize / host.microBatches
         let perRefresh = (0..<host.microBatches).map { _ in
-            host.clock.profile.sampledLabelPassCost(activeLayers: host.model.config.layers, sequences: perMicroBatch)
+            host.clock.profile.sampledLabelPassCost(activeLayers: host.workload.config.layers, sequences: perMicroBatch)
         }.reduce(0, +)
         let charged = try #require(host.clock.charged[.curvature])
         #expect(abs(charged - 3 * perRefresh) <= 1e-9 * charged, "\(charged) vs \(3 * perRefresh)")

@@ -143,15 +143,15 @@ import Testing
         defer { fixture.remove() }
         let baseline = try fixture.run(method: "baseline")
         let trainer = try fixture.start(method: "stacking")
-        var previousDepth = trainer.model.config.layers
+        var previousDepth = trainer.workload.config.layers
         var growthsChecked = 0
         let outcome = try trainer.train(progress: { _ in
-            let depth = trainer.model.config.layers
+            let depth = trainer.workload.config.layers
             defer { previousDepth = depth }
             guard depth > previousDepth, trainer.clock.steps > 1 else { return }
             // The step that followed a growth was the new layers' first AdamW update: their first
             // moment is exactly (1 − β1)·g, i.e. it started from zero. The old layers' is not.
-            let store = trainer.model.parameters
+            let store = trainer.workload.parameters
             let beta1 = trainer.training.optimizer.settings.beta1
             for e in store.entries where e.layer != nil {
                 let m = trainer.training.optimizer.firstMoment[e.offset], g = store.gradients[e.offset]
@@ -181,7 +181,7 @@ import Testing
             #expect(point.value == expected, "depth \(point.value) at \(point.fraction) of the budget")
         }
         #expect(Set(timeline.map(\.value)) == [2, 4, 8])
-        #expect(trainer.model.config.layers == 8)
+        #expect(trainer.workload.config.layers == 8)
     }
 
     /// The plugin keeps no private state: a run stopped between the growths and resumed from its
@@ -361,7 +361,7 @@ struct LayerMethodFixture {
             throw ToolFailure(message: "\(method) was not interrupted")
         }
         let second = try Trainer.resume(runID: first.runID, data: data, store: store)
-        let depthAtResume = second.model.config.layers
+        let depthAtResume = second.workload.config.layers
         guard case .finished(let resumed) = try second.train() else { throw ToolFailure(message: "\(method) did not finish after resuming") }
         defer {
             for id in [first.runID, straight.trainer.runID] {
