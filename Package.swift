@@ -128,8 +128,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        // Helpers shared by the test targets (temporary folders, a sample reference profile).
-        .target(name: "TestSupport", dependencies: ["Clock"], path: "Tests/TestSupport"),
+        // Helpers shared by the test targets: temporary folders, a sample reference profile, a
+        // settable clock, and ScriptedHost, the one stand-in for the host's plugin services.
+        .target(name: "TestSupport", dependencies: ["Clock", "TensorCore", "Models", "Workloads", "PluginHost"], path: "Tests/TestSupport"),
         .testTarget(name: "ClockTests", dependencies: ["Clock", "TestSupport"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records", "Clock", "Storage", "TestSupport",
                                                         .product(name: "GRDB", package: "GRDB.swift")]),

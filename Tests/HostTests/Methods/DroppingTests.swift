@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Models
 import TensorCore
@@ -7,21 +8,21 @@ import Testing
 @testable import PluginHost
 
 /// Progressive layer dropping (`Plugins/Dropping`, id `dropping`): the real built library, driven
-/// through ``PluginStack`` by ``LayerMethodHost`` (see StackingTests.swift) and through the trainer.
+/// through ``PluginStack`` by a ``ScriptedHost`` (see StackingTests.swift) and through the trainer.
 @Suite struct DroppingTests {
     static var library: String { methodPluginPath("Dropping") }
 
-    static func open(layers: Int, settings: [String: String] = [:]) throws -> (stack: PluginStack, host: LayerMethodHost) {
-        let host = try LayerMethodHost(layers: layers)
+    static func open(layers: Int, settings: [String: String] = [:]) throws -> (stack: PluginStack, host: ScriptedHost) {
+        let host = try layerMethodHost(layers: layers)
         let stack = try PluginStack(libraries: [try PluginLibrary.open(path: library)], settings: settings, services: host)
         return (stack, host)
     }
 
     /// The keep masks of `steps` steps of `microBatches` rows each at one budget fraction, every
     /// step with its own seed. A nil active list (everything kept) becomes full rows.
-    static func masks(_ stack: PluginStack, _ host: LayerMethodHost, fraction: Double, steps: Int, microBatches: Int,
+    static func masks(_ stack: PluginStack, _ host: ScriptedHost, fraction: Double, steps: Int, microBatches: Int,
                       firstStep: Int = 0) throws -> [[[Bool]]] {
-        let layers = host.model.config.layers
+        let layers = host.modelConfig.layers
         return try (firstStep ..< firstStep + steps).map { step in
             host.set(fraction: fraction, step: step)
             let plan = try stack.stepPlan(microBatches: microBatches, in: StepContext(number: 1))
@@ -124,7 +125,7 @@ import Testing
 
     @Test(arguments: [("keep_floor", "1.5", "keep_floor"), ("gamma_factor", "-1", "gamma_factor"), ("keep_floor", "abc", "keep_floor")])
     func badSettingsAreRefused(key: String, value: String, fragment: String) throws {
-        let host = try LayerMethodHost(layers: 4)
+        let host = try layerMethodHost(layers: 4)
         let library = try PluginLibrary.open(path: Self.library)
         expectPluginError(["dropping", fragment]) {
             _ = try PluginStack(libraries: [library], settings: [key: value], services: host)

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 @testable import Models
@@ -23,7 +24,7 @@ import Testing
     /// more with RMS scaling (the embedding's values are tiny, so its scale hits the 1e-3 floor).
     @Test(arguments: [false, true])
     func followsTheHandComputedTrajectory(rmsScaling: Bool) throws {
-        let services = try OptimizerTestServices()
+        let services = try optimizerTestHost()
         let n = services.coordinates.count
         let tensor = services.tensorOfCoordinate, decayed = services.decayed
         let embedding = services.parameters.entries.firstIndex { $0.kind == .embedding }!
@@ -84,7 +85,7 @@ import Testing
 
     @Test func refusesBadSettings() throws {
         let library = try PluginLibrary.open(path: Self.path)
-        let services = try OptimizerTestServices()
+        let services = try optimizerTestHost()
         expectPluginError(["lion", "create", "beta1"]) {
             _ = try PluginStack(libraries: [library], settings: ["beta1": "1.5"], services: services)
         }

@@ -18,36 +18,22 @@ let methodProducts = ["Stacking", "Dropping", "SelectiveBackprop", "RHO", "Lion"
 
 // MARK: - Optimizer plugins (Lion, Sophia: issue 8)
 
-/// A host for optimizer-plugin tests: a hand-built parameter store of small tensors (so update
-/// trajectories can be computed by hand), a scripted sampled-label gradient, and a record of the
-/// diagnostics and log lines the plugin sends.
-final class OptimizerTestServices: PluginHostServices {
-    let parameters: ParameterStore
-    let modelConfig: ModelConfig
-    var budget = BudgetSnapshot(kind: .steps, amount: 10, elapsed: 0, fraction: 0, rstSeconds: 0, steps: 0, sequences: 0, tokens: 0)
-    var stepSeed: UInt64 = 7
-    var maxLayers: Int { modelConfig.layers }
-    /// The sampled-label gradient of the n-th call (0-based): one value per real coordinate, in
-    /// ``coordinates`` order.
-    var sampledGradient: (Int) -> [Double] = { _ in [] }
-    private(set) var curvatureCalls = 0
-    private(set) var diagnostics: [(key: String, value: Double)] = []
-    private(set) var logs: [String] = []
+/// The hand-built store of the optimizer-plugin tests: one decayed matrix, a norm gain, a norm
+/// bias and an embedding (none decayed but the matrix), laid out with the store's padding between
+/// them, so update trajectories can be computed by hand.
+let optimizerTestSpecs: [(name: String, shape: [Int], layer: Int?, kind: ParameterKind)] = [
+    ("layers.0.attention.qkv.weight", [2, 3], 0, .matrix),
+    ("layers.0.norm.gain", [3], 0, .normGain),
+    ("layers.0.norm.bias", [2], 0, .normBias),
+    ("embedding.tokens", [2, 2], nil, .embedding),
+]
 
-    /// One decayed matrix, a norm gain, a norm bias and an embedding (none decayed but the
-    /// matrix), laid out with the store's padding between them.
-    static let specs: [(name: String, shape: [Int], layer: Int?, kind: ParameterKind)] = [
-        ("layers.0.attention.qkv.weight", [2, 3], 0, .matrix),
-        ("layers.0.norm.gain", [3], 0, .normGain),
-        ("layers.0.norm.bias", [2], 0, .normBias),
-        ("embedding.tokens", [2, 2], nil, .embedding),
-    ]
+/// The host of the optimizer-plugin tests: ``optimizerTestSpecs`` and step seed 7.
+func optimizerTestHost() throws -> ScriptedHost {
+    try ScriptedHost(parameters: optimizerTestSpecs, stepSeed: 7)
+}
 
-    init() throws {
-        parameters = ParameterStore(Self.specs)
-        modelConfig = try ModelConfig.preset("tiny")
-    }
-
+extension ScriptedHost {
     /// Flat offsets of the real coordinates, in entry order (padding skipped).
     var coordinates: [Int] { parameters.entries.flatMap { e in (0..<e.count).map { e.offset + $0 } } }
     /// For each coordinate, the index of its tensor.
@@ -67,20 +53,15 @@ final class OptimizerTestServices: PluginHostServices {
     /// A state tensor's real coordinates.
     func real(_ tensor: [Float]) -> [Double] { coordinates.map { Double(tensor[$0]) } }
 
-    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
-        throw PluginError(.hook, plugin: "test host", hook: "per_example_loss", "not served by this test host")
+    /// Scripts the sampled-label gradient of the n-th call (0-based): one value per real
+    /// coordinate, in ``coordinates`` order (padding stays zero).
+    func scriptSampledGradient(_ gradient: @escaping (Int) -> [Double]) {
+        let coordinates = self.coordinates
+        sampledGradient = { call, into in
+            let g = gradient(call)
+            for (k, i) in coordinates.enumerated() { into[i] = Float(g[k]) }
+        }
     }
-
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
-        let g = sampledGradient(curvatureCalls)
-        curvatureCalls += 1
-        into.update(repeating: 0, count: count)
-        for (k, i) in coordinates.enumerated() { into[i] = Float(g[k]) }
-    }
-
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append(message) }
-
-    func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) { diagnostics.append((key, value)) }
 }
 
 /// Trains a few steps on the standalone host, checkpoints the plugins, restores the checkpoint
@@ -109,47 +90,12 @@ func trainWithResume(product: String, settings: [String: String], steps: Int, re
 
 // MARK: - Batch-selection plugins (selective backprop, RHO-LOSS: issue 7)
 
-/// A host for `select_batch` tests: a real `tiny` model only for the parameter layout, scripted
-/// per-example losses for the current pool, and a record of what the plugin scored and reported.
-final class SelectionTestServices: PluginHostServices {
-    let model: MaskedLanguageModel
-    var budget = BudgetSnapshot(kind: .steps, amount: 1000, elapsed: 0, fraction: 0, rstSeconds: 0, steps: 0, sequences: 0, tokens: 0)
-    var stepSeed: UInt64 = 1
-    var maxLayers: Int { model.config.layers }
-    /// The loss of pool row r in the current pool.
-    var loss: (Int) -> ExampleLoss = { _ in ExampleLoss(sum: 1, maskedTokens: 1) }
-    /// Every per_example_loss call of the current step (rows as asked).
-    private(set) var scoredCalls: [[Int]] = []
-    private(set) var diagnostics: [(key: String, value: Double)] = []
-    private(set) var logs: [String] = []
-
-    init() throws { model = try MaskedLanguageModel(config: try ModelConfig.preset("tiny"), seed: 3) }
-
-    var parameters: ParameterStore { model.parameters }
-    var modelConfig: ModelConfig { model.config }
-
-    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
-        scoredCalls.append(poolRows)
-        return poolRows.map(loss)
-    }
-
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
-        throw PluginError(.hook, plugin: "test host", hook: "sampled_label_gradient", "not served by this test host")
-    }
-
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append(message) }
-
-    func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) { diagnostics.append((key, value)) }
-
-    /// Forgets the previous step's calls and diagnostics.
-    func newStep(seed: UInt64) {
-        stepSeed = seed
-        scoredCalls = []
-        diagnostics = []
-    }
-
-    /// The last value of diagnostic `key` this step.
-    func diagnostic(_ key: String) -> Double? { diagnostics.last { $0.key == key }?.value }
+/// The host of the `select_batch` tests: a real `tiny` model only for the parameter layout, and
+/// scripted per-example losses (1 per masked token until a test sets others).
+func selectionTestHost() throws -> ScriptedHost {
+    let host = try ScriptedHost(modelSeed: 3, budget: .atStart(.steps, amount: 1000), stepSeed: 1)
+    host.exampleLoss = { _ in ExampleLoss(sum: 1, maskedTokens: 1) }
+    return host
 }
 
 /// Writes `values` as a little-endian float32 table (the `losses.f32` format) into a temp folder.

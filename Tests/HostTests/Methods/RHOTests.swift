@@ -11,7 +11,7 @@ import Storage
 
 /// RHO-LOSS (`Plugins/RHO` and `Sources/Preparation`, issue 7).
 @Suite(.serialized) struct RHOTests {
-    func openStack(_ services: SelectionTestServices, _ settings: [String: String]) throws -> PluginStack {
+    func openStack(_ services: ScriptedHost, _ settings: [String: String]) throws -> PluginStack {
         let library = try PluginLibrary.open(path: methodPluginPath("RHO"))
         return try PluginStack(libraries: [library], settings: settings, services: services)
     }
@@ -24,7 +24,7 @@ import Storage
         var table: [Float] = (0..<20).map { 1 + Float($0) * 0.1 }
         table[3] = .nan
         let path = try writeLossTable(table)
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let stack = try openStack(services, ["table": path])
         #expect(stack.poolFactor == 2)
 
@@ -32,7 +32,7 @@ import Storage
         // (sum, masked) per row: per-token training means 4, 2.5, 3.9, 3, 3.2, 2, 3.7, 3.8.
         let losses: [(Float, Int)] = [(8, 2), (5, 2), (15.6, 4), (9, 3), (3.2, 1), (10, 5), (11.1, 3), (3.8, 1)]
         services.newStep(seed: 5)
-        services.loss = { ExampleLoss(sum: losses[$0].0, maskedTokens: losses[$0].1) }
+        services.exampleLoss = { ExampleLoss(sum: losses[$0].0, maskedTokens: losses[$0].1) }
         let selection = try stack.selectBatch(exampleIDs: ids, batch: 4, sequenceLength: 16, in: StepContext(number: 1))
 
         let reducible = (0..<8).map { Double(losses[$0].0) / Double(losses[$0].1) - Double(table[Int(ids[$0])]) }
@@ -40,7 +40,7 @@ import Storage
         #expect(selection.rows == Array(expected))
         // Ranked by training loss alone (rows 0, 2, 7, 6) or by summed loss (2, 6, 5, 3) it would differ.
         #expect(Set(selection.rows) != [0, 2, 7, 6] && Set(selection.rows) != [2, 6, 5, 3])
-        #expect(services.scoredCalls == [Array(0..<8)], "the whole mega-batch is scored, once")
+        #expect(services.scoredRows == [Array(0..<8)], "the whole mega-batch is scored, once")
         #expect(selection.rowsScored == 8)
         #expect(services.diagnostic("selection_rate") == 0.5)
         let meanSelected = expected.map { reducible[$0] }.reduce(0, +) / 4
@@ -50,10 +50,10 @@ import Storage
     /// Ties in reducible loss go to the lower pool row, so selection is deterministic.
     @Test func tiesGoToTheLowerRow() throws {
         let path = try writeLossTable(Array(repeating: 1, count: 8))
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let stack = try openStack(services, ["table": path, "pool_factor": "4"])
         services.newStep(seed: 1)
-        services.loss = { ExampleLoss(sum: $0 == 5 ? 9 : 2, maskedTokens: 1) }
+        services.exampleLoss = { ExampleLoss(sum: $0 == 5 ? 9 : 2, maskedTokens: 1) }
         let selection = try stack.selectBatch(exampleIDs: (0..<8).map(UInt64.init), batch: 2, sequenceLength: 16, in: StepContext(number: 1))
         #expect(selection.rows == [5, 0])
     }
@@ -65,13 +65,13 @@ import Storage
         table[4] = .nan
         table[6] = RHOTable.notExtracted
         let path = try writeLossTable(table)
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let stack = try openStack(services, ["table": path])
         services.newStep(seed: 1)
         expectPluginError(["example id 4 belongs to the proxy", "split mismatch"]) {
             _ = try stack.selectBatch(exampleIDs: [0, 1, 4, 5], batch: 2, sequenceLength: 16, in: StepContext(number: 1))
         }
-        #expect(services.scoredCalls.isEmpty, "ids are checked before the scoring pass is paid for")
+        #expect(services.scoredRows.isEmpty, "ids are checked before the scoring pass is paid for")
         expectPluginError(["example id 6 has no irreducible loss", "ntng rho prepare"]) {
             _ = try stack.selectBatch(exampleIDs: [0, 1, 6, 5], batch: 2, sequenceLength: 16, in: StepContext(number: 1))
         }

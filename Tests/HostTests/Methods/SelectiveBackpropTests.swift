@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Models
 import TensorCore
@@ -9,7 +10,7 @@ import Testing
 @Suite struct SelectiveBackpropTests {
     static let batch = 32
 
-    func openStack(_ services: SelectionTestServices, _ settings: [String: String] = [:]) throws -> PluginStack {
+    func openStack(_ services: ScriptedHost, _ settings: [String: String] = [:]) throws -> PluginStack {
         let library = try PluginLibrary.open(path: methodPluginPath("SelectiveBackprop"))
         return try PluginStack(libraries: [library], settings: settings, services: services)
     }
@@ -26,13 +27,13 @@ import Testing
     }
 
     /// One select_batch call on a pool whose row losses come from `loss`.
-    func select(_ stack: PluginStack, _ services: SelectionTestServices, step: Int, seed: UInt64? = nil,
+    func select(_ stack: PluginStack, _ services: ScriptedHost, step: Int, seed: UInt64? = nil,
                 loss: @escaping (Int) -> ExampleLoss) throws -> StepOutcome {
         services.newStep(seed: seed ?? SplitMix64.mix(UInt64(step) &+ 77))
-        services.loss = loss
+        services.exampleLoss = loss
         let n = Self.batch * (stack.poolFactor ?? 1)
         let selection = try stack.selectBatch(exampleIDs: ids(n, step: step), batch: Self.batch, sequenceLength: 16, in: StepContext(number: 1))
-        let scored = services.scoredCalls.flatMap { $0 }
+        let scored = services.scoredRows.flatMap { $0 }
         #expect(selection.rows.count == Self.batch && Set(selection.rows).count == Self.batch)
         #expect(selection.rowsScored == scored.count, "every scored row is counted (and so charged)")
         #expect(Set(scored).count == scored.count)
@@ -54,7 +55,7 @@ import Testing
     /// measured before any fill-up; scoring is lazy (fewer rows than the pool on average).
     @Test(arguments: [(beta: 1.0, factor: 3), (beta: 2.0, factor: 4)])
     func passRateIsOneOverOnePlusBeta(beta: Double, factor: Int) throws {
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let stack = try openStack(services, ["beta": String(beta), "pool_factor": String(factor)])
         #expect(stack.poolFactor == factor)
         var passed = 0, scored = 0, fillSteps = 0
@@ -76,7 +77,7 @@ import Testing
 
     /// Ranking uses the per-token mean: sequences with more masked tokens are not favoured.
     @Test func perTokenMeansDoNotFavourSequencesWithMoreMaskedTokens() throws {
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let stack = try openStack(services)
         var manyMasked = 0, total = 0
         for step in 0..<100 {
@@ -94,7 +95,7 @@ import Testing
     /// When losses keep falling, few candidates pass: the whole pool is scored and the batch is
     /// filled with the highest losses among the rest; the fill is reported.
     @Test func fillUpTakesTheHighestRemainingLossesAndIsReported() throws {
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let stack = try openStack(services)
         var fillSteps = 0
         for step in 0..<40 {
@@ -120,7 +121,7 @@ import Testing
     /// The history is plugin state: a stack restored from a checkpoint selects exactly as the
     /// original continues to, and differently from a fresh stack without history.
     @Test func historySurvivesSaveAndLoad() throws {
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let original = try openStack(services)
         for step in 0..<30 { _ = try select(original, services, step: step, loss: Self.iidLoss(step: step)) }
         let saved = try original.checkpoint()
@@ -147,7 +148,7 @@ import Testing
 
     /// Randomness comes only from the step seed.
     @Test func sameStepSeedSameRows() throws {
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         let a = try openStack(services), b = try openStack(services)
         var allEqual = true
         for step in 0..<5 {
@@ -168,7 +169,7 @@ import Testing
     }
 
     @Test func badSettingsAreRefused() throws {
-        let services = try SelectionTestServices()
+        let services = try selectionTestHost()
         expectPluginError(["pool_factor must be in 1..64"]) { _ = try openStack(services, ["pool_factor": "65"]) }
         expectPluginError(["beta must be"]) { _ = try openStack(services, ["beta": "-1"]) }
         expectPluginError(["history must be"]) { _ = try openStack(services, ["history": "0"]) }

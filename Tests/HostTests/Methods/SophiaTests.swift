@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 @testable import Models
@@ -43,10 +44,10 @@ import Testing
     @Test(arguments: [Case(curvatureClip: 0, rmsScaling: false, bs: 0, rho: 0.5),
                       Case(curvatureClip: 0.05, rmsScaling: true, bs: 50, rho: 60)])
     func followsTheHandComputedTrajectory(_ c: Case) throws {
-        let services = try OptimizerTestServices()
+        let services = try optimizerTestHost()
         let n = services.coordinates.count
         let tensor = services.tensorOfCoordinate, decayed = services.decayed
-        services.sampledGradient = { r in (0..<n).map { Self.sampled($0, r) } }
+        services.scriptSampledGradient { r in (0..<n).map { Self.sampled($0, r) } }
         var p: [Double] = (0..<n).map { k in Self.initialValue(k) }
         services.values = p
         let settings = ["curvature_interval": "2", "rho": "\(c.rho)", "weight_decay": "0.1", "lr_multiplier": "0.5",
@@ -132,7 +133,7 @@ import Testing
 
     @Test func refusesBadSettings() throws {
         let library = try PluginLibrary.open(path: Self.path)
-        let services = try OptimizerTestServices()
+        let services = try optimizerTestHost()
         expectPluginError(["sophia", "create", "curvature_interval"]) {
             _ = try PluginStack(libraries: [library], settings: ["curvature_interval": "0"], services: services)
         }

@@ -1,3 +1,4 @@
+import TestSupport
 import Corpus
 import Foundation
 import Models
@@ -15,14 +16,14 @@ import Testing
 
     /// Drives the plugin through `fractions` (one resize_model call each, as the trainer's step
     /// does) on a model of `layers` layers and returns the depth after each call.
-    static func depths(layers: Int, fractions: [Double], settings: [String: String] = [:]) throws -> (depths: [Int], host: LayerMethodHost) {
-        let host = try LayerMethodHost(layers: layers)
+    static func depths(layers: Int, fractions: [Double], settings: [String: String] = [:]) throws -> (depths: [Int], host: ScriptedHost) {
+        let host = try layerMethodHost(layers: layers)
         let stack = try PluginStack(libraries: [try PluginLibrary.open(path: library)], settings: settings, services: host)
         var depths: [Int] = []
         for (step, fraction) in fractions.enumerated() {
             host.set(fraction: fraction, step: step)
             try host.resizeIfPlanned(stack)
-            depths.append(host.model.config.layers)
+            depths.append(host.modelConfig.layers)
         }
         return (depths, host)
     }
@@ -37,8 +38,8 @@ import Testing
             (Array(0..<4) + Array(0..<4)).map { LayerSource.copy(of: $0) },
             (Array(0..<8) + Array(0..<8)).map { LayerSource.copy(of: $0) },
         ])
-        #expect(host.logs.contains { $0.contains("4 -> 8 layers at 12.50 % of the budget") }, "\(host.logs)")
-        #expect(host.logs.contains { $0.contains("8 -> 16 layers at 30.00 % of the budget") }, "\(host.logs)")
+        #expect(host.logMessages.contains { $0.contains("4 -> 8 layers at 12.50 % of the budget") }, "\(host.logMessages)")
+        #expect(host.logMessages.contains { $0.contains("8 -> 16 layers at 30.00 % of the budget") }, "\(host.logMessages)")
         // The scheduled depth is reported per step for the run record.
         #expect(host.diagnostics.filter { $0.key == "stacking_depth" }.map(\.value) == depths.map(Double.init))
     }
@@ -79,7 +80,7 @@ import Testing
                       ("fractions", "0.1;0.2", "comma-separated"), ("fractions", "0,0.3", "strictly between 0 and 1"),
                       ("initial_layers", "-1", "initial_layers")])
     func badSettingsAreRefusedAtCreate(key: String, value: String, fragment: String) throws {
-        let host = try LayerMethodHost(layers: 16)
+        let host = try layerMethodHost(layers: 16)
         let library = try PluginLibrary.open(path: Self.library)
         expectPluginError(["stacking", "create", fragment]) {
             _ = try PluginStack(libraries: [library], settings: [key: value], services: host)
@@ -89,7 +90,7 @@ import Testing
     /// Between growths the layers are changed (as training changes them); each growth must copy
     /// the values the source layers have at that moment, bit for bit, and leave everything else.
     @Test func copiedLayersEqualTheirSourcesAtTheMomentOfCopying() throws {
-        let host = try LayerMethodHost(layers: 16)
+        let host = try layerMethodHost(layers: 16)
         let stack = try PluginStack(libraries: [try PluginLibrary.open(path: Self.library)], services: host)
         var seed: UInt64 = 11
         var checkedGrowths = 0
@@ -97,16 +98,16 @@ import Testing
             host.perturbEveryParameter(seed: seed)  // "training" since the last call
             seed += 1
             let before = host.snapshot()
-            let depth = host.model.config.layers
+            let depth = host.modelConfig.layers
             host.set(fraction: fraction, step: step)
             try host.resizeIfPlanned(stack)
             let after = host.snapshot()
-            let newDepth = host.model.config.layers
+            let newDepth = host.modelConfig.layers
             guard step > 0, newDepth > depth else { continue }
             checkedGrowths += 1
             #expect(newDepth == 2 * depth)
             for (name, values) in after {
-                guard let layer = LayerMethodHost.layer(of: name) else {
+                guard let layer = ScriptedHost.layer(of: name) else {
                     #expect(values == before[name], "\(name) changed in a growth")
                     continue
                 }
@@ -199,80 +200,11 @@ import Testing
 
 // MARK: - Shared by StackingTests and DroppingTests (issue 6)
 
-/// A plugin host for schedule tests: a real `tiny`-shaped model of any depth, a budget whose
-/// fraction the test sets, and the trainer's resize sequence. It records plans, logs and
-/// diagnostics. No training passes: tests set the parameters they need.
-final class LayerMethodHost: PluginHostServices {
-    let model: MaskedLanguageModel
-    let maxLayers: Int
-    var budget = BudgetSnapshot(kind: .rst, amount: 100, elapsed: 0, fraction: 0, rstSeconds: 0, steps: 0, sequences: 0, tokens: 0)
-    var stepSeed: UInt64 = 1
-    private(set) var plans: [[LayerSource]] = []
-    private(set) var logs: [String] = []
-    private(set) var diagnostics: [(key: String, value: Double)] = []
-
-    init(layers: Int) throws {
-        let config = try ModelConfig.preset("tiny", overrides: ["layers": String(layers)])
-        model = try MaskedLanguageModel(config: config, seed: 5)
-        maxLayers = layers
-    }
-
-    var parameters: ParameterStore { model.parameters }
-    var modelConfig: ModelConfig { model.config }
-
-    /// Moves the clock to `fraction` of a 100 s RST budget after `step` steps; the step seed
-    /// follows the step, as the trainer's does.
-    func set(fraction: Double, step: Int) {
-        budget = BudgetSnapshot(kind: .rst, amount: 100, elapsed: 100 * fraction, fraction: fraction,
-                                rstSeconds: 100 * fraction, steps: step, sequences: 0, tokens: 0)
-        stepSeed = SplitMix64.mix(0xD00D ^ UInt64(step))
-    }
-
-    /// The trainer's resize: ask for a plan, rebuild the model, remap, tell the plugins.
-    func resizeIfPlanned(_ stack: PluginStack) throws {
-        guard let plan = try stack.resizePlan(in: StepContext(number: 1)) else { return }
-        let old = model.parameters, previous = model.config.layers
-        try model.resize(to: plan, seed: stepSeed)
-        plans.append(plan)
-        try stack.modelResized(plan: plan, from: old, previousLayers: previous, in: StepContext(number: 1))
-    }
-
-    /// Sets every parameter to a distinct pseudo-random value.
-    func perturbEveryParameter(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
-        let store = model.parameters
-        for i in 0..<store.count {
-            let unit = Double(rng.next() >> 40) / 16_777_216.0  // 24 random bits in [0, 1)
-            store.values[i] = Float(unit - 0.5)
-        }
-    }
-
-    /// Every parameter's values by name.
-    func snapshot() -> [String: [Float]] {
-        let store = model.parameters
-        return Dictionary(uniqueKeysWithValues: store.entries.map {
-            ($0.name, Array(UnsafeBufferPointer(start: store.values + $0.offset, count: $0.count)))
-        })
-    }
-
-    /// The layer index in a name like `layers.3.ffn.input.weight`.
-    static func layer(of name: String) -> Int? {
-        let parts = name.split(separator: ".")
-        guard parts.count > 2, parts[0] == "layers" else { return nil }
-        return Int(parts[1])
-    }
-
-    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
-        throw PluginError(.hook, plugin: "test host", "no scoring in schedule tests")
-    }
-
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
-        throw PluginError(.hook, plugin: "test host", "no curvature in schedule tests")
-    }
-
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append(message) }
-
-    func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) { diagnostics.append((key, value)) }
+/// The host of the schedule tests (stacking, dropping): a real `tiny`-shaped model of `layers`
+/// layers, a budget whose fraction the test sets (``ScriptedHost/set(fraction:step:)``), the
+/// trainer's resize sequence; no scoring or curvature.
+func layerMethodHost(layers: Int) throws -> ScriptedHost {
+    try ScriptedHost(layers: layers, modelSeed: 5, budget: .atStart(.rst, amount: 100), stepSeed: 1)
 }
 
 /// Real trainings on a small prepared corpus with a `tiny` model of `layers` layers and a

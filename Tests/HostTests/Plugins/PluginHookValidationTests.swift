@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Models
 import Testing
@@ -8,11 +9,11 @@ import Testing
 /// and the reason.
 @Suite struct PluginHookValidationTests {
     /// Held by the suite for the whole test: the stack keeps its services weakly.
-    let services: FakeServices
+    let services: ScriptedHost
 
-    init() throws { services = try FakeServices() }
+    init() throws { services = try pluginTestHost() }
 
-    private func stack(_ defines: [String], settings: [String: String] = [:]) throws -> (PluginStack, FakeServices) {
+    private func stack(_ defines: [String], settings: [String: String] = [:]) throws -> (PluginStack, ScriptedHost) {
         let lib = try PluginLibrary.open(path: try buildProbe(defines))
         return (try PluginStack(libraries: [lib], settings: settings, services: services), services)
     }
@@ -38,7 +39,7 @@ import Testing
     @Test func selectBatchScoresThroughTheHostAndPicksTopLosses() throws {
         let (s, services) = try stack(["WITH_SELECT"])
         #expect(s.poolFactor == 2)
-        services.lossOfRow = { Float(($0 * 5) % 8) }  // losses 0 5 2 7 4 1 6 3
+        services.exampleLoss = { ExampleLoss(sum: Float(($0 * 5) % 8), maskedTokens: 2) }  // losses 0 5 2 7 4 1 6 3
         let selection = try s.selectBatch(exampleIDs: Array(100..<108), batch: 4, sequenceLength: 16, in: StepContext(number: 1))
         #expect(selection.rows == [3, 6, 1, 4])
         #expect(selection.rowsScored == 8)

@@ -67,39 +67,13 @@ func expectPluginError(_ fragments: [String], sourceLocation: SourceLocation = #
     }
 }
 
-/// A test double for the trainer's services, backed by a real `tiny` model. It records what the
-/// plugin asked for, so tests can check charging and service use.
-final class FakeServices: PluginHostServices {
-    let model: MaskedLanguageModel
-    var budget = BudgetSnapshot(kind: .steps, amount: 10, elapsed: 0, fraction: 0, rstSeconds: 0, steps: 0, sequences: 0, tokens: 0)
-    var stepSeed: UInt64 = 42
-    var maxLayers: Int
-    /// Loss sum returned for pool row r (the default makes row r's loss = r).
-    var lossOfRow: (Int) -> Float = { Float($0) }
-    private(set) var scoredRows: [[Int]] = []
-    private(set) var curvatureCalls = 0
-    private(set) var logs: [(PluginLogLevel, String, String)] = []
-
-    init(preset: String = "tiny") throws {
-        let config = try ModelConfig.preset(preset)
-        model = try MaskedLanguageModel(config: config, seed: 3)
-        maxLayers = config.layers
-    }
-
-    var parameters: ParameterStore { model.parameters }
-    var modelConfig: ModelConfig { model.config }
-
-    func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {
-        scoredRows.append(poolRows)
-        return poolRows.map { ExampleLoss(sum: lossOfRow($0), maskedTokens: 2) }
-    }
-
-    func sampledLabelGradient(into: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws {
-        curvatureCalls += 1
-        for i in 0..<count { into[i] = 0.5 }
-    }
-
-    func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) { logs.append((level, plugin, message)) }
+/// The host of the loader and hook-validation tests: a real `tiny` model; pool row r scores a
+/// loss of r over 2 masked tokens, and the sampled-label gradient is 0.5 everywhere.
+func pluginTestHost() throws -> ScriptedHost {
+    let host = try ScriptedHost(modelSeed: 3, stepSeed: 42)
+    host.exampleLoss = { ExampleLoss(sum: Float($0), maskedTokens: 2) }
+    host.sampledGradient = { _, into in into.update(repeating: 0.5) }
+    return host
 }
 
 /// A configurable C plugin for negative tests. Each `-D` switch breaks one thing or turns on one
