@@ -8,6 +8,9 @@ let numericSettings: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", "haswell"]),
 ]
 
+// Test targets that open a results store import Records, whose GRDB module they must see.
+let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
+
 // Method plugins export only their entry symbol and are optimised in every configuration.
 let methodPluginFlags: [CSetting] = [.unsafeFlags(["-fvisibility=hidden", "-O2"])]
 
@@ -131,12 +134,20 @@ let package = Package(
         // Helpers shared by the test targets: temporary folders, a sample reference profile, a
         // settable clock, and ScriptedHost, the one stand-in for the host's plugin services.
         .target(name: "TestSupport", dependencies: ["Clock", "TensorCore", "Models", "Workloads", "PluginHost"], path: "Tests/TestSupport"),
+        // Real runs for tests: a prepared fixture corpus, a tiny profile and a results store.
+        .target(name: "TrainingFixtures", dependencies: ["Clock", "Corpus", "Host", "Models", "Records", "TensorCore", grdb],
+                path: "Tests/TrainingFixtures"),
         .testTarget(name: "ClockTests", dependencies: ["Clock", "TestSupport"]),
-        .testTarget(name: "RecordsTests", dependencies: ["Records", "Clock", "Storage", "TestSupport",
-                                                        .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "Clock", "Storage", "TestSupport", grdb]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tasks", "Storage"]),
-        .testTarget(name: "HostTests", dependencies: ["Workloads", "PluginHost", "Host", "Preparation", "Evaluation", "Comparison", "Benchmarks", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "Tasks", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
+        .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "PluginAPI", "Workloads", "Models", "TensorCore", "Clock", "TestSupport"]),
+        .testTarget(name: "HostTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb]),
+        // The six reference plugins, a folder each, loaded through the real ABI.
+        .testTarget(name: "PluginTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Evaluation", "Tasks"]),
+        .testTarget(name: "ComparisonTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Comparison", "Preparation", "Evaluation", "Benchmarks"]),
     ]
 )

@@ -1,4 +1,6 @@
 import Corpus
+import TestSupport
+import TrainingFixtures
 import Foundation
 import Testing
 @testable import Models
@@ -13,7 +15,7 @@ import Testing
     /// exercise resizes (seeded fresh layers, optimizer remaps) and a charged plugin optimizer.
     @Test(arguments: ["Dropping", "Stacking+Lion"])
     func thePluginCheckersStepsAreTheStepsOfARun(products: String) throws {
-        let f = try TrainerTests.Fixture(products.filter(\.isLetter))
+        let f = try TrainingFixture(products.filter(\.isLetter))
         defer { try? FileManager.default.removeItem(at: f.directory) }
         var settings = try f.settings(budget: "1s", ["clip=0.3", "lr=2e-3"])
         settings.budget = try .steps(24)

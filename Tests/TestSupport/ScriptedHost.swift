@@ -142,6 +142,17 @@ public final class ScriptedHost: PluginHostServices {
     }
 }
 
+extension ScriptedHost {
+    /// A real `tiny` model serving everything: pool row r scores a loss of r over 2 masked
+    /// tokens, and the sampled-label gradient is 0.5 everywhere (the loader and hook tests).
+    public static func servingEverything() throws -> ScriptedHost {
+        let host = try ScriptedHost(modelSeed: 3, stepSeed: 42)
+        host.exampleLoss = { ExampleLoss(sum: Float($0), maskedTokens: 2) }
+        host.sampledGradient = { _, into in into.update(repeating: 0.5) }
+        return host
+    }
+}
+
 extension BudgetSnapshot {
     /// A budget of `amount` (in `kind`'s unit) with nothing spent.
     public static func atStart(_ kind: Budget.Kind, amount: Double) -> BudgetSnapshot {

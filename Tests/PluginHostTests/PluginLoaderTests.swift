@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-@testable import Host
+
 import PluginAPI
 @testable import PluginHost
 
@@ -102,7 +102,7 @@ import PluginAPI
 
     @Test func unknownConfigKeyIsRefusedBeforeTraining() throws {
         let lib = try PluginLibrary.open(path: PluginPaths.sgdExample)
-        let services = try pluginTestHost()
+        let services = try ScriptedHost.servingEverything()
         expectPluginError(["example.sgd-momentum", "--set", "unknown config key \"momentun\"", "momentum, nesterov, weight_decay"]) {
             _ = try PluginStack(libraries: [lib], settings: ["example.sgd-momentum.momentun": "0.5"], services: services)
         }
@@ -116,7 +116,7 @@ import PluginAPI
 
     @Test func configValuesReachThePlugin() throws {
         let lib = try PluginLibrary.open(path: PluginPaths.sgdExample)
-        let services = try pluginTestHost()
+        let services = try ScriptedHost.servingEverything()
         let stack = try PluginStack(libraries: [lib], settings: ["ExampleSGDMomentum.momentum": "0.5", "nesterov": "yes"], services: services)
         let p = stack.provenance[0]
         #expect(p.config == ["momentum": "0.5", "nesterov": "true", "weight_decay": "0.0"])

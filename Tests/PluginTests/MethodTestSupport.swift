@@ -8,14 +8,6 @@ import TestSupport
 // Shared helpers for the method-plugin tests. Each section belongs to the tests named in its
 // heading; add new helpers in a section of their own.
 
-/// A built method plugin (`libLion.so`, `libRHO.so`, …): next to the test binary.
-func methodPluginPath(_ product: String) -> String {
-    PluginPaths.build.appendingPathComponent("lib\(product).so").path
-}
-
-/// The six reference methods' library products.
-let methodProducts = ["Stacking", "Dropping", "SelectiveBackprop", "RHO", "Lion", "Sophia"]
-
 // MARK: - Optimizer plugins (Lion, Sophia: issue 8)
 
 /// The hand-built store of the optimizer-plugin tests: one decayed matrix, a norm gain, a norm

@@ -2,6 +2,7 @@ import Corpus
 import Foundation
 import Testing
 import TestSupport
+import TrainingFixtures
 @testable import Host
 @testable import Records
 @testable import Comparison
@@ -10,7 +11,7 @@ import TestSupport
 /// processes of the built `ntng`, broken plugins fail alone, finished trials are reused, and
 /// interrupted ones resume.
 @Suite(.serialized) struct CompareTests {
-    typealias Fixture = TrainerTests.Fixture
+    typealias Fixture = TrainingFixture
 
     static var executable: URL { URL(fileURLWithPath: PluginPaths.ntng) }
 

@@ -2,7 +2,7 @@ import TestSupport
 import Foundation
 import Models
 import Testing
-@testable import Host
+
 @testable import PluginHost
 
 /// Nothing a plugin returns is trusted: each violation stops the run with the plugin, the hook
@@ -11,7 +11,7 @@ import Testing
     /// Held by the suite for the whole test: the stack keeps its services weakly.
     let services: ScriptedHost
 
-    init() throws { services = try pluginTestHost() }
+    init() throws { services = try ScriptedHost.servingEverything() }
 
     private func stack(_ defines: [String], settings: [String: String] = [:]) throws -> (PluginStack, ScriptedHost) {
         let lib = try PluginLibrary.open(path: try buildProbe(defines))

@@ -4,6 +4,7 @@ import Models
 import TensorCore
 import Testing
 import TestSupport
+import TrainingFixtures
 @testable import Host
 import Storage
 @testable import Preparation
@@ -106,7 +107,7 @@ import Storage
     /// Two `ntng rho prepare` processes asking for the same missing table at once: one prepares
     /// it, the other waits on the lock and then finds it — one proxy trained, one table.
     @Test func concurrentPreparationsWaitForEachOther() throws {
-        let f = try TrainerTests.Fixture()
+        let f = try TrainingFixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let home = f.directory.appendingPathComponent("home")
         // 60 s of the fixture's made-up profile is about a second of real work: long enough to overlap.
@@ -140,7 +141,7 @@ import Storage
     /// run records the table in provenance, charges the selection forwards (and nothing for the
     /// proxy), and RST = training + scoring + optimizer.
     @Test func preparationAndARealRun() throws {
-        let f = try TrainerTests.Fixture()
+        let f = try TrainingFixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let home = f.directory.appendingPathComponent("home")
         var settings = try f.settings(budget: "0.3s", ["rho.proxy_budget=0.2s"])

@@ -36,7 +36,7 @@ import Storage
 
     /// The C example's update matches SGD with momentum computed by hand.
     @Test func sgdMomentumMatchesHandComputation() throws {
-        let services = try pluginTestHost()
+        let services = try ScriptedHost.servingEverything()
         let lib = try PluginLibrary.open(path: PluginPaths.sgdExample)
         let stack = try PluginStack(libraries: [lib], settings: ["momentum": "0.5", "weight_decay": "0.1"], services: services)
         let store = services.parameters

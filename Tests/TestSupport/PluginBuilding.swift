@@ -1,26 +1,26 @@
 import Foundation
-import Models
+import PluginHost
 import Testing
-import TestSupport
-@testable import Host
-@testable import PluginHost
+
+// Building and finding plugins for tests: C plugins compiled on the fly (the probe below breaks
+// one rule per -D switch), the shipped plugins next to the test binary, and running tools.
 
 /// Paths the plugin tests need.
-enum PluginPaths {
-    /// The repository root (three levels above this file).
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    static let include = root.appendingPathComponent("Sources/PluginAPI/include")
+public enum PluginPaths {
+    /// The repository root (two folders above this file's).
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    public static let include = root.appendingPathComponent("Sources/PluginAPI/include")
     /// The build folder: where the test binary, `ntng` and the example plugins are.
-    static let build = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    static var sgdExample: String { build.appendingPathComponent("libExampleSGDMomentum.so").path }
-    static var lrScaleExample: String { build.appendingPathComponent("libExampleLRScale.so").path }
-    static var ntng: String { build.appendingPathComponent("ntng").path }
+    public static let build = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    public static var sgdExample: String { build.appendingPathComponent("libExampleSGDMomentum.so").path }
+    public static var lrScaleExample: String { build.appendingPathComponent("libExampleLRScale.so").path }
+    public static var ntng: String { build.appendingPathComponent("ntng").path }
 }
 
 /// Compiles C source into a plugin with `cc -shared -fPIC -I <include>` (plus `defines` as
 /// `-D` flags) in a fresh temporary folder, and returns the library path.
-func buildCPlugin(_ source: String, defines: [String] = [], name: String = "probe", extraFlags: [String] = []) throws -> String {
+public func buildCPlugin(_ source: String, defines: [String] = [], name: String = "probe", extraFlags: [String] = []) throws -> String {
     let dir = try makeTemporaryDirectory("plugin-\(name)")
     let file = dir.appendingPathComponent("\(name).c")
     try source.write(to: file, atomically: true, encoding: .utf8)
@@ -32,7 +32,7 @@ func buildCPlugin(_ source: String, defines: [String] = [], name: String = "prob
 
 /// Runs a command, throwing with its output when it fails.
 @discardableResult
-func runTool(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> String {
+public func runTool(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
@@ -50,10 +50,14 @@ func runTool(_ executable: String, _ arguments: [String], in directory: URL? = n
     return text
 }
 
-struct ToolFailure: Error, CustomStringConvertible { let message: String; var description: String { message } }
+public struct ToolFailure: Error, CustomStringConvertible {
+    public let message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}
 
 /// Asserts that `body` throws a ``PluginError`` whose text contains every fragment.
-func expectPluginError(_ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+public func expectPluginError(_ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
     do {
         try body()
         Issue.record("expected a PluginError mentioning \(fragments)", sourceLocation: sourceLocation)
@@ -67,18 +71,9 @@ func expectPluginError(_ fragments: [String], sourceLocation: SourceLocation = #
     }
 }
 
-/// The host of the loader and hook-validation tests: a real `tiny` model; pool row r scores a
-/// loss of r over 2 masked tokens, and the sampled-label gradient is 0.5 everywhere.
-func pluginTestHost() throws -> ScriptedHost {
-    let host = try ScriptedHost(modelSeed: 3, stepSeed: 42)
-    host.exampleLoss = { ExampleLoss(sum: Float($0), maskedTokens: 2) }
-    host.sampledGradient = { _, into in into.update(repeating: 0.5) }
-    return host
-}
-
 /// A configurable C plugin for negative tests. Each `-D` switch breaks one thing or turns on one
 /// hook; without switches it is a valid plugin with an `on_step` that does nothing.
-let probePluginSource = #"""
+public let probePluginSource = #"""
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +298,14 @@ NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }
 """#
 
 /// Builds the probe plugin with `defines`.
-func buildProbe(_ defines: [String] = [], id: String? = nil) throws -> String {
+public func buildProbe(_ defines: [String] = [], id: String? = nil) throws -> String {
     try buildCPlugin(probePluginSource, defines: defines + (id.map { ["PLUGIN_ID=\"\($0)\""] } ?? []), extraFlags: ["-lm"])
 }
+
+/// A built method plugin (`libLion.so`, `libRHO.so`, …): next to the test binary.
+public func methodPluginPath(_ product: String) -> String {
+    PluginPaths.build.appendingPathComponent("lib\(product).so").path
+}
+
+/// The six reference methods' library products.
+public let methodProducts = ["Stacking", "Dropping", "SelectiveBackprop", "RHO", "Lion", "Sophia"]

@@ -1,4 +1,5 @@
 import TestSupport
+import TrainingFixtures
 import Foundation
 import Models
 import TensorCore
@@ -185,7 +186,7 @@ import Testing
     /// the profile's forward-only cost × the scored sequences the run records per step; with
     /// `--free scoring` that cost is not charged (but still totalled) and the run takes more steps.
     @Test func chargesAddUpInARealRun() throws {
-        let f = try TrainerTests.Fixture()
+        let f = try TrainingFixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
         var steps: [Bool: Int] = [:]
         for free in [false, true] {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Host
+import TestSupport
 import Storage
 
 @Suite struct SHA256Tests {

@@ -1,0 +1,65 @@
+import Clock
+import Corpus
+import Foundation
+import Host
+import Models
+import Records
+import TensorCore
+
+/// A prepared fixture corpus (240 paragraphs of a 23-word language), a `tiny` profile with
+/// simple costs and an empty results store, in a fresh temporary folder: what tests of real runs
+/// train on.
+public struct TrainingFixture {
+    public let directory: URL
+    public let data: DataLocation
+    public let corpusPath: String
+    public let profilePath: String
+    public let store: ResultsStore
+
+    public init(_ name: String = #function) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-trainer-\(name.filter(\.isLetter))-\(UUID().uuidString)")
+        let text = directory.appendingPathComponent("text")
+        try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
+        for file in 0..<4 {
+            let body = (0..<60).map { TrainingFixture.paragraph(seed: UInt64(file * 100 + $0)) }.joined(separator: "\n\n")
+            try body.write(to: text.appendingPathComponent("part\(file).txt"), atomically: true, encoding: .utf8)
+        }
+        data = DataLocation(explicitDirectory: directory.appendingPathComponent("data").path)
+        var options = PreparationOptions(corpus: text.path)
+        options.vocabSize = 300
+        options.splitRule = SplitRule(pieceWords: 100, validationPerMille: 100)
+        let prepared = try DataPreparer.prepare(options, location: data)
+        corpusPath = text.path
+
+        var config = try ModelConfig.preset("tiny")
+        config.vocabularySize = prepared.stats.vocabSize
+        let profile = ReferenceProfile(
+            name: "test-tiny", preset: "tiny", shape: ProfileCatalog.shape(of: config), toolchain: "test", blas: "test", threads: 1,
+            forwardBackwardPerSequence: [1e-3, 2e-3, 3e-3], forwardOnlyPerSequence: [4e-4, 8e-4, 1.2e-3],
+            sampledLabelPassPerSequence: [1e-3, 2e-3, 3e-3], optimizerUpdatePerParameter: 1e-9)
+        profilePath = directory.appendingPathComponent("test-tiny.json").path
+        try profile.save(to: URL(fileURLWithPath: profilePath))
+        store = try ResultsStore(url: directory.appendingPathComponent("results.sqlite"))
+    }
+
+    public func settings(budget: String = "0.4s", _ extra: [String] = []) throws -> RunSettings {
+        var s = RunSettings(budget: try .parse(budget))
+        s.model = "tiny"
+        s.corpus = corpusPath
+        s.threads = 1
+        for setting in ["checkpoint-every=20", "val-sequences=16"] + extra { try s.apply(setting: setting) }
+        return s
+    }
+
+    public func start(_ settings: RunSettings) throws -> Trainer {
+        try Trainer.start(settings: settings, data: data, store: store, profile: profilePath)
+    }
+
+    /// Paragraph `seed` of the fixture language: 40 words drawn from 23.
+    public static func paragraph(seed: UInt64) -> String {
+        let words = ["the", "river", "ran", "past", "an", "old", "mill", "where", "children", "played", "quietly", "in",
+                     "summer", "and", "winter", "snow", "covered", "every", "field", "near", "our", "small", "town"]
+        var rng = SplitMix64(seed: seed)
+        return (0..<40).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ") + "."
+    }
+}
