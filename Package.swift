@@ -143,6 +143,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tasks", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
+        .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "Models", "TensorCore", "Corpus"]),
         .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "PluginAPI", "Workloads", "Models", "TensorCore", "Clock", "TestSupport"]),
         .testTarget(name: "HostTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb]),
         // The six reference plugins, a folder each, loaded through the real ABI.

@@ -1,0 +1,90 @@
+import Testing
+@testable import Models
+import TensorCore
+
+/// A backend that forwards to the CPU and counts what it was asked to do: a model built with it
+/// must route every kernel through it and compute exactly what the default backend computes.
+final class CountingBackend: ComputeBackend, @unchecked Sendable {
+    private(set) var calls: [String: Int] = [:]
+    private let cpu = CPUBackend.shared
+    private func count(_ name: String) { calls[name, default: 0] += 1 }
+
+    var name: String { "counting-cpu" }
+    var libraryDescription: String { cpu.libraryDescription }
+    func layout<T>(_ build: (TensorArena) -> T) -> (arena: TensorArena, value: T) { count("layout"); return cpu.layout(build) }
+    func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool) {
+        count("linear"); cpu.linear(x, w, into: y, rows: rows, accumulate: accumulate)
+    }
+    func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
+        count("linearBackwardInput"); cpu.linearBackwardInput(dy, w, into: dx, rows: rows)
+    }
+    func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
+        count("linearBackwardWeight"); cpu.linearBackwardWeight(dy, x, into: dw, rows: rows)
+    }
+    func layerNormForward(input: Tensor, gain: Tensor, bias: Tensor, output: Tensor, mean: Tensor, rstd: Tensor, epsilon: Float, rows: Int) {
+        count("layerNormForward")
+        cpu.layerNormForward(input: input, gain: gain, bias: bias, output: output, mean: mean, rstd: rstd, epsilon: epsilon, rows: rows)
+    }
+    func layerNormBackward(dOutput: Tensor, input: Tensor, gain: Tensor, mean: Tensor, rstd: Tensor, dInput: Tensor, dGain: Tensor, dBias: Tensor, rows: Int) {
+        count("layerNormBackward")
+        cpu.layerNormBackward(dOutput: dOutput, input: input, gain: gain, mean: mean, rstd: rstd, dInput: dInput, dGain: dGain, dBias: dBias, rows: rows)
+    }
+    func geluForward(input: Tensor, output: Tensor, gated: Bool) { count("geluForward"); cpu.geluForward(input: input, output: output, gated: gated) }
+    func geluBackward(input: Tensor, dOutput: Tensor, dInput: Tensor, gated: Bool) {
+        count("geluBackward"); cpu.geluBackward(input: input, dOutput: dOutput, dInput: dInput, gated: gated)
+    }
+    func attentionForward(_ shape: Attention, qkv: Tensor, validLengths: UnsafePointer<Int32>, probabilities: Tensor, context: Tensor, batchRows: Int) {
+        count("attentionForward")
+        cpu.attentionForward(shape, qkv: qkv, validLengths: validLengths, probabilities: probabilities, context: context, batchRows: batchRows)
+    }
+    func attentionBackward(_ shape: Attention, dContext: Tensor, qkv: Tensor, probabilities: Tensor, dProbabilities: Tensor, dQKV: Tensor, batchRows: Int) {
+        count("attentionBackward")
+        cpu.attentionBackward(shape, dContext: dContext, qkv: qkv, probabilities: probabilities, dProbabilities: dProbabilities, dQKV: dQKV, batchRows: batchRows)
+    }
+    func softmaxCrossEntropy(logits: Tensor, rows: Int, labels: SoftmaxCrossEntropy.Labels, losses: UnsafeMutablePointer<Float>, gradientScale: Float?) {
+        count("softmaxCrossEntropy")
+        cpu.softmaxCrossEntropy(logits: logits, rows: rows, labels: labels, losses: losses, gradientScale: gradientScale)
+    }
+    func fillSinusoids(_ table: Tensor) { count("fillSinusoids"); cpu.fillSinusoids(table) }
+    func embeddingForward(tokens: UnsafePointer<Int32>, rows: Int, sequence: Int, table: Tensor, sinusoids: Tensor, positionScale: Tensor, output: Tensor) {
+        count("embeddingForward")
+        cpu.embeddingForward(tokens: tokens, rows: rows, sequence: sequence, table: table, sinusoids: sinusoids, positionScale: positionScale, output: output)
+    }
+    func embeddingBackward(dOutput: Tensor, tokens: UnsafePointer<Int32>, rows: Int, sequence: Int, sinusoids: Tensor, dTable: Tensor, dPositionScale: Tensor) {
+        count("embeddingBackward")
+        cpu.embeddingBackward(dOutput: dOutput, tokens: tokens, rows: rows, sequence: sequence, sinusoids: sinusoids, dTable: dTable, dPositionScale: dPositionScale)
+    }
+    func gatherRows(_ input: Tensor, indices: UnsafePointer<Int32>, count n: Int, into output: Tensor) {
+        count("gatherRows"); cpu.gatherRows(input, indices: indices, count: n, into: output)
+    }
+    func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count n: Int, into output: Tensor) {
+        count("scatterAddRows"); cpu.scatterAddRows(input, indices: indices, count: n, into: output)
+    }
+}
+
+@Suite struct ComputeBackendTests {
+    /// The model computes through the backend it was built with, every kernel of a training pass
+    /// included, and a backend that only forwards to the CPU changes no bit.
+    @Test func aModelRunsEveryKernelThroughItsBackend() throws {
+        let c = try tinyConfig()
+        let batch = randomBatch(c, seed: 21)
+        let counting = CountingBackend()
+        let routed = try MaskedLanguageModel(config: c, seed: 4, backend: counting)
+        let plain = try MaskedLanguageModel(config: c, seed: 4)
+        #expect(routed.backend.name == "counting-cpu" && plain.backend.name == "cpu-openblas")
+        let a = routed.forwardBackward(batch), b = plain.forwardBackward(batch)
+        #expect(a.sum.bitPattern == b.sum.bitPattern)
+        let ga = UnsafeBufferPointer(start: routed.parameters.gradients, count: routed.parameters.count)
+        let gb = UnsafeBufferPointer(start: plain.parameters.gradients, count: plain.parameters.count)
+        #expect(ga.map(\.bitPattern) == gb.map(\.bitPattern))
+        let expected = ["layout", "fillSinusoids", "embeddingForward", "embeddingBackward", "layerNormForward", "layerNormBackward",
+                        "linear", "linearBackwardInput", "linearBackwardWeight", "attentionForward", "attentionBackward",
+                        "geluForward", "geluBackward", "softmaxCrossEntropy", "gatherRows", "scatterAddRows"]
+        #expect(Set(counting.calls.keys) == Set(expected), "\(counting.calls)")
+        // Per layer: qkv, attention output, ffn input, ffn output; then the head's two products.
+        #expect(counting.calls["linear"] == 4 * c.layers + 2)
+        // A resize lays buffers out again through the same backend.
+        try routed.resize(to: [.copy(of: 0)], seed: 1)
+        #expect(counting.calls["layout"] == 2)
+    }
+}
