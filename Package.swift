@@ -148,6 +148,8 @@ let package = Package(
         .testTarget(name: "HostTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb]),
         // The six reference plugins, a folder each, loaded through the real ABI.
         .testTarget(name: "PluginTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
+        .testTarget(name: "PreparationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Host", "Clock", "Models", "TensorCore", "Workloads", "PluginHost", "Records", grdb]),
         .testTarget(name: "EvaluationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Evaluation", "Tasks"]),
         .testTarget(name: "ComparisonTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Comparison", "Preparation", "Evaluation", "Benchmarks"]),
     ]

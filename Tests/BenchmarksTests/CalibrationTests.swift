@@ -1,0 +1,38 @@
+import Testing
+import Benchmarks
+import Clock
+import Host
+import Models
+import TensorCore
+
+/// Measuring this machine: a calibrated profile must price exactly the workload it was measured
+/// on, and the step benchmark reports figures that agree with each other.
+@Suite(.serialized) struct CalibrationTests {
+    @Test func aCalibratedProfilePricesTheWorkloadItWasMeasuredOn() throws {
+        let config = try ModelConfig.preset("tiny")
+        let profile = try Calibration(config: config, threads: 1, repetitions: 2).measure(name: "test-tiny", toolchain: "test")
+        #expect(profile.preset == "tiny" && profile.shape == ProfileCatalog.shape(of: config))
+        try profile.validate(for: "tiny", shape: ProfileCatalog.shape(of: config))
+        #expect(profile.forwardBackwardPerSequence.count == config.layers + 1)
+        let costs = profile.forwardBackwardPerSequence + profile.forwardOnlyPerSequence + profile.sampledLabelPassPerSequence
+            + [profile.optimizerUpdatePerParameter]
+        #expect(costs.allSatisfy { $0.isFinite && $0 > 0 }, "\(costs)")
+        #expect(profile.blas == CPUBackend.shared.libraryDescription)
+        #expect(profile.notes?.contains("masked-lm on cpu-openblas") == true, "\(profile.notes ?? "")")
+        // A profile measured on another shape is refused for this one.
+        var other = ProfileCatalog.shape(of: config)
+        other.layers += 1
+        #expect(throws: (any Error).self) { try profile.validate(for: "tiny", shape: other) }
+    }
+
+    @Test func theStepBenchmarksFiguresAgree() throws {
+        let config = try ModelConfig.preset("tiny")
+        let result = try StepBenchmark(config: config, steps: 3, warmup: 1).run(threads: 1)
+        #expect(result.stepMillisecondsSamples.count == 3)
+        #expect(result.stepMillisecondsMin <= result.stepMillisecondsMedian)
+        let tokens = Double(config.microBatch * config.sequenceLength)
+        #expect(abs(result.tokensPerSecond - tokens / (result.stepMillisecondsMedian / 1e3)) < 1e-6 * result.tokensPerSecond)
+        #expect(abs(result.modelGFLOPS - result.modelGFLOPPerStep / (result.stepMillisecondsMedian / 1e3)) < 1e-6 * result.modelGFLOPS)
+        #expect(result.mfu > 0 && result.sgemmCeilingGFLOPS > 0)
+    }
+}
