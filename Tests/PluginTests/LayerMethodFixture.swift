@@ -1,4 +1,5 @@
 import TestSupport
+import TrainingFixtures
 import Corpus
 import Foundation
 import Models
@@ -32,30 +33,19 @@ struct LayerMethodFixture {
     init(layers: Int, _ name: String = #function) throws {
         self.layers = layers
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-layer-methods-\(name.filter(\.isLetter))-\(UUID().uuidString)")
-        let text = directory.appendingPathComponent("text")
-        try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
         let words = ["the", "river", "ran", "past", "an", "old", "mill", "where", "children", "played", "quietly", "in",
                      "summer", "and", "winter", "snow", "covered", "every", "field", "near", "our", "small", "town"]
-        for file in 0..<4 {
+        let files = (0..<4).map { file -> String in
             var rng = SplitMix64(seed: UInt64(file) &+ 77)
-            var paragraphs: [String] = []
-            for _ in 0..<60 {
-                var sentence: [String] = []
-                for _ in 0..<40 { sentence.append(words[Int(rng.next() % UInt64(words.count))]) }
-                paragraphs.append(sentence.joined(separator: " ") + ".")
-            }
-            let body = paragraphs.joined(separator: "\n\n")
-            try body.write(to: text.appendingPathComponent("part\(file).txt"), atomically: true, encoding: .utf8)
+            return (0..<60).map { _ in
+                (0..<40).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ") + "."
+            }.joined(separator: "\n\n")
         }
-        data = DataLocation(explicitDirectory: directory.appendingPathComponent("data").path)
-        var options = PreparationOptions(corpus: text.path)
-        options.vocabSize = 300
-        options.splitRule = SplitRule(pieceWords: 100, validationPerMille: 100)
-        let prepared = try DataPreparer.prepare(options, location: data)
-        corpusPath = text.path
+        let prepared = try TrainingFixture.prepareCorpus(files, in: directory)
+        (data, corpusPath) = (prepared.data, prepared.corpusPath)
 
         var config = try ModelConfig.preset("tiny", overrides: ["layers": String(layers)])
-        config.vocabularySize = prepared.stats.vocabSize
+        config.vocabularySize = prepared.vocabularySize
         let forwardBackward = (0...layers).map { 0.5e-3 + 1e-3 * Double($0) }
         let profile = ReferenceProfile(
             name: "test-tiny-\(layers)", preset: "tiny", shape: ProfileCatalog.shape(of: config), toolchain: "test", blas: "test", threads: 1,

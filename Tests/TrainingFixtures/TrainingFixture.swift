@@ -18,21 +18,14 @@ public struct TrainingFixture {
 
     public init(_ name: String = #function) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-trainer-\(name.filter(\.isLetter))-\(UUID().uuidString)")
-        let text = directory.appendingPathComponent("text")
-        try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
-        for file in 0..<4 {
-            let body = (0..<60).map { TrainingFixture.paragraph(seed: UInt64(file * 100 + $0)) }.joined(separator: "\n\n")
-            try body.write(to: text.appendingPathComponent("part\(file).txt"), atomically: true, encoding: .utf8)
+        let files = (0..<4).map { file in
+            (0..<60).map { TrainingFixture.paragraph(seed: UInt64(file * 100 + $0)) }.joined(separator: "\n\n")
         }
-        data = DataLocation(explicitDirectory: directory.appendingPathComponent("data").path)
-        var options = PreparationOptions(corpus: text.path)
-        options.vocabSize = 300
-        options.splitRule = SplitRule(pieceWords: 100, validationPerMille: 100)
-        let prepared = try DataPreparer.prepare(options, location: data)
-        corpusPath = text.path
+        let prepared = try Self.prepareCorpus(files, in: directory)
+        (data, corpusPath) = (prepared.data, prepared.corpusPath)
 
         var config = try ModelConfig.preset("tiny")
-        config.vocabularySize = prepared.stats.vocabSize
+        config.vocabularySize = prepared.vocabularySize
         let profile = ReferenceProfile(
             name: "test-tiny", preset: "tiny", shape: ProfileCatalog.shape(of: config), toolchain: "test", blas: "test", threads: 1,
             forwardBackwardPerSequence: [1e-3, 2e-3, 3e-3], forwardOnlyPerSequence: [4e-4, 8e-4, 1.2e-3],
@@ -53,6 +46,23 @@ public struct TrainingFixture {
 
     public func start(_ settings: RunSettings) throws -> Trainer {
         try Trainer.start(settings: settings, data: data, store: store, profile: profilePath)
+    }
+
+    /// Writes `files` (one text each) under `directory/text` and prepares them as a corpus in
+    /// `directory/data`: a 300-piece tokenizer, pieces of 100 words, 10 % held out for validation.
+    public static func prepareCorpus(_ files: [String], in directory: URL) throws
+        -> (data: DataLocation, corpusPath: String, vocabularySize: Int) {
+        let text = directory.appendingPathComponent("text")
+        try FileManager.default.createDirectory(at: text, withIntermediateDirectories: true)
+        for (i, body) in files.enumerated() {
+            try body.write(to: text.appendingPathComponent("part\(i).txt"), atomically: true, encoding: .utf8)
+        }
+        let data = DataLocation(explicitDirectory: directory.appendingPathComponent("data").path)
+        var options = PreparationOptions(corpus: text.path)
+        options.vocabSize = 300
+        options.splitRule = SplitRule(pieceWords: 100, validationPerMille: 100)
+        let prepared = try DataPreparer.prepare(options, location: data)
+        return (data, text.path, prepared.stats.vocabSize)
     }
 
     /// Paragraph `seed` of the fixture language: 40 words drawn from 23.
