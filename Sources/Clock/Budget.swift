@@ -28,14 +28,27 @@ public struct Budget: Codable, Sendable, Hashable, CustomStringConvertible {
     /// The unit of `amount`.
     public let kind: Kind
 
-    /// Creates a budget, checking that `amount` is finite and positive (and whole for `.steps`).
+    /// The largest time budget: a year of reference time is far beyond any study, and every count
+    /// derived from a budget (steps, batches, evaluations) stays a small integer.
+    public static let maximumSeconds: Double = 366 * 24 * 3600
+    /// The largest step budget.
+    public static let maximumSteps = 1_000_000_000
+
+    /// Creates a budget, checking that `amount` is finite, positive and at most the maximum of its
+    /// kind (and whole for `.steps`).
     public init(amount: Double, kind: Kind) throws {
         guard amount.isFinite, amount > 0 else {
             throw BudgetError(text: Budget.format(amount: amount, kind: kind), kind: kind,
                               reason: "a budget must be greater than zero")
         }
-        if kind == .steps, amount.rounded() != amount || amount > Double(Int.max / 2) {
+        if kind == .steps, amount.rounded() != amount {
             throw BudgetError(text: "\(amount)", kind: kind, reason: "a step budget must be a whole number")
+        }
+        if kind == .steps, amount > Double(Budget.maximumSteps) {
+            throw BudgetError(text: "\(amount)", kind: kind, reason: "a step budget may be at most \(Budget.maximumSteps) steps")
+        }
+        if kind != .steps, amount > Budget.maximumSeconds {
+            throw BudgetError(text: "\(amount)s", kind: kind, reason: "a time budget may be at most 366 days (8784h)")
         }
         self.amount = amount
         self.kind = kind
@@ -66,9 +79,11 @@ public struct Budget: Codable, Sendable, Hashable, CustomStringConvertible {
 
         switch kind {
         case .steps:
-            guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let count = Int(trimmed) else {
+            guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) else {
                 throw fail("expected a whole number of steps")
+            }
+            guard let count = Int(trimmed), count <= Budget.maximumSteps else {
+                throw fail("a step budget may be at most \(Budget.maximumSteps) steps")
             }
             guard count > 0 else { throw fail("a budget must be greater than zero") }
             return try Budget(amount: Double(count), kind: .steps)
@@ -76,7 +91,7 @@ public struct Budget: Codable, Sendable, Hashable, CustomStringConvertible {
         case .rst, .wall:
             let seconds = try parseDuration(trimmed.lowercased(), fail: fail)
             guard seconds > 0 else { throw fail("a budget must be greater than zero") }
-            guard seconds.isFinite else { throw fail("the duration is too large") }
+            guard seconds.isFinite, seconds <= Budget.maximumSeconds else { throw fail("a time budget may be at most 366 days (8784h)") }
             return try Budget(amount: seconds, kind: kind)
         }
     }

@@ -202,6 +202,15 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
 
     /// Checks that every cost is present, finite and non-negative, and that each per-layer table has
     /// `shape.layers + 1` entries.
+    /// Bounds of a plausible cost. Zero would make work free (a budget would never end); a
+    /// second per parameter or an hour per sequence is a broken measurement or an edited file.
+    public static let maximumSecondsPerSequence = 3600.0
+    public static let maximumSecondsPerParameter = 1.0
+
+    private static func plausible(_ seconds: Double, atMost limit: Double) -> Bool {
+        seconds.isFinite && seconds > 0 && seconds <= limit
+    }
+
     public func validateCosts() throws {
         guard formatVersion == Self.currentFormatVersion else {
             throw ReferenceProfileError.unsupportedFormatVersion(profile: name, version: formatVersion)
@@ -220,17 +229,20 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
                     profile: name, field: field,
                     detail: "has \(table.count) entries, expected \(shape.layers + 1) (active layers 0...\(shape.layers))")
             }
-            for (k, value) in table.enumerated() where !(value.isFinite && value >= 0) {
-                throw ReferenceProfileError.invalidCost(profile: name, field: "\(field)[\(k)]", detail: "is \(value)")
+            for (k, value) in table.enumerated() where !Self.plausible(value, atMost: Self.maximumSecondsPerSequence) {
+                throw ReferenceProfileError.invalidCost(profile: name, field: "\(field)[\(k)]",
+                                                        detail: "is \(value); a cost must be > 0 and at most \(Self.maximumSecondsPerSequence) s per sequence")
             }
         }
-        guard optimizerUpdatePerParameter.isFinite, optimizerUpdatePerParameter >= 0 else {
+        guard Self.plausible(optimizerUpdatePerParameter, atMost: Self.maximumSecondsPerParameter) else {
             throw ReferenceProfileError.invalidCost(
-                profile: name, field: "optimizerUpdatePerParameter", detail: "is \(optimizerUpdatePerParameter)")
+                profile: name, field: "optimizerUpdatePerParameter",
+                detail: "is \(optimizerUpdatePerParameter); a cost must be > 0 and at most \(Self.maximumSecondsPerParameter) s per parameter")
         }
         for (id, value) in pluginCostPerParameter.sorted(by: { $0.key < $1.key })
-        where !(value.isFinite && value >= 0) {
-            throw ReferenceProfileError.invalidCost(profile: name, field: "pluginCostPerParameter[\(id)]", detail: "is \(value)")
+        where !Self.plausible(value, atMost: Self.maximumSecondsPerParameter) {
+            throw ReferenceProfileError.invalidCost(profile: name, field: "pluginCostPerParameter[\(id)]",
+                                                    detail: "is \(value); a cost must be > 0 and at most \(Self.maximumSecondsPerParameter) s per parameter")
         }
     }
 

@@ -22,18 +22,21 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Thread counts to measure.")
     var threads: [Int] = [1, 2]
 
-    @Option(name: .long, help: "Timed steps per thread count (the median is reported).")
+    @Option(name: .long, parsing: .unconditional, help: "Timed steps per thread count (the median is reported).")
     var steps = 20
 
-    @Option(name: .long, help: "Untimed warm-up steps.")
+    @Option(name: .long, parsing: .unconditional, help: "Untimed warm-up steps.")
     var warmup = 2
 
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
     func validate() throws {
-        if steps < 1 { throw ValidationError("--steps must be at least 1") }
-        if threads.isEmpty || threads.contains(where: { $0 < 1 }) { throw ValidationError("--threads needs positive counts, e.g. --threads 1 2") }
+        try OptionRange.check(steps, "--steps", 1...100_000)
+        try OptionRange.check(warmup, "--warmup", 0...100_000)
+        if threads.isEmpty || threads.contains(where: { !(1...1024).contains($0) }) {
+            throw ValidationError("--threads needs counts between 1 and 1024, e.g. --threads 1 2")
+        }
     }
 
     func run() throws {

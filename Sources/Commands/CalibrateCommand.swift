@@ -17,10 +17,15 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Profile name (default: default-<preset>).") var name: String?
     @Option(help: "Write the profile to this path instead.") var output: String?
     @OptionGroup var compute: ThreadOptions
-    @Option(help: "Timed repetitions per measurement (the median is kept).") var repetitions = 5
+    @Option(parsing: .unconditional, help: "Timed repetitions per measurement (the median is kept).") var repetitions = 5
     @Option(name: .customLong("set"), help: "model.KEY=VALUE shape override; repeatable.") var settings: [String] = []
     @Option(help: "Calibrate this plugin optimizer (id, name or path) and add its cost to the profile instead of measuring the model.") var plugin: String?
     @Flag(help: "Replace each per-layer table by its least-squares line in the number of layers (steadier on a noisy machine).") var smooth = false
+
+    func validate() throws {
+        try OptionRange.check(repetitions, "--repetitions", 1...1000)
+        if let name { try OptionRange.fileName(name, "--name") }
+    }
 
     func run() throws {
         var overrides: [String: String] = [:]

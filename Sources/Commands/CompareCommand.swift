@@ -23,11 +23,11 @@ struct CompareCommand: ParsableCommand {
 
     @Option(help: "Comma-separated methods: baseline, plugin names or ids, library paths, a+b stacks.") var methods: String
     @Option(help: "Comma-separated RST budgets, e.g. 5m,10m (any order).") var budgets: String
-    @Option(help: "Number of seeds (0, 1, … n−1); every method runs every seed.") var seeds = 3
+    @Option(parsing: .unconditional, help: "Number of seeds (0, 1, … n−1); every method runs every seed.") var seeds = 3
     @Option(help: "Model preset.") var model = "small"
     @Option(help: "Prepared corpus (as for ntng run).") var corpus = "books"
-    @Option(help: "Trials to run at once; the cores are split between them.") var jobs = 1
-    @Option(help: "Cores to split between the jobs (default: all).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Trials to run at once; the cores are split between them.") var jobs = 1
+    @Option(parsing: .unconditional, help: "Cores to split between the jobs (default: all).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Write the HTML report here (default: $NTNG_HOME/reports/compare-<model>-<corpus>-<time>.html).") var report: String?
     @Flag(help: "Do not write an HTML report.") var noReport = false
     @Option(help: "Table format: text, json, csv or markdown.") var format = "text"
@@ -37,15 +37,19 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Reference profile name or path (default: default-<preset>).") var profile: String?
     @Option(help: "Extra folder to search for plugin libraries; repeatable.") var pluginPath: [String] = []
     @Option(help: "Method the others are compared with (default: baseline if listed, else the first).") var reference: String?
-    @Option(help: "Watchdog: kill a trial after this many times its expected wall time.") var timeoutFactor = 4.0
-    @Option(help: "Watchdog: the shortest timeout in seconds.") var timeoutFloor = 120.0
+    @Option(parsing: .unconditional, help: "Watchdog: kill a trial after this many times its expected wall time.") var timeoutFactor = 4.0
+    @Option(parsing: .unconditional, help: "Watchdog: the shortest timeout in seconds.") var timeoutFloor = 120.0
     @Flag(help: "Exit with status 3 when any trial did not finish.") var strict = false
 
     func validate() throws {
         guard ComparisonTable.Format(rawValue: format) != nil else {
             throw ValidationError("--format must be text, json, csv or markdown (got '\(format)')")
         }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try OptionRange.check(threads, "--threads", 1...1024)
+        try OptionRange.check(seeds, "--seeds", 1...1000)
+        try OptionRange.check(jobs, "--jobs", 1...256)
+        try OptionRange.check(timeoutFactor, "--timeout-factor", 1...1000)
+        try OptionRange.check(timeoutFloor, "--timeout-floor", 1...(7 * 24 * 3600))
     }
 
     func run() throws {

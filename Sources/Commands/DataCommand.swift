@@ -23,7 +23,7 @@ struct DataCommand: ParsableCommand {
         @Option(name: .long, help: "books | docs | lexicon | all | PATH to text file or folder.")
         var corpus: String = "all"
 
-        @Option(name: .long, help: "Vocabulary size of the trained SentencePiece tokenizer.")
+        @Option(name: .long, parsing: .unconditional, help: "Vocabulary size of the trained SentencePiece tokenizer.")
         var vocabSize: Int = 8192
 
         @Option(name: .long, help: "Use this existing SentencePiece .model instead of training one.")
@@ -32,10 +32,10 @@ struct DataCommand: ParsableCommand {
         @Option(name: .long, help: "Data root (default: $NTNG_HOME/data, NTNG_HOME defaulting to ~/.ntng).")
         var dataDir: String?
 
-        @Option(name: .long, help: "Worker threads.")
+        @Option(name: .long, parsing: .unconditional, help: "Worker threads.")
         var threads: Int = 2
 
-        @Option(name: .long, help: "Bytes of training text sampled for tokenizer training.")
+        @Option(name: .long, parsing: .unconditional, help: "Bytes of training text sampled for tokenizer training.")
         var tokenizerSampleBytes: Int = 24_000_000
 
         @Flag(name: .long, help: "Rebuild even when up to date.")
@@ -49,6 +49,18 @@ struct DataCommand: ParsableCommand {
 
         @Option(name: .customLong("task"), help: "With --tasks: build only this task (repeatable).")
         var taskNames: [String] = []
+
+        func validate() throws {
+            try OptionRange.check(vocabSize, "--vocab-size", 64...1_048_576)
+            try OptionRange.check(threads, "--threads", 1...1024)
+            try OptionRange.check(tokenizerSampleBytes, "--tokenizer-sample-bytes", 1_000...(1 << 36))
+            if let measureFeeding {
+                let parts = measureFeeding.lowercased().split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2, (8...4096).contains(parts[0]), (1...4096).contains(parts[1]) else {
+                    throw ValidationError("--measure-feeding takes SEQUENCExBATCH with a sequence of 8...4096 and a batch of 1...4096, e.g. 128x64 (got '\(measureFeeding)')")
+                }
+            }
+        }
 
         func run() throws {
             let location = DataLocation(explicitDirectory: dataDir)

@@ -24,27 +24,29 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Comma-separated task names (default: all).") var tasks: String?
     @Option(help: "Folder of task folders in ntng, GLUE or SuperGLUE layout (default: $NTNG_HOME/data/tasks).") var tasksDir: String?
     @OptionGroup var storage: StoreOptions
-    @Option(help: "Fine-tuning epochs per task.") var epochs = FineTuningSettings().epochs
-    @Option(help: "Peak fine-tuning learning rate.") var lr = FineTuningSettings().learningRate
-    @Option(help: "Training examples per task at most.") var maxTrain = FineTuningSettings().maxTrainExamples
-    @Option(help: "Evaluation examples per task at most.") var maxEval = FineTuningSettings().maxEvaluationExamples
-    @Option(help: "Tokens per example at most.") var maxLength = FineTuningSettings().maxLength
+    @Option(parsing: .unconditional, help: "Fine-tuning epochs per task.") var epochs = FineTuningSettings().epochs
+    @Option(parsing: .unconditional, help: "Peak fine-tuning learning rate.") var lr = FineTuningSettings().learningRate
+    @Option(parsing: .unconditional, help: "Training examples per task at most.") var maxTrain = FineTuningSettings().maxTrainExamples
+    @Option(parsing: .unconditional, help: "Evaluation examples per task at most.") var maxEval = FineTuningSettings().maxEvaluationExamples
+    @Option(parsing: .unconditional, help: "Tokens per example at most.") var maxLength = FineTuningSettings().maxLength
     @Option(help: "Split to score: dev or test.") var split = "dev"
-    @Option(help: "Fine-tuning seed (head initialisation and shuffling).") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Fine-tuning seed (head initialisation and shuffling).") var seed = 0
     @OptionGroup var compute: ThreadOptions
     @Flag(help: "Also store the best epoch's scores (labelled downstream_best_epoch.*).") var bestEpoch = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if maxTrain < 1 || maxEval < 1 { throw ValidationError("--max-train and --max-eval must be at least 1") }
-        if maxLength < 8 { throw ValidationError("--max-length must be at least 8") }
-        if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
+        try OptionRange.check(epochs, "--epochs", 1...1000)
+        try OptionRange.check(maxTrain, "--max-train", 1...10_000_000)
+        try OptionRange.check(maxEval, "--max-eval", 1...10_000_000)
+        try OptionRange.check(maxLength, "--max-length", 8...4096)
+        if !(lr > 0 && lr <= 10) { throw ValidationError("--lr must be a number in (0, 10] (got \(lr))") }
+        _ = try OptionRange.seed(seed)
         if TaskSplit(rawValue: split) == nil || split == "train" { throw ValidationError("--split must be dev or test") }
     }
 
     func run() throws {
-        let store = try storage.store()
+        let store = try storage.existingStore()
         var options = DownstreamOptions()
         options.tasks = tasks.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } } ?? []
         options.tasksDirectory = tasksDir.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
@@ -54,7 +56,7 @@ struct EvalCommand: ParsableCommand {
         options.settings.maxEvaluationExamples = maxEval
         options.settings.maxLength = maxLength
         options.settings.evaluationSplit = TaskSplit(rawValue: split)!
-        options.settings.seed = seed
+        options.settings.seed = UInt64(seed)
         options.bestEpoch = bestEpoch
         options.threads = compute.threads
         let report = try DownstreamEvaluation.run(runID: runID, store: store, data: storage.data,

@@ -80,8 +80,12 @@ struct PluginCommand: ParsableCommand {
         @Option(name: .customLong("set"), help: "A config value for the plugin, KEY=VALUE (repeatable).")
         var settings: [String] = []
 
-        @Option(name: .long, help: "Seconds each check may take.")
+        @Option(name: .long, parsing: .unconditional, help: "Seconds each check may take.")
         var timeout: Double = 120
+
+        func validate() throws {
+            try OptionRange.check(timeout, "--timeout", 1...86_400)
+        }
 
         @Flag(name: .long, help: "Run the checks in this process (a crash then ends ntng).")
         var inProcess = false

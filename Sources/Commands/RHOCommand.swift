@@ -21,8 +21,8 @@ struct RHOCommand: ParsableCommand {
     struct Options: ParsableArguments {
         @Option(help: "Prepared corpus, as `ntng run --corpus` takes it.") var corpus = "books"
         @Option(help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var model = "small"
-        @Option(help: "The run seed whose masks the losses use.") var seed: UInt64 = 0
-        @Option(help: "RST budget of the proxy's training (as --set rho.proxy_budget in `ntng run`).") var proxyBudget = "5m"
+        @Option(parsing: .unconditional, help: "The run seed whose masks the losses use.") var seed = 0
+        @Option(parsing: .unconditional, help: "RST budget of the proxy's training (as --set rho.proxy_budget in `ntng run`).") var proxyBudget = "5m"
         @Option(help: "Reference profile name or path (default: default-<preset>).") var profile: String?
         @Option(name: .customLong("set"), help: "Hyperparameter or model.KEY=VALUE of the target run (the proxy uses the same); repeatable.") var settings: [String] = []
         @Option(help: "Data directory (default: $NTNG_HOME/data).") var dataDir: String?
@@ -33,7 +33,7 @@ struct RHOCommand: ParsableCommand {
             run.method = RHOPreparation.pluginID
             run.corpus = corpus
             run.model = model
-            run.seed = seed
+            run.seed = try OptionRange.seed(seed)
             run.threads = threads
             _ = try ModelConfig.preset(model)
             for s in settings {
@@ -62,12 +62,12 @@ struct RHOCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Compute losses only for the sequences a RHO run of this RST budget can reach (default: the whole training split).",
                                    discussion: "A longer run later extends the table by itself."))
         var budget: String?
-        @Option(help: "The RHO plugin's pool factor the reach is computed for (with --budget).") var poolFactor = 2
+        @Option(parsing: .unconditional, help: "The RHO plugin's pool factor the reach is computed for (with --budget).") var poolFactor = 2
         @Option(name: .customLong("free"), help: "Charge kind the target run does not charge (with --budget: `scoring` lets it reach further); repeatable.")
         var free: [String] = []
 
         func validate() throws {
-            if poolFactor < 1 { throw ValidationError("--pool-factor must be at least 1") }
+            try OptionRange.check(poolFactor, "--pool-factor", 1...64)
         }
 
         func run() throws {

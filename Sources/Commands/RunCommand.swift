@@ -22,9 +22,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "baseline, a plugin id, or a path to a plugin library.") var method = "baseline"
     @Option(help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var model = "small"
     @Option(help: "Prepared corpus: books, docs, lexicon, all, or a path given to `ntng data prepare`.") var corpus = "books"
-    @Option(help: "Budget, e.g. 10m, 2h, 90s (RST or wall) or a step count.") var budget: String?
+    @Option(parsing: .unconditional, help: "Budget, e.g. 10m, 2h, 90s (RST or wall) or a step count.") var budget: String?
     @Option(help: "What the budget counts: rst, wall or steps.") var budgetKind = "rst"
-    @Option(help: "Seed for initial weights, data order and masking.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed for initial weights, data order and masking.") var seed = 0
     @Option(help: "Reference profile name or path (default: default-<preset>).") var profile: String?
     @Option(name: .customLong("free"), help: "Charge kind not to charge (scoring, curvature); repeatable.") var free: [String] = []
     @Option(name: .customLong("set"), help: "KEY=VALUE hyperparameter, model.KEY or PLUGIN.KEY; repeatable.") var settings: [String] = []
@@ -36,10 +36,12 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if resume == nil && budget == nil { throw ValidationError("--budget is required (for example --budget 10m), unless --resume is given") }
+        _ = try OptionRange.seed(seed)
     }
 
     func run() throws {
-        let store = try storage.store()
+        // Resuming acts on a recorded run: a mistyped --results must not create an empty store.
+        let store = try resume == nil ? storage.store() : storage.existingStore()
         let data = storage.data
         let trainer: Trainer
         if let resume {
@@ -86,7 +88,7 @@ struct RunCommand: ParsableCommand {
         s.method = method
         s.model = model
         s.corpus = corpus
-        s.seed = seed
+        s.seed = UInt64(seed)
         s.threads = compute.threads
         s.free = try free.map(ChargeKind.parseFree)
         s.pluginPaths = pluginPath

@@ -14,7 +14,7 @@ struct RunsCommand: ParsableCommand {
     struct Options: ParsableArguments {
         @Option(help: "Results database (default: $NTNG_HOME/results.sqlite).") var results: String?
         func open() throws -> ResultsStore {
-            try ResultsStore(url: results.map { URL(fileURLWithPath: $0) } ?? NTNGHome.resultsDatabase())
+            try ResultsStore(url: results.map { URL(fileURLWithPath: $0) } ?? NTNGHome.resultsDatabase(), existingOnly: true)
         }
     }
 
@@ -22,7 +22,8 @@ struct RunsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line per run, newest first.")
         @OptionGroup var options: Options
         @Option(help: "Only this method.") var method: String?
-        @Option(help: "At most this many runs.") var limit = 50
+        @Option(parsing: .unconditional, help: "At most this many runs.") var limit = 50
+        func validate() throws { try OptionRange.check(limit, "--limit", 1...1_000_000) }
         func run() throws {
             let runs = try options.open().runs(matching: RunFilter(method: method, limit: limit))
             let widths = [9, 12, 19, 8, 8, 4, 12, 7, 10, 8]

@@ -11,18 +11,53 @@ struct StoreOptions: ParsableArguments {
 
     /// The results database's file.
     var resultsURL: URL { results.map { URL(fileURLWithPath: $0) } ?? NTNGHome.resultsDatabase() }
-    /// The opened results store.
+    /// The opened results store (created if missing).
     func store() throws -> ResultsStore { try ResultsStore(url: resultsURL) }
+    /// The results store for commands that act on recorded runs only: never created.
+    func existingStore() throws -> ResultsStore { try ResultsStore(url: resultsURL, existingOnly: true) }
     /// Where prepared corpora are.
     var data: DataLocation { DataLocation(explicitDirectory: dataDir) }
 }
 
 /// `--threads`, declared once: compute threads change wall time, never a budget's steps.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Compute threads (changes wall time, never the budget's steps).")
+    @Option(parsing: .unconditional, help: "Compute threads (changes wall time, never the budget's steps).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try OptionRange.check(threads, "--threads", 1...1024)
+    }
+}
+
+/// Range checks for numeric options. Every numeric option is parsed `.unconditional`ly, so a
+/// negative number reaches these checks ("--seed must be 0 or more") instead of being taken for
+/// an option name, and every bound is checked before any work, so no value can trap or hang later.
+enum OptionRange {
+    static func check(_ value: Int, _ option: String, _ range: ClosedRange<Int>) throws {
+        guard range.contains(value) else { throw ValidationError("\(option) must be \(describe(range)) (got \(value))") }
+    }
+
+    static func check(_ value: Double, _ option: String, _ range: ClosedRange<Double>) throws {
+        guard value.isFinite, range.contains(value) else {
+            throw ValidationError("\(option) must be a number in \(range.lowerBound)...\(range.upperBound) (got \(value))")
+        }
+    }
+
+    /// Seeds are recorded as SQLite integers: 0 ... 2^63 − 1.
+    static func seed(_ value: Int, _ option: String = "--seed") throws -> UInt64 {
+        try check(value, option, 0...Int.max)
+        return UInt64(value)
+    }
+
+    /// A profile or report name: a file name, never a path that escapes its folder.
+    static func fileName(_ name: String, _ option: String) throws {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix("."), !name.contains("\0") else {
+            throw ValidationError("\(option) '\(name)' must be a plain file name (no '/', not starting with '.'); use --output for a path")
+        }
+    }
+
+    private static func describe(_ r: ClosedRange<Int>) -> String {
+        if r.upperBound == Int.max { return r.lowerBound == 0 ? "0 or more" : "at least \(r.lowerBound)" }
+        return "between \(r.lowerBound) and \(r.upperBound)"
     }
 }

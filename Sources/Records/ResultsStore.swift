@@ -33,10 +33,15 @@ public final class ResultsStore: Sendable {
 
     /// Opens (creating if needed) the store at `url`.
     /// - Throws: ``ResultsStoreError`` naming the file and what to do.
-    public init(url: URL = NTNGHome.resultsDatabase()) throws {
+    /// Opens the store at `url`, creating it (and its folder) unless `existingOnly`: commands that
+    /// only read runs never create a database for a mistyped path.
+    public init(url: URL = NTNGHome.resultsDatabase(), existingOnly: Bool = false) throws {
         self.url = url
         let path = url.path
         let directory = url.deletingLastPathComponent()
+        if existingOnly && !FileManager.default.fileExists(atPath: path) {
+            throw ResultsStoreError.missing(path: path)
+        }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -475,6 +480,8 @@ public enum ResultsStoreError: Error, Sendable, Equatable, CustomStringConvertib
     case runAlreadyFinished(id: String)
     /// A write was rejected (e.g. a duplicate loss point); nothing of that write was stored.
     case rejectedWrite(path: String, detail: String)
+    /// A command that only reads runs found no database (nothing was created).
+    case missing(path: String)
 
     static let advice = "move it aside or choose another results file (--results PATH or NTNG_HOME)"
 
@@ -493,6 +500,8 @@ public enum ResultsStoreError: Error, Sendable, Equatable, CustomStringConvertib
         case .cannotOpen(let path, let detail):
             return "cannot open results database \(path): \(detail); check permissions or choose another "
                 + "results file (--results PATH or NTNG_HOME)"
+        case .missing(let path):
+            return "no results database at \(path) (nothing was created); check the path, or run something first with --results \(path)"
         case .runNotFound(let id):
             return "no run with id \"\(id)\" (see `ntng runs list`)"
         case .ambiguousRunID(let prefix, let matches):

@@ -95,8 +95,18 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
             }
             return v
         }
-        func positiveInt() throws -> Int {
-            guard let v = Int(value), v > 0 else { throw RunSettingsError.badValue(key: key, value: value, expected: "a positive integer") }
+        func positiveInt(atMost limit: Int = 1 << 20) throws -> Int {
+            guard let v = Int(value), v > 0, v <= limit else {
+                throw RunSettingsError.badValue(key: key, value: value, expected: "a whole number in 1...\(limit)")
+            }
+            return v
+        }
+        /// A percentage of the budget: 0 (only at the end) or 1...100, so a run does at most 100
+        /// evaluations or checkpoints.
+        func percent() throws -> Double {
+            guard let v = Double(value), v == 0 || (1...100).contains(v) else {
+                throw RunSettingsError.badValue(key: key, value: value, expected: "0 (only at the end) or a percentage of the budget in 1...100")
+            }
             return v
         }
         switch key {
@@ -104,7 +114,12 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
         case "warmup": warmupFraction = try double(0...1)
         case "batch": batchSequences = try positiveInt()
         case "micro-batch": microBatch = try positiveInt()
-        case "clip": clipNorm = try double(0...1e9)
+        case "clip":
+            // 0 would scale every gradient to nothing: the run would train nothing and still finish.
+            guard let v = Double(value), v > 0, v <= 1e9 else {
+                throw RunSettingsError.badValue(key: key, value: value, expected: "a gradient norm > 0 (at most 1e9; use 1e9 for no clipping)")
+            }
+            clipNorm = v
         case "beta1": adamW.beta1 = Float(try double(0...0.999999))
         case "beta2": adamW.beta2 = Float(try double(0...0.999999))
         case "eps": adamW.epsilon = Float(try double(0...1))
@@ -115,9 +130,9 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
         case "rms-scaling":
             guard let b = Bool(value) else { throw RunSettingsError.badValue(key: key, value: value, expected: "true or false") }
             adamW.rmsScaling = b
-        case "eval-every": evaluateEveryPercent = try double(0...100)
-        case "checkpoint-every": checkpointEveryPercent = try double(0...100)
-        case "val-sequences": validationSequences = try positiveInt()
+        case "eval-every": evaluateEveryPercent = try percent()
+        case "checkpoint-every": checkpointEveryPercent = try percent()
+        case "val-sequences": validationSequences = try positiveInt(atMost: 1 << 16)
         default: throw RunSettingsError.unknownKey(key)
         }
     }

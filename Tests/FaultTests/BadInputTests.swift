@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import TestSupport
+import TrainingFixtures
+
+/// Every bad input gets a clear error naming the problem, never a Swift runtime trap or a hang:
+/// the real `ntng` binary, run on a fixture corpus with a temporary NTNG_HOME.
+@Suite(.serialized) struct BadInputTests {
+    struct Outcome {
+        var status: Int32
+        var output: String
+        var timedOut: Bool
+    }
+
+    /// Runs `ntng arguments` with `home` as NTNG_HOME, killed after `timeout` seconds.
+    static func ntng(_ arguments: [String], home: URL, timeout: Double = 60) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: PluginPaths.ntng)
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(["NTNG_HOME": home.path]) { $1 }
+        let file = home.appendingPathComponent("output-\(UUID().uuidString).txt")
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: file)
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        let timedOut = p.isRunning
+        if timedOut { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        try handle.close()
+        return Outcome(status: p.terminationStatus, output: (try? String(contentsOf: file, encoding: .utf8)) ?? "", timedOut: timedOut)
+    }
+
+    /// (arguments, a fragment the error must contain). `CORPUS` and `PROFILE` are replaced by the
+    /// fixture's corpus and profile.
+    static let cases: [([String], String)] = [
+        (["run", "--budget", "100000000000000000000s"], "at most 366 days"),
+        (["run", "--budget", "100000000000000000000s", "--budget-kind", "wall"], "at most 366 days"),
+        (["run", "--budget", "100000000000000000000", "--budget-kind", "steps"], "at most 1000000000 steps"),
+        (["run", "--budget", "-10s"], "greater than zero"),
+        (["run", "--budget", "1s", "--seed", "-1"], "--seed must be 0 or more"),
+        (["run", "--budget", "1s", "--seed", "9223372036854775808"], "'9223372036854775808' is invalid for '--seed"),
+        (["run", "--budget", "1s", "--threads", "0"], "--threads must be between 1 and 1024"),
+        (["run", "--budget", "1s", "--set", "clip=0"], "gradient norm > 0"),
+        (["run", "--budget", "1s", "--set", "eval-every=0.001"], "0 (only at the end) or a percentage"),
+        (["run", "--budget", "1s", "--set", "checkpoint-every=-5"], "0 (only at the end) or a percentage"),
+        (["run", "--budget", "1s", "--set", "val-sequences=100000000"], "a whole number in 1...65536"),
+        (["run", "--resume", "nope", "--results", "HOME/typo/results.sqlite"], "nothing was created"),
+        (["runs", "list", "--results", "HOME/typo/results.sqlite"], "nothing was created"),
+        (["runs", "list", "--limit", "-1"], "--limit must be between 1"),
+        (["compare", "--methods", "baseline", "--budgets", "1s", "--jobs", "-1"], "--jobs must be between 1 and 256"),
+        (["compare", "--methods", "baseline", "--budgets", "1s", "--seeds", "100000000"], "--seeds must be between 1 and 1000"),
+        (["compare", "--methods", "baseline", "--budgets", "1s", "--timeout-factor", "nan"], "--timeout-factor must be a number"),
+        (["calibrate", "--model", "tiny", "--threads", "0"], "--threads must be between 1 and 1024"),
+        (["calibrate", "--model", "tiny", "--repetitions", "0"], "--repetitions must be between 1 and 1000"),
+        (["calibrate", "--model", "tiny", "--name", "../../x"], "must be a plain file name"),
+        (["plugin", "check", "--timeout", "nan", "Stacking"], "--timeout must be a number"),
+        (["data", "prepare", "--measure-feeding", "100000000x100000000"], "--measure-feeding takes SEQUENCExBATCH"),
+        (["data", "prepare", "--vocab-size", "-3"], "--vocab-size must be between"),
+        (["rho", "prepare", "--model", "tiny", "--proxy-budget", "100000000000000000000s"], "at most 366 days"),
+        (["rho", "prepare", "--model", "tiny", "--seed", "-1"], "--seed must be 0 or more"),
+        (["eval", "someid", "--epochs", "0"], "--epochs must be between 1 and 1000"),
+        (["bench", "--steps", "0"], "--steps must be between 1"),
+    ]
+
+    @Test func everyBadInputIsRefusedWithAClearMessage() throws {
+        let f = try TrainingFixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let home = f.directory.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let corpusArguments = ["--model", "tiny", "--corpus", f.corpusPath, "--profile", f.profilePath,
+                               "--data-dir", f.data.root.path]
+        for (arguments, fragment) in Self.cases {
+            var full = arguments.map { $0.replacingOccurrences(of: "HOME/", with: home.path + "/") }
+            if full.first == "run" && !full.contains("--resume") { full += corpusArguments }
+            let outcome = try Self.ntng(full, home: home)
+            let text = outcome.output
+            #expect(!outcome.timedOut, "ntng \(full.joined(separator: " ")) hung")
+            #expect(outcome.status != 0, "ntng \(full.joined(separator: " ")) succeeded: \(text)")
+            #expect(!text.contains("Swift runtime failure") && !text.contains("Backtracing"), "ntng \(full.joined(separator: " ")) trapped: \(text)")
+            #expect(text.contains(fragment), "ntng \(full.joined(separator: " ")) said: \(text)")
+        }
+        // Read-only commands created nothing for the mistyped path.
+        #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("typo").path))
+    }
+
+    /// A profile whose costs are implausible (1e300 s, zero) is refused before anything is stored.
+    @Test func anImplausibleProfileIsRefused() throws {
+        let f = try TrainingFixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let home = f.directory.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let original = try String(contentsOfFile: f.profilePath, encoding: .utf8)
+        for (label, replacement) in [("huge", "1e300"), ("zero", "0")] {
+            let edited = original.replacingOccurrences(of: "0.002", with: replacement)
+            #expect(edited != original)
+            let path = f.directory.appendingPathComponent("\(label).json").path
+            try edited.write(toFile: path, atomically: true, encoding: .utf8)
+            let outcome = try Self.ntng(["run", "--model", "tiny", "--corpus", f.corpusPath, "--budget", "1s", "--profile", path,
+                                         "--data-dir", f.data.root.path, "--results", home.appendingPathComponent("r.sqlite").path], home: home)
+            #expect(outcome.status != 0 && outcome.output.contains("a cost must be > 0"), "\(label): \(outcome.output)")
+        }
+    }
+}
