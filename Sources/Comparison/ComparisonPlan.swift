@@ -59,6 +59,9 @@ public struct ComparisonPlan: Sendable {
         base.hyperparameters.pluginSettings = [:]
 
         let corpus = try PreparedCorpus(corpus: request.corpus, location: data)
+        // Every trial records the data it trained on; its fingerprint is part of the identity, so
+        // a re-prepared corpus never mixes with trials trained on the old tokens.
+        base.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)
         let config = try base.modelConfig(vocabularySize: corpus.vocabSize)
         profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config))
         profileJSON = String(decoding: try profile.jsonData(), as: UTF8.self)

@@ -49,6 +49,9 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
         var s = settings
         s.threads = 0
         s.pluginPaths = []
+        // Where the data lies does not change a result; what it holds does.
+        s.data?.directory = ""
+
         s.hyperparameters.pluginSettings = s.hyperparameters.pluginSettings.filter { key, _ in
             guard let dot = key.lastIndex(of: ".") else { return true }
             return !MethodPreparations.hostFilledKeys.contains(String(key[key.index(after: dot)...]))

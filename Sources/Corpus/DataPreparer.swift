@@ -12,7 +12,8 @@ public struct PreparationOptions: Sendable {
     public var vocabSize: Int = 8192
     /// A user's existing SentencePiece `.model` (then nothing is trained).
     public var tokenizerPath: String? = nil
-    /// Worker threads for extraction, tokenizer training and encoding.
+    /// Worker threads for extraction and encoding (tokenizer training always uses
+    /// ``DataPreparer/tokenizerTrainingThreads``).
     public var threads: Int = 2
     /// Cap on the training-split text sampled for tokenizer training, in bytes. It bounds the
     /// training time (a few minutes on 2 cores for `all`).
@@ -36,6 +37,10 @@ public struct PreparationResult: Sendable {
 
 /// Extracts, splits, trains the tokenizer, encodes and writes a prepared corpus.
 public enum DataPreparer {
+    /// SentencePiece trains with this many threads whatever `--threads` says (its model depends on
+    /// the count; 2 is the count every corpus prepared so far was trained with).
+    public static let tokenizerTrainingThreads = 2
+
     public static let tokenizerFileName = "tokenizer.model"
 
     /// The folder name of the trained tokenizer for a vocabulary size.
@@ -161,8 +166,10 @@ public enum DataPreparer {
             let sampleURL = staging.appendingPathComponent("tokenizer-sample.txt")
             let sampleBytes = try writeTokenizerSample(trainTexts, to: sampleURL, capBytes: options.tokenizerSampleBytes)
             log("training SentencePiece unigram tokenizer, vocab \(options.vocabSize), on \(sampleBytes / 1_000_000) MB of training text…")
+            // SentencePiece's result depends on its thread count, so it always trains with the same
+            // number: --threads changes how fast a corpus is prepared, never its tokens.
             let trained = try Tokenizer.train(inputFile: sampleURL, outputDirectory: staging, name: "tokenizer",
-                                              vocabSize: options.vocabSize, threads: options.threads)
+                                              vocabSize: options.vocabSize, threads: Self.tokenizerTrainingThreads)
             try? FileManager.default.removeItem(at: sampleURL)
             if trained != modelURL { try FileManager.default.moveItem(at: trained, to: modelURL) }
         }
@@ -183,6 +190,8 @@ public enum DataPreparer {
         let encodeSeconds = Date().timeIntervalSince(encodeStart)
         log("encoded: \(splitStats[.train]!.tokens) train tokens, \(splitStats[.validation]!.tokens) validation tokens")
 
+        let content = try ContentFingerprint.measure(directory: staging, tokenizerFile: tokenizerFileName, tokenWidth: tokenWidth)
+        try AtomicFile.writeJSON(content, to: staging.appendingPathComponent(ContentFingerprint.fileName))
         let stats = CorpusStats(
             corpus: corpusName, tokenizer: tokenizerName, tokenizerFile: tokenizerFileName, vocabSize: tokenizer.vocabSize,
             tokenType: tokenWidth == 2 ? "uint16" : "uint32", sources: sourceStats,
@@ -190,7 +199,7 @@ public enum DataPreparer {
             timings: PreparationTimings(extractSeconds: extractSeconds, tokenizerSeconds: tokenizerSeconds,
                                         encodeSeconds: encodeSeconds, totalSeconds: Date().timeIntervalSince(started)))
         try AtomicFile.writeJSON(stats, to: staging.appendingPathComponent("stats.json"))
-        for name in [tokenizerFileName, "stats.json"] {
+        for name in [tokenizerFileName, "stats.json", ContentFingerprint.fileName] {
             let size = (try FileManager.default.attributesOfItem(atPath: staging.appendingPathComponent(name).path)[.size] as? NSNumber)?.intValue ?? -1
             outputs[name] = size
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// A prepared corpus opened for training: the memory-mapped splits, stats and tokenizer file.
 public final class PreparedCorpus: @unchecked Sendable {
@@ -6,6 +7,11 @@ public final class PreparedCorpus: @unchecked Sendable {
     public let stats: CorpusStats
     public let train: TokenSplit
     public let validation: TokenSplit
+    /// Content hashes and token ranges of the files, verified when the folder was opened.
+    public let content: ContentFingerprint
+
+    /// The data fingerprint runs record: one hash of the tokenizer and the token files.
+    public var fingerprint: String { content.digest }
 
     /// Number of token ids (the model's vocabulary size).
     public var vocabSize: Int { stats.vocabSize }
@@ -31,6 +37,16 @@ public final class PreparedCorpus: @unchecked Sendable {
         guard train.tokenCount == stats.train.tokens, validation.tokenCount == stats.validation.tokens else {
             throw CorpusError.corruptPreparedData(path: directory.path, reason: "token counts differ from stats.json")
         }
+        // Folders prepared before content.json existed are measured and range-checked all the same.
+        let recordedURL = directory.appendingPathComponent(ContentFingerprint.fileName)
+        var recorded: ContentFingerprint?
+        if let data = try? Data(contentsOf: recordedURL) {
+            do { recorded = try JSONDecoder().decode(ContentFingerprint.self, from: data) } catch {
+                throw CorpusError.corruptPreparedData(path: recordedURL.path, reason: "\(error)")
+            }
+        }
+        content = try ContentFingerprint.measure(directory: directory, tokenizerFile: stats.tokenizerFile, tokenWidth: width)
+        try content.verify(recorded: recorded, vocabularySize: stats.vocabSize, directory: directory, corpus: stats.corpus)
     }
 
     /// Opens `--corpus NAME|PATH` under a data location. With no tokenizer name, the trained

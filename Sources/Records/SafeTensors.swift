@@ -143,7 +143,8 @@ public struct SafeTensorsFile: Sendable {
             }
         }
 
-        func write(to sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        /// Hands the entry's bytes to `sink`, in order (what the file will hold).
+        public func write(to sink: (UnsafeRawBufferPointer) throws -> Void) throws {
             switch storage {
             case .bytes(let d): try d.withUnsafeBytes { try sink($0) }
             case .floats(let a): try a.withUnsafeBytes { try sink($0) }

@@ -8,6 +8,21 @@ import Glibc
 /// folder is synced, so a crash or a full disk leaves the old file or the new one, never a torn
 /// or empty one. Errors name the file and the reason (``StorageError/unwritableFile(path:reason:)``).
 public enum AtomicFile {
+    /// Removes temporary files a killed writer of `url` left behind (`.<name>.tmp-<pid>-…` whose
+    /// process is gone); returns how many. A live writer's file is left alone.
+    @discardableResult
+    public static func removeOrphans(of url: URL) -> Int {
+        let directory = url.deletingLastPathComponent()
+        let prefix = ".\(url.lastPathComponent).tmp-"
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = name.dropFirst(prefix.count).split(separator: "-").first.flatMap({ Int32($0) }) else { continue }
+            let alive = pid != getpid() && (kill(pid, 0) == 0 || errno == EPERM)
+            if !alive && unlink(directory.appendingPathComponent(name).path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     /// Writes what `produce` hands to its sink, in order, to `url` atomically.
     public static func write(to url: URL, _ produce: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let directory = url.deletingLastPathComponent()

@@ -70,7 +70,7 @@ import Storage
                        PluginStateTensorSnapshot(name: "a_scratch", fill: -1, values: [5, 6])]
         checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: 3, plugins: [.init(id: "p", version: "1", stateBytes: [7], tensors: tensors)])
         let url = dir.appendingPathComponent("c.safetensors")
-        try Checkpoint.save(checkpoint, workload: model, optimizer: optimizer, to: url)
+        try Checkpoint.save(checkpoint, workload: model, optimizer: optimizer, binding: CheckpointTests.binding, to: url)
         let (loaded, _, _) = try Checkpoint.load(from: url, adamW: AdamW.Settings())
         #expect(loaded.plugins?.plugins.first?.tensors == tensors)
     }

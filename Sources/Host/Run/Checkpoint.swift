@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Models
 import Clock
 import Records
@@ -9,7 +10,25 @@ import Workloads
 /// clock, the step and the data position, stored as one safetensors file. All randomness in
 /// ntng is counter-based (keyed by seed, step and example id), so no generator state is needed.
 public struct Checkpoint {
-    public static let format = "ntng-checkpoint-1"
+    /// Format 2 binds the file to its run and checksums it; format 1 files (older builds) are
+    /// read without those checks.
+    public static let format = "ntng-checkpoint-2"
+    static let unverifiedFormat = "ntng-checkpoint-1"
+
+    /// What a checkpoint belongs to: resume refuses a file whose binding differs from the run's.
+    public struct Binding: Equatable, Sendable {
+        public var runID: String
+        /// SHA-256 of the run's recorded settings JSON.
+        public var settingsSHA256: String
+        /// The prepared data's fingerprint (``PreparedCorpus/fingerprint``).
+        public var dataFingerprint: String
+
+        public init(runID: String, settingsSHA256: String, dataFingerprint: String) {
+            self.runID = runID
+            self.settingsSHA256 = settingsSHA256
+            self.dataFingerprint = dataFingerprint
+        }
+    }
 
     public var step: Int
     /// The next stream batch index to draw.
@@ -40,8 +59,10 @@ public struct Checkpoint {
         var plugins: [PluginEntryHeader]
     }
 
-    /// Writes the checkpoint atomically (temp file, fsync, rename).
-    public static func save(_ c: Checkpoint, workload: any Workload, optimizer: AdamW, to url: URL) throws {
+    /// Writes the checkpoint atomically (temp file, fsync, rename), bound to `binding` and with a
+    /// content hash over its metadata and tensors. Temporary files of killed earlier writes are
+    /// removed first.
+    public static func save(_ c: Checkpoint, workload: any Workload, optimizer: AdamW, binding: Binding, to url: URL) throws {
         let store = workload.parameters
         var entries: [SafeTensorsFile.Entry] = store.entries.map { e in
             SafeTensorsFile.Entry(name: "model." + e.name, dtype: .F32, shape: e.shape, storage: .external(
@@ -76,21 +97,43 @@ public struct Checkpoint {
             "plugins": String(decoding: try encoder.encode(pluginsHeader), as: UTF8.self),
         ]
         if let loss = c.lastTrainLoss { metadata["last_train_loss"] = String(loss.bitPattern) }
+        metadata["run_id"] = binding.runID
+        metadata["settings_sha256"] = binding.settingsSHA256
+        metadata["data_fingerprint"] = binding.dataFingerprint
+        var hash = ContentHash64()
+        hashMetadata(metadata, into: &hash)
+        for entry in entries.sorted(by: { $0.name < $1.name }) {
+            hash.update("\(entry.name):\(entry.dtype.rawValue):\(entry.shape)\n")
+            try entry.write { hash.update($0) }
+        }
+        metadata["content_hash"] = hash.hex
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        AtomicFile.removeOrphans(of: url)
         try SafeTensorsFile.write(entries, metadata: metadata, to: url)
     }
 
     /// Reads a checkpoint and rebuilds the workload (its resizable stack bounded by `maxLayers`,
     /// default its depth) and the optimizer it describes. Files from before workloads were
     /// recorded hold a masked LM.
-    public static func load(from url: URL, adamW settings: AdamW.Settings,
-                            maxLayers: Int? = nil) throws -> (Checkpoint, any Workload, AdamW) {
+    public static func load(from url: URL, adamW settings: AdamW.Settings, maxLayers: Int? = nil,
+                            expecting binding: Binding? = nil) throws -> (Checkpoint, any Workload, AdamW) {
         let file = try SafeTensorsFile(contentsOf: url)
         func meta(_ key: String) throws -> String {
             guard let v = file.metadata[key] else { throw CheckpointError.corrupt(url.path, "metadata '\(key)' is missing") }
             return v
         }
-        guard file.metadata["format"] == format else {
+        switch file.metadata["format"] {
+        case format?:
+            try verifyContent(file, url: url)
+            if let binding {
+                for (key, expected, what) in [("run_id", binding.runID, "run"), ("settings_sha256", binding.settingsSHA256, "settings"),
+                                              ("data_fingerprint", binding.dataFingerprint, "data")] where file.metadata[key] != expected {
+                    throw CheckpointError.foreign(url.path, what: what, found: file.metadata[key] ?? "none", expected: expected)
+                }
+            }
+        case unverifiedFormat?:
+            break  // written before checkpoints were bound and hashed
+        default:
             throw CheckpointError.corrupt(url.path, "not an \(format) file (format \(file.metadata["format"] ?? "none"))")
         }
         let config = try JSONDecoder().decode(ModelConfig.self, from: Data(try meta("model_config").utf8))
@@ -130,16 +173,42 @@ public struct Checkpoint {
     }
 }
 
+extension Checkpoint {
+    /// Metadata in key order, without the hash itself.
+    static func hashMetadata(_ metadata: [String: String], into hash: inout ContentHash64) {
+        for key in metadata.keys.sorted() where key != "content_hash" { hash.update("\(key)=\(metadata[key]!)\n") }
+    }
+
+    /// Recomputes the content hash of a format-2 file and compares it with the recorded one.
+    static func verifyContent(_ file: SafeTensorsFile, url: URL) throws {
+        guard let recorded = file.metadata["content_hash"] else { throw CheckpointError.corrupt(url.path, "metadata 'content_hash' is missing") }
+        var hash = ContentHash64()
+        hashMetadata(file.metadata, into: &hash)
+        for name in file.names.sorted() {
+            let info = file[name]!
+            hash.update("\(name):\(info.dtype.rawValue):\(info.shape)\n")
+            try file.withUnsafeBytes(of: name) { hash.update($0) }
+        }
+        guard hash.hex == recorded else {
+            throw CheckpointError.corrupt(url.path, "its content hash is \(hash.hex) but the file records \(recorded): it was edited or damaged after it was written")
+        }
+    }
+}
+
 public enum CheckpointError: Error, CustomStringConvertible {
     case missing(runID: String, path: String)
     case corrupt(String, String)
+    /// A sound checkpoint of another run, settings or data.
+    case foreign(String, what: String, found: String, expected: String)
 
     public var description: String {
         switch self {
         case .missing(let id, let path):
             return "run \(id) has no checkpoint at \(path); it stopped before its first checkpoint, so start it again (lower --set checkpoint-every to checkpoint more often)"
         case .corrupt(let path, let reason):
-            return "checkpoint \(path) is unreadable: \(reason)"
+            return "checkpoint \(path) cannot be used: \(reason). The run cannot resume from it; start the run again"
+        case .foreign(let path, let what, let found, let expected):
+            return "checkpoint \(path) belongs to another \(what) (\(found), the run's is \(expected)); it was copied or left from elsewhere, so the run cannot resume from it"
         }
     }
 }

@@ -21,6 +21,9 @@ public struct RunSettings: Codable, Equatable, Sendable {
     /// Extra folders to search for plugin libraries (`--plugin-path`).
     public var pluginPaths: [String] = []
     public var hyperparameters = Hyperparameters()
+    /// The prepared data the run trains on, set when it starts; resume uses exactly this data.
+    /// Nil in runs recorded before data was fingerprinted.
+    public var data: RecordedData?
 
     public init(budget: Budget) { self.budget = budget }
 
@@ -56,6 +59,19 @@ public struct RunSettings: Codable, Equatable, Sendable {
         var config = try ModelConfig.preset(model, overrides: overrides)
         if let batch = hyperparameters.microBatch { config.microBatch = batch }
         return config
+    }
+}
+
+/// Where a run's prepared data was and what it held.
+public struct RecordedData: Codable, Equatable, Sendable {
+    /// The prepared folder (corpus and tokenizer).
+    public var directory: String
+    /// Its content fingerprint (``PreparedCorpus/fingerprint``).
+    public var fingerprint: String
+
+    public init(directory: String, fingerprint: String) {
+        self.directory = directory
+        self.fingerprint = fingerprint
     }
 }
 

@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Storage
 import Models
 import TensorCore
 import Clock
@@ -44,6 +45,8 @@ public final class Trainer {
     private let store: ResultsStore
     private var checkpointURL: URL { store.checkpointURL(runID: runID) }
     var state: Checkpoint
+    /// SHA-256 of the recorded settings JSON, bound into every checkpoint.
+    let settingsSHA256: String
     private var pendingPoints: [LossPoint] = []
     private lazy var validationBatches: [any TrainingBatch] = source.validationBatches(maxSequences: settings.hyperparameters.validationSequences)
     /// Where plugin log lines are echoed (stderr by default).
@@ -56,9 +59,11 @@ public final class Trainer {
 
     /// Opens the corpus and profile, builds the model and records a new run, trained by host
     /// build `build` (this process's unless a comparison starts it for another executable).
-    public static func start(settings: RunSettings, data: DataLocation, store: ResultsStore,
+    public static func start(settings requested: RunSettings, data: DataLocation, store: ResultsStore,
                              profile profileName: String?, build: String = NTNGVersion.string) throws -> Trainer {
-        let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
+        let corpus = try PreparedCorpus(corpus: requested.corpus, location: data)
+        var settings = requested
+        settings.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
         let workload = try Workloads.make(config: config, seed: settings.seed)
         let profile = try ProfileCatalog.load(profileName, for: workload)
@@ -72,7 +77,11 @@ public final class Trainer {
                                nextEvaluationFraction: Self.nextMark(after: 0, every: settings.hyperparameters.evaluateEveryPercent))
         let training = TrainingStep(workload: workload, optimizer: AdamW(parameterCount: workload.parameters.count, settings: settings.hyperparameters.adamW),
                                     clock: clock, recipe: recipe, batches: source)
-        let trainer = Trainer(runID: "", settings: settings, training: training, source: source, state: state, store: store)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let configJSON = String(decoding: try encoder.encode(settings), as: UTF8.self)
+        let trainer = Trainer(runID: "", settings: settings, training: training, source: source, state: state, store: store,
+                              settingsSHA256: SHA256Digest.hex(Array(configJSON.utf8)))
         // Plugins are opened (and their settings checked) before anything is stored.
         try trainer.openPlugins()
         if let factor = trainer.plugins?.poolFactor {
@@ -80,11 +89,9 @@ public final class Trainer {
             try source.requireMicroBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: recipe.accumulation) * recipe.accumulation * factor)
         }
 
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
         let run = try store.createRun(NewRun(
             method: settings.method, model: settings.model, corpus: settings.corpus, seed: Int(settings.seed),
-            budget: settings.budget, configJSON: String(decoding: try encoder.encode(settings), as: UTF8.self),
+            budget: settings.budget, configJSON: configJSON,
             profileJSON: String(decoding: try profile.jsonData(), as: UTF8.self), codeVersion: build,
             pluginsJSON: try trainer.plugins?.provenanceJSON()))
         trainer.runID = run.id
@@ -103,23 +110,52 @@ public final class Trainer {
         let record = try store.run(id: runID)
         let settings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
         let url = store.checkpointURL(runID: record.id)
+        AtomicFile.removeOrphans(of: url)
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
-        let corpus = try PreparedCorpus(corpus: settings.corpus, location: data)
+        let corpus = try Self.recordedCorpus(settings, runID: record.id, data: data)
+        let binding = settings.data.map {
+            Checkpoint.Binding(runID: record.id, settingsSHA256: SHA256Digest.hex(Array(record.configJSON.utf8)), dataFingerprint: $0.fingerprint)
+        }
         let (checkpoint, workload, optimizer) = try Checkpoint.load(
-            from: url, adamW: settings.hyperparameters.adamW, maxLayers: try settings.modelConfig(vocabularySize: corpus.vocabSize).layers)
+            from: url, adamW: settings.hyperparameters.adamW, maxLayers: try settings.modelConfig(vocabularySize: corpus.vocabSize).layers,
+            expecting: binding)
         let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed)
         let training = TrainingStep(workload: workload, optimizer: optimizer, clock: checkpoint.clock,
                                     recipe: try TrainingRecipe(settings: settings, config: checkpoint.modelConfig), batches: source,
                                     dataPosition: checkpoint.dataPosition)
-        let trainer = Trainer(runID: record.id, settings: settings, training: training, source: source, state: checkpoint, store: store)
+        let trainer = Trainer(runID: record.id, settings: settings, training: training, source: source, state: checkpoint, store: store,
+                              settingsSHA256: SHA256Digest.hex(Array(record.configJSON.utf8)))
         try trainer.openPlugins()
         if let plugins = trainer.plugins, let saved = checkpoint.plugins { try plugins.restore(saved) }
         _ = try store.resumeRun(id: record.id, checkpointStep: checkpoint.step, summary: Self.summary(checkpoint.clock, loss: checkpoint.lastTrainLoss, val: nil))
         return trainer
     }
 
+    /// The data a run recorded: its folder if it still holds the same content, else the corpus
+    /// of that name under `data` if that does; anything else is refused, never trained on.
+    static func recordedCorpus(_ settings: RunSettings, runID: String, data: DataLocation) throws -> PreparedCorpus {
+        guard let recorded = settings.data else {
+            return try PreparedCorpus(corpus: settings.corpus, location: data)  // recorded before fingerprints
+        }
+        var found: [String] = []
+        for candidate in [{ try PreparedCorpus(directory: URL(fileURLWithPath: recorded.directory)) },
+                          { try PreparedCorpus(corpus: settings.corpus, location: data) }] {
+            do {
+                let corpus = try candidate()
+                if corpus.fingerprint == recorded.fingerprint { return corpus }
+                found.append("\(corpus.directory.path) holds other data (fingerprint \(corpus.fingerprint))")
+            } catch {
+                found.append("\(error)")
+            }
+        }
+        throw TrainingFailure(step: 0, description: "run \(runID) trained on the prepared data in \(recorded.directory) (fingerprint \(recorded.fingerprint)), which is not there any more: "
+            + Array(Set(found)).sorted().joined(separator: "; ")
+            + ". A run resumes only on the data it started with: restore that folder, or pass --data-dir with an identical copy")
+    }
+
     private init(runID: String, settings: RunSettings, training: TrainingStep, source: any CorpusBatches,
-                 state: Checkpoint, store: ResultsStore) {
+                 state: Checkpoint, store: ResultsStore, settingsSHA256: String) {
+        self.settingsSHA256 = settingsSHA256
         self.runID = runID
         self.settings = settings
         self.training = training
@@ -227,7 +263,8 @@ public final class Trainer {
         state.clock = clock
         state.modelConfig = workload.config
         state.plugins = try plugins?.checkpoint()
-        try Checkpoint.save(state, workload: workload, optimizer: training.optimizer, to: checkpointURL)
+        let binding = Checkpoint.Binding(runID: runID, settingsSHA256: settingsSHA256, dataFingerprint: settings.data?.fingerprint ?? "")
+        try Checkpoint.save(state, workload: workload, optimizer: training.optimizer, binding: binding, to: checkpointURL)
     }
 
     // MARK: - Evaluation (never charged, always the full model)
