@@ -9,12 +9,11 @@ import Host
 
 /// Runs one `ntng run --json …` child with a watchdog, and reports how it ended.
 ///
-/// The child's stdout and stderr go to files (no pipes to drain, so a chatty child cannot block).
-/// Where `setpriv` exists the child is started through `setpriv --pdeathsig TERM`, so if the
-/// comparison itself is killed (even with SIGKILL) its children stop at their next step with a
-/// checkpoint instead of running on as orphans; `setpriv` execs `ntng`, so the pid stays the same.
-/// The death signal follows the *thread* that started the child, so children must be started
-/// from threads that outlive them (``ComparisonRunner`` uses one long-lived thread per job).
+/// The child runs as a ``ChildProcess``: its own session (a watchdog kill takes the plugin's
+/// grandchildren too), output in files of which only the tail is read, and a death signal so
+/// that if the comparison itself is killed (even with SIGKILL) its children stop at their next
+/// step with a checkpoint. The death signal follows the *thread* that started the child, so
+/// ``ComparisonRunner`` starts children from one long-lived thread per job.
 struct TrialProcess {
     /// How a child ended.
     struct Result: Sendable {
@@ -63,57 +62,15 @@ struct TrialProcess {
     /// Seconds between SIGTERM and SIGKILL when the child must be stopped.
     var grace: Double = 10
 
-    static let setpriv = "/usr/bin/setpriv"
-
+    /// Runs the child (``ChildProcess``: its own session, output in files, the whole group
+    /// killed when it ends or hangs) and reports how it ended.
     func run(shouldStop: () -> Bool) throws -> Result {
-        let fm = FileManager.default
-        try fm.createDirectory(at: logURL.deletingLastPathComponent(), withIntermediateDirectories: true)
         let stdoutURL = logURL.deletingPathExtension().appendingPathExtension("stdout")
-        _ = fm.createFile(atPath: logURL.path, contents: nil)
-        _ = fm.createFile(atPath: stdoutURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: stdoutURL), err = try FileHandle(forWritingTo: logURL)
-        defer { try? out.close(); try? err.close(); try? fm.removeItem(at: stdoutURL) }
-
-        let process = Process()
-        if fm.isExecutableFile(atPath: Self.setpriv) {
-            process.executableURL = URL(fileURLWithPath: Self.setpriv)
-            process.arguments = ["--pdeathsig", "TERM", "--", executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
-        }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let launchedAt = Date()
-        try process.run()
-        let pid = process.processIdentifier
-
-        var timedOut = false, stopped = false
-        var termSentAt: Date?
-        while process.isRunning {
-            let now = Date()
-            if termSentAt == nil {
-                if now.timeIntervalSince(launchedAt) > timeout { timedOut = true }
-                if shouldStop() { stopped = true }
-                if timedOut || stopped {
-                    // SIGTERM first: a healthy child checkpoints at the next step boundary.
-                    kill(pid, SIGTERM)
-                    termSentAt = now
-                }
-            } else if now.timeIntervalSince(termSentAt!) > grace {
-                // Hung inside a hook: it will never reach a step boundary.
-                kill(pid, SIGKILL)
-            }
-            usleep(100_000)
-        }
-        process.waitUntilExit()
-        let wall = Date().timeIntervalSince(launchedAt)
-        let signal: Int32? = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
-        let stdoutText = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
-        let stderrText = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
-        return Result(pid: pid, launchedAt: launchedAt, wallSeconds: wall,
-                      exitCode: signal == nil ? process.terminationStatus : nil, signal: signal,
-                      timedOut: timedOut, stopped: stopped && !timedOut, stdout: stdoutText, stderr: stderrText)
+        defer { try? FileManager.default.removeItem(at: stdoutURL) }
+        var child = ChildProcess(executable: executable, arguments: arguments, stdoutURL: stdoutURL, stderrURL: logURL, timeout: timeout)
+        child.grace = grace
+        let e = try child.run(shouldStop: shouldStop)
+        return Result(pid: e.pid, launchedAt: e.launchedAt, wallSeconds: e.wallSeconds, exitCode: e.exitCode, signal: e.signal,
+                      timedOut: e.timedOut, stopped: e.stopped, stdout: e.stdout, stderr: e.stderr)
     }
 }

@@ -41,6 +41,34 @@ import TestSupport
         #expect(good.passed, "\(good.detail)")
     }
 
+    /// A plugin that forks a child which never exits, or hangs inside a hook, cannot hang the
+    /// checker: each check returns within its timeout and the plugin's processes are killed.
+    @Test func forkingOrHangingPluginsCannotHangTheChecker() throws {
+        let ntng = PluginPaths.ntng
+        try #require(FileManager.default.isExecutableFile(atPath: ntng))
+        let pidFile = try makeTemporaryDirectory().appendingPathComponent("pids")
+        setenv("NTNG_PROBE_PIDFILE", pidFile.path, 1)
+        defer { unsetenv("NTNG_PROBE_PIDFILE") }
+        let started = Date()
+        let forker = PluginConformance.runIsolated(.hooks, libraryPath: try buildProbe(["FORK_GRANDCHILD"]),
+                                                   command: [ntng, "plugin", "_check-one"], timeout: 30)
+        #expect(Date().timeIntervalSince(started) < 25, "the checker waited on the grandchild")
+        #expect(forker.passed, "\(forker.detail)")
+        let pids = try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        #expect(!pids.isEmpty)
+        usleep(200_000)
+        for pid in pids {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            let alive = kill(pid, 0) == 0 && !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
+            #expect(!alive, "the plugin's child \(pid) survived the check")
+        }
+        let hangStarted = Date()
+        let hang = PluginConformance.runIsolated(.hooks, libraryPath: try buildProbe(["HANG_ON_STEP"]),
+                                                 command: [ntng, "plugin", "_check-one"], timeout: 2)
+        #expect(Date().timeIntervalSince(hangStarted) < 10)
+        #expect(!hang.passed && hang.detail.contains("timed out after 2 s"), "\(hang.detail)")
+    }
+
     /// `ntng plugin check` end to end: exit status and report.
     @Test func checkCommandReportsEachCheck() throws {
         let ntng = PluginPaths.ntng

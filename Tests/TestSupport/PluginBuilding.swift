@@ -75,8 +75,10 @@ public func expectPluginError(_ fragments: [String], sourceLocation: SourceLocat
 /// hook; without switches it is a valid plugin with an `on_step` that does nothing.
 public let probePluginSource = #"""
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "ntng_plugin.h"
 
 #ifndef ABI_MAJOR
@@ -105,6 +107,14 @@ static ntng_status create(const ntng_host *h, void **out) {
   h->set_error(h, NTNG_E_INVALID, "probe create refuses");
   return NTNG_E_INVALID;
 #endif
+#ifdef FORK_GRANDCHILD
+  /* A child that outlives every hook, holding the process's inherited output; its pid goes to
+   * $NTNG_PROBE_PIDFILE so the test can see it was killed. */
+  pid_t child = fork();
+  if (child == 0) { for (;;) pause(); }
+  const char *pidfile = getenv("NTNG_PROBE_PIDFILE");
+  if (pidfile) { FILE *f = fopen(pidfile, "a"); if (f) { fprintf(f, "%d\n", (int)child); fclose(f); } }
+#endif
   probe *p = (probe *)calloc(1, sizeof *p);
   p->h = h;
   p->state = h->state_tensor(h, "m", 0.25f);
@@ -120,6 +130,9 @@ static ntng_status on_step(void *self, const ntng_step_info *s, ntng_step_plan *
   p->calls++;
 #ifdef LOG_PER_STEP
   for (int i = 0; i < LOG_PER_STEP; i++) p->h->log(p->h, NTNG_LOG_WARNING, "probe says hello");
+#endif
+#ifdef HANG_ON_STEP
+  for (volatile int forever = 1; forever;) {}
 #endif
 #ifdef CRASH_ON_STEP
   volatile int *nowhere = 0;

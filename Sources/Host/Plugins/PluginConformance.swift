@@ -80,50 +80,29 @@ public enum PluginConformance {
     public static func runIsolated(_ check: PluginCheck, libraryPath: String, settings: [String: String] = [:],
                                    command: [String], timeout: Double = 120) -> PluginCheckResult {
         precondition(!command.isEmpty)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst()) + [check.rawValue, libraryPath]
-            + settings.sorted(by: { $0.key < $1.key }).flatMap { ["--set", "\($0.key)=\($0.value)"] }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
         // The Swift backtracer's report would bury the one line that matters.
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
-        do { try process.run() } catch {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-check-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var child = ChildProcess(executable: URL(fileURLWithPath: command[0]),
+                                 arguments: Array(command.dropFirst()) + [check.rawValue, libraryPath]
+                                     + settings.sorted(by: { $0.key < $1.key }).flatMap { ["--set", "\($0.key)=\($0.value)"] },
+                                 environment: environment, stdoutURL: folder.appendingPathComponent("stdout"),
+                                 stderrURL: folder.appendingPathComponent("stderr"), timeout: timeout)
+        child.grace = 0  // a check has nothing to save: a hang is killed at once, with its group
+        let ending: ChildProcess.Ending
+        do { ending = try child.run() } catch {
             return PluginCheckResult(check: check, passed: false, detail: "could not start the checker process \(command[0]): \(error)")
         }
-        // Read both pipes while waiting so a chatty child cannot block on a full pipe.
-        let outData = LockedData(), errData = LockedData()
-        let group = DispatchGroup()
-        for (pipe, sink) in [(out, outData), (err, errData)] {
-            group.enter()
-            DispatchQueue.global().async {
-                sink.set(pipe.fileHandleForReading.readDataToEndOfFile())
-                group.leave()
-            }
-        }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        var timedOut = false
-        if process.isRunning {
-            timedOut = true
-            kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
-        group.wait()
-        let stdout = String(decoding: outData.get(), as: UTF8.self)
-        let stderr = String(decoding: errData.get(), as: UTF8.self)
+        let stdout = ending.stdout, stderr = ending.stderr, timedOut = ending.timedOut
         let lines = stderr.split(separator: "\n")
         let lastCall = lines.last { $0.hasPrefix(PluginCallTrace.marker) }.map { $0.dropFirst(PluginCallTrace.marker.count).split(separator: " ") }
         let tail = lines.filter { !$0.hasPrefix(PluginCallTrace.marker) }.suffix(3).joined(separator: " | ")
         if timedOut {
             return PluginCheckResult(check: check, passed: false, detail: "timed out after \(Int(timeout)) s (a hook hangs?)")
         }
-        if process.terminationReason == .uncaughtSignal {
-            let signal = process.terminationStatus
+        if let signal = ending.signal {
             let place = lastCall.map { $0.count == 2 ? " inside \($0[1]) of plugin \($0[0])" : "" } ?? ""
             return PluginCheckResult(check: check, passed: false,
                                      detail: "the plugin crashed the checker process with signal \(signal) (\(ProcessSignal.describe(signal)))\(place)\(tail.isEmpty ? "" : ": \(tail)")")
@@ -134,7 +113,7 @@ public enum PluginConformance {
             }
         }
         return PluginCheckResult(check: check, passed: false,
-                                 detail: "the checker process exited with status \(process.terminationStatus) without a result\(tail.isEmpty ? "" : ": \(tail)")")
+                                 detail: "the checker process exited with status \(ending.exitCode ?? -1) without a result\(tail.isEmpty ? "" : ": \(tail)")")
     }
 
     /// The child side: runs one check strictly and prints the marked JSON result. Returns the
@@ -246,12 +225,4 @@ public enum PluginConformance {
     static func threadCount() -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
     }
-}
-
-/// A Data box filled by a reader thread.
-private final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ d: Data) { lock.withLock { data = d } }
-    func get() -> Data { lock.withLock { data } }
 }
