@@ -151,7 +151,7 @@ let package = Package(
         .testTarget(name: "PreparationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Host", "Clock", "Models", "TensorCore", "Workloads", "PluginHost", "Records", grdb]),
         // Hostile inputs against the real binary: clear errors, never a trap or a hang.
-        .testTarget(name: "FaultTests", dependencies: ["TestSupport", "TrainingFixtures", "Corpus", grdb]),
+        .testTarget(name: "FaultTests", dependencies: ["TestSupport", "TrainingFixtures", "Corpus", "Records", grdb]),
         .testTarget(name: "EvaluationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Evaluation", "Tasks"]),
         .testTarget(name: "ComparisonTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Comparison", "Preparation", "Evaluation", "Benchmarks"]),
     ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Corpus
 import Foundation
+import PluginHost
 import Models
 import Host
 import Storage
@@ -33,15 +34,32 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Resume the interrupted run with this id.") var resume: String?
     @OptionGroup var storage: StoreOptions
     @Flag(help: "Print one JSON object with the run's summary.") var json = false
+    @Option(parsing: .unconditional, help: "Seconds a plugin hook may run before the run is failed (default: from the profile, at least 10 minutes).")
+    var hookTimeout: Double?
+    /// Set by the supervisor when it starts this process as its worker (see `RunSupervisor`).
+    @Option(help: .hidden) var supervisedTrace: String?
 
     func validate() throws {
         if resume == nil && budget == nil { throw ValidationError("--budget is required (for example --budget 10m), unless --resume is given") }
         _ = try OptionRange.seed(seed)
+        if let hookTimeout { try OptionRange.check(hookTimeout, "--hook-timeout", 1...(7 * 24 * 3600)) }
     }
 
     func run() throws {
         // Resuming acts on a recorded run: a mistyped --results must not create an empty store.
         let store = try resume == nil ? storage.store() : storage.existingStore()
+        if supervisedTrace == nil && ProcessInfo.processInfo.environment["NTNG_UNSUPERVISED"] != "1",
+           let executable = PluginSearchPath.currentExecutable {
+            // This process supervises; a worker (this command again) trains.
+            let stop = StopSignal.install()
+            let status = try RunSupervisor(executable: executable, arguments: Array(CommandLine.arguments.dropFirst()), store: store)
+                .run(stopRequested: { stop.requested }, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
+        if let supervisedTrace {
+            PluginCallTrace.traceFileDescriptor = open(supervisedTrace, O_WRONLY | O_CLOEXEC)
+        }
         let data = storage.data
         let trainer: Trainer
         if let resume {
@@ -57,6 +75,9 @@ struct RunCommand: ParsableCommand {
             trainer = try Trainer.start(settings: settings, data: data, store: store, profile: profile)
         }
         let stop = StopSignal.install()
+        let perStep = (trainer.settings.hyperparameters.batchSequences ?? trainer.workload.config.microBatch)
+        PluginCallTrace.hookLimitMilliseconds = Int(1000 * (hookTimeout ?? RunSupervisor.hookLimit(
+            profile: trainer.clock.profile, sequencesPerStep: perStep, parameters: trainer.workload.parameters.parameterCount)))
         let reporter = ProgressLine(enabled: !json)
         reporter.note("run \(trainer.runID): \(trainer.settings.method) on \(trainer.settings.model)/\(trainer.settings.corpus), budget \(trainer.settings.budget), seed \(trainer.settings.seed)")
         let outcome: RunOutcome
@@ -106,6 +127,13 @@ final class StopSignal: @unchecked Sendable {
     static func install() -> StopSignal {
         signal(SIGINT) { _ in StopSignal.flag = 1 }
         signal(SIGTERM) { _ in StopSignal.flag = 1 }
+        // A parent may have started us with these blocked (a child inherits the blocked set of the
+        // thread that spawned it); blocked, a stop request would wait forever.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         return StopSignal()
     }
 }

@@ -69,6 +69,7 @@ public final class Plugin {
         context.begin("create")
         var out: UnsafeMutableRawPointer?
         let status = library.table.create!(UnsafePointer(context.table), &out)
+        PluginCallTrace.leaving()
         context.end()
         guard status == NTNG_OK else { throw failure(nil, status) }
         guard let out else {
@@ -305,6 +306,7 @@ public final class Plugin {
         context.begin(hook.rawValue)
         let start = PluginTiming.now()
         let status = call(instance)
+        PluginCallTrace.leaving()
         let elapsed = PluginTiming.seconds(since: start)
         context.end()
         lastSelfSeconds = Swift.max(0, elapsed - context.serviceSeconds)
@@ -342,17 +344,42 @@ public final class Plugin {
     }
 }
 
-/// In a checker child process, marks each call into plugin code on stderr, so that the parent can
-/// say which hook a crash happened in. Off otherwise.
+/// Marks each call into plugin code, so that whoever watches this process can say which hook of
+/// which plugin was running when it crashed or hung.
+///
+/// - In a checker child (``enabled``), a line on stderr before each call.
+/// - In a supervised `ntng run` worker (``traceFileDescriptor``), one fixed-size record rewritten
+///   in place: `E <start ms> <limit ms> <plugin> <hook>` while a hook runs, `L` between hooks. The
+///   supervisor reads it to enforce the hook time limit and to name the hook after a crash.
 public enum PluginCallTrace {
     public static let marker = "NTNG-PLUGIN-CALL "
     nonisolated(unsafe) public static var enabled = false
+    /// The supervised worker's trace file (-1: none).
+    nonisolated(unsafe) public static var traceFileDescriptor: Int32 = -1
+    /// The longest a hook may run before the supervisor ends the run, in milliseconds.
+    nonisolated(unsafe) public static var hookLimitMilliseconds: Int = 600_000
+    public static let recordSize = 256
 
     static func entering(plugin: String, hook: String) {
-        guard enabled else { return }
-        let line = "\(marker)\(plugin) \(hook)\n"
-        // write(2) directly: unbuffered, so the line is out before a crash.
-        _ = line.withCString { write(2, $0, strlen($0)) }
+        if enabled {
+            let line = "\(marker)\(plugin) \(hook)\n"
+            // write(2) directly: unbuffered, so the line is out before a crash.
+            _ = line.withCString { write(2, $0, strlen($0)) }
+        }
+        if traceFileDescriptor >= 0 {
+            let now = Int(Date().timeIntervalSince1970 * 1000)
+            writeRecord("E \(now) \(hookLimitMilliseconds) \(plugin) \(hook)")
+        }
+    }
+
+    static func leaving() {
+        if traceFileDescriptor >= 0 { writeRecord("L") }
+    }
+
+    private static func writeRecord(_ text: String) {
+        var bytes = Array(text.utf8.prefix(recordSize - 1))
+        bytes += Array(repeating: UInt8(ascii: " "), count: recordSize - 1 - bytes.count) + [UInt8(ascii: "\n")]
+        _ = bytes.withUnsafeBytes { pwrite(traceFileDescriptor, $0.baseAddress, recordSize, 0) }
     }
 }
 

@@ -47,7 +47,7 @@ public struct ChildProcess {
     /// Bytes of each output file read back.
     public var tailBytes = 65_536
 
-    static let setpriv = "/usr/bin/setpriv"
+    public static let setpriv = "/usr/bin/setpriv"
 
     public init(executable: URL, arguments: [String], environment: [String: String]? = nil,
                 stdoutURL: URL, stderrURL: URL, timeout: Double) {
@@ -108,13 +108,14 @@ public struct ChildProcess {
     /// inherits, so a grandchild that keeps it open makes the child look alive forever. Here the
     /// child gets stdin from /dev/null, stdout and stderr appended to the files, and a new process
     /// group; the parent waits with waitpid.
-    static func spawn(_ command: [String], environment: [String: String], stdout: String, stderr: String) throws -> pid_t {
+    /// `stdout`/`stderr` nil: the child shares the parent's.
+    public static func spawn(_ command: [String], environment: [String: String], stdout: String?, stderr: String?) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        if let stdout { posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
+        if let stderr { posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
