@@ -94,6 +94,10 @@ struct CompareCommand: ParsableCommand {
             FileHandle.standardError.write(Data("compare: stopped; \(finished) of \(outcomes.count) trials are finished and stored. Run the same command again to continue — finished trials are reused, interrupted ones resume from their checkpoints.\n".utf8))
             throw ExitCode(130)
         }
+        if outcomes.contains(where: \.unrecorded) {
+            FileHandle.standardError.write(Data("compare: some failures could not be recorded in \(storage.resultsURL.path); see the table\n".utf8))
+            throw ExitCode(4)
+        }
         if strict && outcomes.contains(where: { !$0.isFinished }) { throw ExitCode(3) }
     }
 

@@ -102,7 +102,7 @@ public final class ComparisonRunner: @unchecked Sendable {
                 defer { group.leave() }
                 while let (index, decision) = schedule.take(unless: shouldStop) {
                     let trial = plan.trials[index]
-                    let outcome = execute(trial, decision, shouldStop: shouldStop)
+                    let outcome = executeClaimed(trial, decision, shouldStop: shouldStop)
                     let done = schedule.complete(index, outcome)
                     lock.withLock { log("[\(done)/\(total)] \(trial.label): \(describe(outcome))") }
                 }
@@ -159,6 +159,44 @@ public final class ComparisonRunner: @unchecked Sendable {
     }
 
     // MARK: - One trial
+
+    /// Runs a trial under a claim in the store, so two comparisons of one plan never run it
+    /// twice: while another comparison holds the claim this waits, then decides again from what
+    /// that one left (usually a finished run to reuse).
+    private func executeClaimed(_ trial: Trial, _ planned: Decision, shouldStop: @escaping @Sendable () -> Bool) -> TrialOutcome {
+        var waiting = false
+        while true {
+            let claim: ResultsStore.TrialClaim
+            do { claim = try store.claimTrial(trial.identity.digest) } catch {
+                var outcome = TrialOutcome(trial: trial, status: .failed, source: .notStarted, record: nil,
+                                           error: "could not claim the trial in the results store: \(error)")
+                outcome.unrecorded = true
+                return outcome
+            }
+            switch claim {
+            case .claimed:
+                defer { try? store.releaseTrial(trial.identity.digest) }
+                // Nobody else can run it now; another comparison may have finished it meanwhile.
+                var decision = planned
+                if let runs = try? store.runs(matching: RunFilter(model: plan.request.model, corpus: plan.request.corpus)) {
+                    decision = decide(trial, among: runs)
+                }
+                if case .reuse(let record) = decision {
+                    return TrialOutcome(trial: trial, status: .finished, source: .awaited, record: record)
+                }
+                return execute(trial, decision, shouldStop: shouldStop)
+            case .heldBy(let holder):
+                if !waiting {
+                    log("\(trial.label): another comparison (process \(holder.pid) on \(holder.hostname)) is running this trial; waiting for it")
+                    waiting = true
+                }
+                if shouldStop() {
+                    return TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil, error: "not started: the comparison was stopped")
+                }
+                usleep(UInt32(awaitPoll * 1e6))
+            }
+        }
+    }
 
     private func execute(_ trial: Trial, _ decision: Decision, shouldStop: @escaping @Sendable () -> Bool) -> TrialOutcome {
         switch decision {
@@ -338,8 +376,12 @@ public final class ComparisonRunner: @unchecked Sendable {
             }
             try store.failRun(id: stored!.id, error: error, failedStep: nil)
             stored = try store.run(id: stored!.id)
-        } catch {
-            log("\(trial.label): could not record the failure in the results store: \(error)")
+        } catch let storeError {
+            log("\(trial.label): could not record the failure in the results store: \(storeError)")
+            var outcome = TrialOutcome(trial: trial, status: .failed, source: source, record: stored,
+                                       error: "\(error) — and this failure could not be recorded in the results store: \(storeError)")
+            outcome.unrecorded = true
+            return outcome
         }
         return TrialOutcome(trial: trial, status: .failed, source: source, record: stored, error: error)
     }

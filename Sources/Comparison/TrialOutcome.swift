@@ -28,6 +28,9 @@ public struct TrialOutcome: Sendable {
     public var record: RunRecord?
     /// Why it failed or stopped.
     public var error: String?
+    /// The failure could not be stored (a full disk, a broken store): the table shows it, and
+    /// `ntng compare` exits with status 4.
+    public var unrecorded = false
 
     public var runID: String? { record?.id }
     public var isFinished: Bool { status == .finished }

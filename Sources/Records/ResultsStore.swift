@@ -180,6 +180,18 @@ public final class ResultsStore: Sendable {
                 CREATE INDEX run_log_run ON run_log(run_id, id);
                 """)
         }
+        migrator.registerMigration("v3: trial_claim") { db in
+            try db.execute(sql: """
+                CREATE TABLE trial_claim (
+                    identity TEXT PRIMARY KEY,
+                    hostname TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    process_start_ticks INTEGER,
+                    boot_id TEXT,
+                    claimed_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }()
 
@@ -285,6 +297,45 @@ public final class ResultsStore: Sendable {
     /// step whose loss was not finite.
     public func failRun(id: String, error: String, failedStep: Int?, summary: RunSummary? = nil, now: Date = Date()) throws {
         try setStatus(id: id, .failed, error: error, failedStep: failedStep, summary: summary, now: now)
+    }
+
+    // MARK: - Trial claims (comparisons)
+
+    /// Who holds a comparison trial.
+    public enum TrialClaim: Equatable, Sendable {
+        /// This process holds it now.
+        case claimed
+        /// A live process (or one on another host, claimed less than a day ago) holds it.
+        case heldBy(ProcessIdentity)
+    }
+
+    /// Claims the trial with identity `identity` for `process`, in one transaction: two
+    /// comparisons of one plan never run a trial twice. A claim whose process is gone (or, on
+    /// another host, older than a day) is taken over.
+    public func claimTrial(_ identity: String, by process: ProcessIdentity = .current(), now: Date = Date()) throws -> TrialClaim {
+        try write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT hostname, pid, process_start_ticks, boot_id, claimed_at FROM trial_claim WHERE identity = ?",
+                                          arguments: [identity]) {
+                let holder = ProcessIdentity(hostname: row["hostname"], pid: row["pid"], startTicks: row["process_start_ticks"], bootID: row["boot_id"])
+                let claimedAt: Double = row["claimed_at"]
+                let alive = holder.isAlive() ?? (now.timeIntervalSince1970 - claimedAt < 86_400)
+                if holder == process { return .claimed }
+                if alive { return .heldBy(holder) }
+            }
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO trial_claim (identity, hostname, pid, process_start_ticks, boot_id, claimed_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [identity, process.hostname, process.pid, process.startTicks, process.bootID, now.timeIntervalSince1970])
+            return .claimed
+        }
+    }
+
+    /// Gives up `process`'s claim on a trial (a claim of another process is left alone).
+    public func releaseTrial(_ identity: String, by process: ProcessIdentity = .current()) throws {
+        try write { db in
+            try db.execute(sql: "DELETE FROM trial_claim WHERE identity = ? AND hostname = ? AND pid = ?",
+                           arguments: [identity, process.hostname, process.pid])
+        }
     }
 
     /// Marks a run `interrupted` (e.g. on SIGINT), optionally with a reason.

@@ -128,6 +128,31 @@ import TrainingFixtures
         }
     }
 
+    /// Two comparisons of one plan at once (this process and an `ntng compare` child): every
+    /// trial runs exactly once, the other comparison waits for it and reuses its run.
+    @Test func twoComparisonsOfOnePlanRunEachTrialOnce() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let r = request(f, methods: ["baseline", PluginPaths.sgdExample], seeds: 2)
+        let other = Process()
+        other.executableURL = Self.executable
+        other.arguments = ["compare", "--methods", "baseline,\(PluginPaths.sgdExample)", "--budgets", "0.3s", "--seeds", "2",
+                           "--model", "tiny", "--corpus", f.corpusPath, "--profile", f.profilePath, "--jobs", "2", "--threads", "2",
+                           "--set", "checkpoint-every=20", "--set", "val-sequences=16", "--results", f.store.url.path,
+                           "--data-dir", f.data.root.path, "--no-report", "--timeout-factor", "1", "--timeout-floor", "15"]
+        other.standardOutput = FileHandle.nullDevice
+        other.standardError = FileHandle.nullDevice
+        try other.run()
+        let outcomes = try runner(f, r).run()
+        other.waitUntilExit()
+        #expect(other.terminationStatus == 0)
+        let allFinished = outcomes.allSatisfy { $0.isFinished }
+        #expect(allFinished, "\(outcomes.map { "\($0.status) \($0.error ?? "")" })")
+        let runs = try f.store.runs()
+        #expect(runs.count == 4, "\(runs.count) runs for 4 trials: \(runs.map { "\($0.method) \($0.seed) \($0.status)" })")
+        #expect(Set(outcomes.compactMap(\.runID)) == Set(runs.map(\.id)))
+    }
+
     @Test func anInterruptedTrialResumesAndFinishesLikeAnUninterruptedOne() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }

@@ -196,15 +196,32 @@ final class BusyLoop: @unchecked Sendable {
         var settings = try f.settings()
         settings.method = try buildProbe(["LOG_PER_STEP=40"], id: "test.chatty")
         let trainer = try f.start(settings)
-        trainer.pluginLog = { _ in }
+        var echoed = 0
+        trainer.pluginLog = { _ in echoed += 1 }
         guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
         #expect(summary.steps * 40 > Trainer.maxStoredLogLines, "the run must log more than the limit")
+        #expect(echoed == Trainer.maxStoredLogLines, "stderr gets the same bounded lines as the store")
         let log = try f.store.log(runID: trainer.runID)
         #expect(log.count == Trainer.maxStoredLogLines)
         #expect(log.dropLast().allSatisfy { $0.source == "test.chatty" && $0.level == "warning" && $0.message == "probe says hello" })
         #expect(log.first?.step == 1 && log[40].step == 2, "each line carries the step that logged it")
-        #expect(log.last?.message.contains("not stored") == true)
+        #expect(log.last?.message.contains("not shown or stored") == true)
         #expect(try f.store.details(runID: trainer.runID).log == log)
+    }
+
+    /// A plugin reporting 500 diagnostics a step keeps 64 a step, and says once that it hit the cap.
+    @Test func pluginDiagnosticsAreCappedPerStep() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var settings = try f.settings()
+        settings.method = try buildProbe(["DIAGNOSTICS_PER_STEP=500"], id: "test.counter")
+        let trainer = try f.start(settings)
+        trainer.pluginLog = { _ in }
+        guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
+        let details = try f.store.details(runID: trainer.runID)
+        let reported = details.diagnostics.filter { $0.key.hasPrefix("probe.") }
+        #expect(summary.steps > 2 && reported.count == 64 * summary.steps, "\(reported.count) for \(summary.steps) steps")
+        #expect(details.log.filter { $0.message.contains("diagnostics beyond 64 per step") }.count == 1)
     }
 
     @Test func unknownPluginSettingsAreRefusedBeforeAnythingIsStored() throws {

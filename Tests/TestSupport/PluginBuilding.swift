@@ -128,6 +128,14 @@ static ntng_status on_step(void *self, const ntng_step_info *s, ntng_step_plan *
   probe *p = (probe *)self;
   (void)s;
   p->calls++;
+#ifdef DIAGNOSTICS_PER_STEP
+  const ntng_diagnostics_v1 *d = (const ntng_diagnostics_v1 *)p->h->get_extension(p->h, NTNG_EXT_DIAGNOSTICS);
+  for (int i = 0; d && i < DIAGNOSTICS_PER_STEP; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "probe.k%d", i);
+    d->record(p->h, key, (double)i);
+  }
+#endif
 #ifdef LOG_PER_STEP
   for (int i = 0; i < LOG_PER_STEP; i++) p->h->log(p->h, NTNG_LOG_WARNING, "probe says hello");
 #endif

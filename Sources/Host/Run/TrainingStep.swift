@@ -88,6 +88,11 @@ public class TrainingStep {
     private var keptLogLines = 0
     static let maxLogLines = 1000
     static let maxLogCharacters = 4000
+    /// Plugin-reported diagnostics kept, in all and in the step being taken.
+    private var keptDiagnostics = 0, diagnosticsThisStep = 0, diagnosticsStep = -1
+    private var diagnosticsCapLogged = false
+    static let maxDiagnosticsPerStep = 64
+    static let maxDiagnosticsPerRun = 200_000
     /// Reference-over-local speed ratio, measured once if a plugin optimizer is uncalibrated.
     lazy var referenceOverLocal: Double = Self.referenceOverLocal(profile: clock.profile, parameterCount: workload.parameters.parameterCount)
 
@@ -306,17 +311,31 @@ extension TrainingStep: PluginHostServices {
         saved.withUnsafeBufferPointer { store.gradients.update(from: $0.baseAddress!, count: count) }
     }
 
+    /// Plugin log lines go to stderr and the store under the same limits: at most
+    /// ``maxLogLines`` per run, each cut at ``maxLogCharacters``; the last kept line says so.
     public func log(_ level: PluginLogLevel, plugin: String, _ message: String, in step: StepContext) {
-        pluginLog("[\(plugin)] \(message)")
         guard keptLogLines < Self.maxLogLines else { return }
         keptLogLines += 1
         let text = keptLogLines == Self.maxLogLines
-            ? "(further lines of this run are not stored; the limit is \(Self.maxLogLines))"
+            ? "(further lines of this run are not shown or stored; the limit is \(Self.maxLogLines))"
             : String(message.prefix(Self.maxLogCharacters))
+        pluginLog("[\(plugin)] \(text)")
         logLines.append(RunLogLine(step: step.number, rstSeconds: clock.rstSeconds, level: level.name, source: plugin, message: text))
     }
 
+    /// Plugin diagnostics are capped per step and per run, so a plugin reporting in a loop cannot
+    /// fill the disk; hitting a cap is logged once.
     public func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) {
+        if diagnosticsStep != step.number { (diagnosticsStep, diagnosticsThisStep) = (step.number, 0) }
+        guard diagnosticsThisStep < Self.maxDiagnosticsPerStep, keptDiagnostics < Self.maxDiagnosticsPerRun else {
+            if !diagnosticsCapLogged {
+                diagnosticsCapLogged = true
+                log(.warning, plugin: plugin, "diagnostics beyond \(Self.maxDiagnosticsPerStep) per step or \(Self.maxDiagnosticsPerRun) per run are not stored (first dropped: '\(key)' at step \(step.number))", in: step)
+            }
+            return
+        }
+        diagnosticsThisStep += 1
+        keptDiagnostics += 1
         record(key, value, in: step)
     }
 }
