@@ -149,7 +149,7 @@ let package = Package(
         // The six reference plugins, a folder each, loaded through the real ABI.
         .testTarget(name: "PluginTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
         .testTarget(name: "PreparationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Host", "Clock", "Models", "TensorCore", "Workloads", "PluginHost", "Records", grdb]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Host", "Clock", "Models", "TensorCore", "Workloads", "PluginHost", "Records", "TestSupport", grdb]),
         // Hostile inputs against the real binary: clear errors, never a trap or a hang.
         .testTarget(name: "FaultTests", dependencies: ["TestSupport", "TrainingFixtures", "Corpus", "Records", grdb]),
         .testTarget(name: "EvaluationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Evaluation", "Tasks"]),

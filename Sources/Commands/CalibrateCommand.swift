@@ -40,13 +40,17 @@ struct CalibrateCommand: ParsableCommand {
             // A plugin's own optimizer arithmetic, added to an existing profile of this preset.
             let url = try output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.locate(profileName)
             var profile = try ReferenceProfile.load(from: url)
-            let library = try PluginResolver.find(name: plugin, searchPath: .standard())
+            // An id, a name or a path, as --method takes it.
+            guard let library = try PluginResolver.resolve(method: plugin, searchPath: .standard()).first,
+                  !plugin.contains("+") else {
+                throw ValidationError("--plugin takes one plugin (an id, a name or a path), got '\(plugin)'")
+            }
             let measured = try PluginCalibration.measureOptimizerStep(libraryPath: library.path, preset: model)
             profile.pluginCostPerParameter[measured.pluginID] = measured.secondsPerParameter
             let target = output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.userDirectory.appendingPathComponent(profileName + ".json")
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try profile.save(to: target)
-            print(String(format: "plugin %@: %.3f ns per parameter per step (median of %d); wrote %@",
+            print(String(format: "plugin %@: %.3f ns per parameter per step (mean of %d steps); wrote %@",
                          measured.pluginID, measured.secondsPerParameter * 1e9, measured.timedSteps, target.path))
             return
         }

@@ -40,6 +40,7 @@ struct CompareCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Watchdog: kill a trial after this many times its expected wall time.") var timeoutFactor = 4.0
     @Option(parsing: .unconditional, help: "Watchdog: the shortest timeout in seconds.") var timeoutFloor = 120.0
     @Flag(help: "Exit with status 3 when any trial did not finish.") var strict = false
+    @Flag(help: "Accept plugin optimizers without a calibrated cost in the profile (charged by estimate, marked †).") var allowEstimated = false
 
     func validate() throws {
         guard ComparisonTable.Format(rawValue: format) != nil else {
@@ -62,6 +63,7 @@ struct CompareCommand: ParsableCommand {
         request.pluginPaths = pluginPath
         request.jobs = jobs
         request.cores = threads
+        request.allowEstimated = allowEstimated
         request.timeoutFactor = timeoutFactor
         request.timeoutFloor = timeoutFloor
         request.reference = reference

@@ -27,6 +27,9 @@ public struct ComparisonPlan: Sendable {
     public let executable: URL
     /// Its build identity, which its runs record and every trial identity includes.
     public let build: String
+    /// Methods whose plugin optimizer is charged by estimate (allowed with `allowEstimated`):
+    /// method → plugin id. Their results are not reproducible step for step.
+    public let estimatedMethods: [String: String]
 
     /// Builds and checks the plan.
     /// - Parameters:
@@ -76,6 +79,19 @@ public struct ComparisonPlan: Sendable {
                 throw CompareError.unknownMethod(method, detail: "\(error)")
             }
         }
+        // A plugin optimizer without a calibrated cost is charged from measured wall time: the
+        // step count would depend on this machine's load. Refused unless asked for, and marked.
+        var estimated: [String: String] = [:]
+        for method in request.methods {
+            for library in libraries[method]! where library.descriptor.hooks.contains(.optimizerStep)
+                && profile.pluginCostPerParameter[library.descriptor.id] == nil {
+                estimated[method] = library.descriptor.id
+            }
+        }
+        if !estimated.isEmpty && !request.allowEstimated {
+            throw CompareError.estimatedCharges(methods: estimated, profile: profile.name, model: request.model)
+        }
+        estimatedMethods = estimated
         var claimed = Set<String>()
         var perMethodSettings: [String: [String]] = [:]
         for method in request.methods {

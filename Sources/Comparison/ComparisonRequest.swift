@@ -37,6 +37,9 @@ public struct ComparisonRequest: Sendable {
     /// Seconds a trial needs beyond its budget (process start, corpus, validation), for the
     /// watchdog's expected wall time.
     public var startupAllowance = 15.0
+    /// Accept methods whose plugin optimizer is charged by an estimate (no calibration in the
+    /// profile); their trials are marked.
+    public var allowEstimated = false
     /// The method the others are compared with (nil: `baseline` if listed, else the first method).
     public var reference: String?
 
@@ -87,6 +90,7 @@ public struct ComparisonRequest: Sendable {
         if let profile { a += ["--profile", profile] }
         for p in pluginPaths { a += ["--plugin-path", p] }
         if let reference { a += ["--reference", reference] }
+        if allowEstimated { a.append("--allow-estimated") }
         return a.map(quoted).joined(separator: " ")
     }
 

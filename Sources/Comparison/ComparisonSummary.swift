@@ -72,6 +72,8 @@ public struct ComparisonSummary: Sendable {
     public var commandLine: String
 
     public var failedOutcomes: [TrialOutcome] { outcomes.filter { !$0.isFinished } }
+    /// Methods charged by estimate (method → plugin id), marked with † in the table and report.
+    public var estimatedMethods: [String: String] = [:]
 
     /// Aggregates the outcomes of `plan`. Extra evaluations are read from `store`.
     public init(plan: ComparisonPlan, outcomes: [TrialOutcome], store: ResultsStore) throws {
@@ -84,6 +86,7 @@ public struct ComparisonSummary: Sendable {
         self.reference = reference
         profileName = plan.profile.name
         profileSHA256 = plan.profileSHA256
+        estimatedMethods = plan.estimatedMethods
         self.outcomes = outcomes
 
         // Metric columns: the two losses, then any other evaluation the finished runs recorded.

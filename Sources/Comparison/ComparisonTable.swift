@@ -56,7 +56,8 @@ public struct ComparisonTable {
 
     func cells(_ row: MethodRow, markdown: Bool) -> [String] {
         let finished = row.finishedCount, total = row.outcomes.count
-        var cells = [markdown ? "`\(row.method)`" : row.method, "\(finished)/\(total)"]
+        let mark = result.estimatedMethods[row.method] == nil ? "" : " †"
+        var cells = [(markdown ? "`\(row.method)`" : row.method) + mark, "\(finished)/\(total)"]
         for m in result.metrics {
             let value = Self.meanStd(row.summaries[m.key])
             cells.append(row.best.contains(m.key) ? (markdown ? "**\(value)** ★" : value + " *") : value)
@@ -99,6 +100,10 @@ public struct ComparisonTable {
             "mean ± sample std over seeds; * = best mean at that budget.",
             "Δ = method − \(result.reference) on the same seeds: mean [95 % t-interval]; better/worse only when the interval excludes 0, n.s. when it contains 0.",
         ]
+        if !result.estimatedMethods.isEmpty {
+            let list = result.estimatedMethods.sorted(by: { $0.key < $1.key }).map { "\($0.key) (plugin \($0.value))" }.joined(separator: ", ")
+            lines.append("† charged by estimate (--allow-estimated): the optimizer of \(list) has no calibrated cost in \(result.profileName), so its steps depend on this machine's load and are not reproducible.")
+        }
         if result.seeds.count == 1 {
             lines.append("one seed: no spread and no confidence interval (n/a) — differences of one seed may be noise; use --seeds 3 for intervals.")
         }
@@ -196,6 +201,7 @@ public struct ComparisonTable {
                  }
                  return [
                      "method": row.method, "finished": row.finishedCount, "trials": row.outcomes.count, "metrics": metrics,
+                    "charges": result.estimatedMethods[row.method] == nil ? "profile" : "estimated",
                      "rst_s_mean": row.meanRSTSeconds ?? NSNull(), "wall_s_mean": row.meanWallSeconds ?? NSNull(),
                      "runs": row.outcomes.map { o -> [String: Any] in
                          ["seed": Int(o.trial.seed), "run_id": o.runID ?? NSNull(), "status": o.status.rawValue,

@@ -35,6 +35,16 @@ public struct PluginSearchPath: Sendable, Equatable {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     }
 
+    /// Every `lib*.so` in every folder of the search path, first folder first (a file name may
+    /// appear in several folders; the same file reached twice is listed once).
+    public func allLibraries() -> [URL] {
+        var seen = Set<String>()
+        return directories.flatMap { dir -> [URL] in
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            return files.sorted().filter { $0.hasPrefix("lib") && $0.hasSuffix(".so") }.map { dir.appendingPathComponent($0) }
+        }.filter { seen.insert($0.resolvingSymlinksInPath().path).inserted }
+    }
+
     /// Every `lib*.so` in the search path, first folder first, each file name once.
     public func libraries() -> [URL] {
         var result: [URL] = []
@@ -95,22 +105,30 @@ public enum PluginResolver {
     }
 
     /// A built-in or installed plugin by name.
+    /// Two libraries answering to one name are an error naming both: which one a run used must
+    /// never depend on the order of the search path.
     public static func find(name: String, searchPath: PluginSearchPath) throws -> PluginLibrary {
         let wanted = normalize(name)
-        let files = searchPath.libraries()
-        if let file = files.first(where: { normalize(stem(ofLibrary: $0.path)) == wanted }) {
-            return try PluginLibrary.open(path: file.path, methodName: name)
+        let files = searchPath.allLibraries()
+        func ambiguous(_ paths: [String]) -> PluginError {
+            PluginError(.resolve, plugin: name, "\(paths.count) libraries on the search path answer to \"\(name)\": \(paths.joined(separator: ", ")); remove all but one, or pass the path of the one you mean")
         }
+        let byFile = files.filter { normalize(stem(ofLibrary: $0.path)) == wanted }
+        if byFile.count > 1 { throw ambiguous(byFile.map(\.path)) }
+        if let file = byFile.first { return try PluginLibrary.open(path: file.path, methodName: name) }
         // No file of that name: look for a plugin whose id matches (loads each library's init).
+        var byID: [PluginLibrary] = []
         for file in files {
             guard let lib = try? PluginLibrary.open(path: file.path, methodName: name) else { continue }
             let id = lib.descriptor.id
             if id == name || normalize(id) == wanted || normalize(String(id.split(separator: ".").last ?? "")) == wanted {
-                return lib
+                byID.append(lib)
             }
         }
+        if byID.count > 1 { throw ambiguous(byID.map(\.path)) }
+        if let lib = byID.first { return lib }
         let dirs = searchPath.directories.map(\.path).joined(separator: ", ")
-        let known = files.map { stem(ofLibrary: $0.path) }.joined(separator: ", ")
+        let known = searchPath.libraries().map { stem(ofLibrary: $0.path) }.joined(separator: ", ")
         throw PluginError(.resolve, plugin: name,
                           "no plugin library named lib\(name).so or with id \"\(name)\" on the search path (\(dirs)); found: \(known.isEmpty ? "none" : known). Pass a path (./libmine.so) or --plugin-path DIR")
     }

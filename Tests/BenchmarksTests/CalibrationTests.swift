@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import Benchmarks
 import Clock
 import Host
@@ -34,5 +35,18 @@ import TensorCore
         #expect(abs(result.tokensPerSecond - tokens / (result.stepMillisecondsMedian / 1e3)) < 1e-6 * result.tokensPerSecond)
         #expect(abs(result.modelGFLOPS - result.modelGFLOPPerStep / (result.stepMillisecondsMedian / 1e3)) < 1e-6 * result.modelGFLOPS)
         #expect(result.mfu > 0 && result.sgemmCeilingGFLOPS > 0)
+    }
+}
+
+/// `ntng calibrate --plugin` prices a plugin optimizer at its mean cost over a full period of its
+/// behaviour: one that works hard every 10th update is not priced at its light steps.
+@Suite struct PluginCalibrationTests {
+    @Test func aPeriodicPluginIsPricedAtItsMean() throws {
+        let path = try buildProbe(["WITH_OPTIMIZER", "HEAVY_EVERY=10"], id: "test.periodic")
+        let m = try PluginCalibration.measureOptimizerStep(libraryPath: path, preset: "tiny", steps: 20, warmup: 0)
+        let perStep = m.secondsPerParameter * Double(m.parameters)
+        // Two heavy updates of 20 ms in 20 steps: at least 2 ms a step on average; the median
+        // (a light step on a tiny model) would be far below 1 ms.
+        #expect(m.timedSteps == 20 && perStep >= 0.002, "\(perStep * 1e3) ms per step")
     }
 }

@@ -27,7 +27,28 @@ import TrainingFixtures
         r.timeoutFactor = 1
         r.startupAllowance = 2
         r.timeoutFloor = 15
+        // The example SGD optimizer has no cost in the fixture profile (estimated charges).
+        r.allowEstimated = true
         return r
+    }
+
+    /// A plugin optimizer without a calibrated cost is refused unless estimates are allowed, and
+    /// then marked in the table.
+    @Test func estimatedChargesAreRefusedOrMarked() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var r = request(f, methods: ["baseline", PluginPaths.sgdExample], seeds: 1)
+        r.allowEstimated = false
+        do {
+            _ = try ComparisonPlan(request: r, data: f.data, executable: Self.executable)
+            Issue.record("an uncalibrated optimizer was accepted")
+        } catch {
+            #expect("\(error)".contains("plugin example.sgd-momentum") && "\(error)".contains("--allow-estimated")
+                    && "\(error)".contains("ntng calibrate --model tiny --plugin example.sgd-momentum"), "\(error)")
+        }
+        r.allowEstimated = true
+        let plan = try ComparisonPlan(request: r, data: f.data, executable: Self.executable)
+        #expect(plan.estimatedMethods == [PluginPaths.sgdExample: "example.sgd-momentum"])
     }
 
     func runner(_ f: Fixture, _ r: ComparisonRequest) throws -> ComparisonRunner {
@@ -107,6 +128,7 @@ import TrainingFixtures
         let text = table.render(.text)
         #expect(text.contains("(reference)") && text.contains("budget 0.3s RST") && text.contains("did not finish"))
         #expect(text.contains(" * "), "the best entry is marked")
+        #expect(text.contains("\(PluginPaths.sgdExample) †") && text.contains("† charged by estimate"), "estimated charges are marked")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(table.render(.json).utf8)) as? [String: Any])
         let budgets = try #require(json["budgets"] as? [[String: Any]])
         #expect(budgets.count == 1 && (budgets[0]["methods"] as? [Any])?.count == 5)
@@ -139,7 +161,7 @@ import TrainingFixtures
         other.arguments = ["compare", "--methods", "baseline,\(PluginPaths.sgdExample)", "--budgets", "0.3s", "--seeds", "2",
                            "--model", "tiny", "--corpus", f.corpusPath, "--profile", f.profilePath, "--jobs", "2", "--threads", "2",
                            "--set", "checkpoint-every=20", "--set", "val-sequences=16", "--results", f.store.url.path,
-                           "--data-dir", f.data.root.path, "--no-report", "--timeout-factor", "1", "--timeout-floor", "15"]
+                           "--data-dir", f.data.root.path, "--no-report", "--timeout-factor", "1", "--timeout-floor", "15", "--allow-estimated"]
         other.standardOutput = FileHandle.nullDevice
         other.standardError = FileHandle.nullDevice
         try other.run()

@@ -174,3 +174,25 @@ import PluginAPI
         #expect(PluginLibrary.configKeySizeV1_0 == MemoryLayout<ntng_config_key>.size)
     }
 }
+
+/// Two libraries answering to one name on the search path are an error naming both.
+@Suite struct PluginResolverAmbiguityTests {
+    @Test func duplicatePluginsOnTheSearchPathAreNamed() throws {
+        let library = try buildProbe(id: "test.twin")
+        let a = try makeTemporaryDirectory("twin-a"), b = try makeTemporaryDirectory("twin-b")
+        try FileManager.default.copyItem(atPath: library, toPath: a.appendingPathComponent("libTwin.so").path)
+        try FileManager.default.copyItem(atPath: library, toPath: b.appendingPathComponent("libTwin.so").path)
+        try FileManager.default.copyItem(atPath: library, toPath: b.appendingPathComponent("libOther.so").path)
+        let path = PluginSearchPath(directories: [a, b])
+        expectPluginError(["2 libraries on the search path answer to \"twin\"", a.path, b.path]) {
+            _ = try PluginResolver.find(name: "twin", searchPath: path)
+        }
+        expectPluginError(["answer to \"test.twin\""]) {
+            _ = try PluginResolver.find(name: "test.twin", searchPath: path)
+        }
+        // One copy: found by file name and by id.
+        let single = PluginSearchPath(directories: [a])
+        #expect(try PluginResolver.find(name: "twin", searchPath: single).descriptor.id == "test.twin")
+        #expect(try PluginResolver.find(name: "test.twin", searchPath: single).descriptor.id == "test.twin")
+    }
+}

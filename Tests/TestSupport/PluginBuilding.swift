@@ -78,6 +78,7 @@ public let probePluginSource = #"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "ntng_plugin.h"
 
@@ -250,6 +251,14 @@ static ntng_status optimizer_step(void *self, const ntng_step_info *s, const ntn
   h->get_model_info(h, &mi);
 #ifdef CURVATURE
   if (h->sampled_label_gradient(h, p->curvature) != NTNG_OK) return NTNG_E_INTERNAL;
+#endif
+#ifdef HEAVY_EVERY
+  /* Every HEAVY_EVERY-th update does 20 ms of extra work (a periodic refresh). */
+  if (++p->calls % HEAVY_EVERY == 0) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do { clock_gettime(CLOCK_MONOTONIC, &t1); } while ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6 < 20.0);
+  }
 #endif
   for (int32_t i = 0; i < mi.num_params; i++) {
     ntng_param_info pi; memset(&pi, 0, sizeof pi); pi.struct_size = sizeof pi;
