@@ -105,13 +105,15 @@ public final class Plugin {
     public func resizePlan(_ s: PluginStepInfo) throws -> [LayerSource]? {
         guard let f = library.hooks.resize_model else { return nil }
         let current = s.layers, capacity = s.maxLayers
-        var sources = [Int32](repeating: Int32.min, count: Swift.max(capacity, 1))
+        let slots = Swift.max(capacity, 1)
+        var sources = [Int32](repeating: Int32.min, count: slots) + OutBufferGuard.region(OutBufferGuard.int32Canary)
         return try sources.withUnsafeMutableBufferPointer { buffer -> [LayerSource]? in
             var plan = ntng_resize_plan(struct_size: UInt32(MemoryLayout<ntng_resize_plan>.size), current_layers: Int32(current),
                                         max_layers: Int32(capacity), new_num_layers: Int32(current), source_layer: buffer.baseAddress)
             let status = try withUnsafePointer(to: s.c) { info in
                 try invoke(.resizeModel, allowDeclined: true) { f($0, info, &plan) }
             }
+            try OutBufferGuard.check(buffer, from: slots, canary: OutBufferGuard.int32Canary, plugin: id, hook: .resizeModel, name: "source_layer")
             if status == NTNG_DECLINED { return nil }
             let fail = { (reason: String) in PluginError(.hook, plugin: self.id, hook: PluginHook.resizeModel.rawValue, reason) }
             guard plan.struct_size == UInt32(MemoryLayout<ntng_resize_plan>.size), plan.current_layers == Int32(current),
@@ -156,13 +158,15 @@ public final class Plugin {
     public func stepPlan(_ s: PluginStepInfo, microBatches: Int) throws -> (lrScale: Float, keep: [[Bool]])? {
         guard let f = library.hooks.on_step else { return nil }
         let depth = s.layers
-        var mask = [UInt8](repeating: 1, count: Swift.max(depth * microBatches, 1))
+        let bytes = Swift.max(depth * microBatches, 1)
+        var mask = [UInt8](repeating: 1, count: bytes) + OutBufferGuard.region(OutBufferGuard.byteCanary)
         return try mask.withUnsafeMutableBufferPointer { buffer -> (Float, [[Bool]])? in
             var plan = ntng_step_plan(struct_size: UInt32(MemoryLayout<ntng_step_plan>.size), lr_scale: 1,
                                       num_layers: Int32(depth), micro_batches: Int32(microBatches), layer_keep: buffer.baseAddress)
             let status = try withUnsafePointer(to: s.c) { info in
                 try invoke(.onStep, allowDeclined: true) { f($0, info, &plan) }
             }
+            try OutBufferGuard.check(buffer, from: bytes, canary: OutBufferGuard.byteCanary, plugin: id, hook: .onStep, name: "layer_keep")
             if status == NTNG_DECLINED { return nil }
             let fail = { (reason: String) in PluginError(.hook, plugin: self.id, hook: PluginHook.onStep.rawValue, reason) }
             guard plan.struct_size == UInt32(MemoryLayout<ntng_step_plan>.size), plan.num_layers == Int32(depth),
@@ -207,17 +211,20 @@ public final class Plugin {
                             exampleIDs: [UInt64]) throws -> [Int]? {
         guard let f = library.hooks.select_batch else { return nil }
         precondition(exampleIDs.count == candidates && select <= candidates && select >= 1)
-        var rows = [Int32](repeating: -1, count: select)
+        var rows = [Int32](repeating: -1, count: select) + OutBufferGuard.region(OutBufferGuard.int32Canary)
         let status = try exampleIDs.withUnsafeBufferPointer { ids in
             try rows.withUnsafeMutableBufferPointer { out in
                 var pool = ntng_batch_pool(struct_size: UInt32(MemoryLayout<ntng_batch_pool>.size), n_candidates: Int32(candidates),
                                            n_select: Int32(select), sequence_length: Int32(sequenceLength), example_ids: ids.baseAddress)
                 context.poolCandidates = candidates
-                return try withUnsafePointer(to: s.c) { info in
+                let status = try withUnsafePointer(to: s.c) { info in
                     try invoke(.selectBatch, allowDeclined: true) { f($0, info, &pool, out.baseAddress) }
                 }
+                try OutBufferGuard.check(out, from: select, canary: OutBufferGuard.int32Canary, plugin: id, hook: .selectBatch, name: "out_rows")
+                return status
             }
         }
+        rows.removeLast(OutBufferGuard.count)
         if status == NTNG_DECLINED { return nil }
         var seen = Set<Int32>()
         for (i, r) in rows.enumerated() {
@@ -380,6 +387,25 @@ public enum PluginCallTrace {
         var bytes = Array(text.utf8.prefix(recordSize - 1))
         bytes += Array(repeating: UInt8(ascii: " "), count: recordSize - 1 - bytes.count) + [UInt8(ascii: "\n")]
         _ = bytes.withUnsafeBytes { pwrite(traceFileDescriptor, $0.baseAddress, recordSize, 0) }
+    }
+}
+
+/// Every out-buffer the host hands a hook ends in a guard region of known values; a hook that
+/// writes past the elements it was given changes them, and is stopped naming the buffer
+/// (docs/plugins.md, rule F6).
+enum OutBufferGuard {
+    static let count = 16
+    static let int32Canary: Int32 = 0x5AFE_C0DE
+    static let byteCanary: UInt8 = 0xA5
+
+    static func region<T>(_ canary: T) -> [T] { Array(repeating: canary, count: count) }
+
+    static func check<T: Equatable>(_ buffer: UnsafeMutableBufferPointer<T>, from start: Int, canary: T,
+                                    plugin: String, hook: PluginHook, name: String) throws {
+        for i in start..<buffer.count where buffer[i] != canary {
+            throw PluginError(.hook, plugin: plugin, hook: hook.rawValue,
+                              "wrote past the end of \(name) (element \(i); it has \(start)); write only the elements its struct describes")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Models
 import TensorCore
 import Clock
@@ -90,11 +91,29 @@ public final class PluginStack {
     }
 
 
-    /// Runs `body` (one call into `plugin`) with `step` as the context its service calls act on.
-    private func calling<T>(_ plugin: Plugin, in step: StepContext, _ body: (PluginStepInfo) throws -> T) throws -> T {
+    /// Runs `body` (one call into `plugin`'s `hook`) with `step` as the context its service calls
+    /// act on. Only `optimizer_step` may write the model's parameters: around every other hook
+    /// the parameter values are hashed, and a change stops the run naming the plugin and hook
+    /// (a plugin holds raw pointers to them, so nothing else could stop it).
+    private func calling<T>(_ plugin: Plugin, _ hook: PluginHook, in step: StepContext,
+                            _ body: (PluginStepInfo) throws -> T) throws -> T {
         plugin.context.step = step
         defer { plugin.context.step = nil }
-        return try body(try stepInfo(for: plugin))
+        let store = hook == .optimizerStep ? nil : try host().parameters
+        let before = store.map(Self.valuesHash)
+        let result = try body(try stepInfo(for: plugin))
+        if let store, let before, Self.valuesHash(store) != before {
+            throw PluginError(.hook, plugin: plugin.id, hook: hook.rawValue,
+                              "changed the model's parameters, which only optimizer_step may write (docs/plugins.md, rule F6); the run is stopped so that nothing trained or stored depends on it")
+        }
+        return result
+    }
+
+    /// ``ContentHash64`` of the parameter values (a few GB/s: about 1 % of a step's time).
+    static func valuesHash(_ store: ParameterStore) -> UInt64 {
+        var h = ContentHash64()
+        h.update(UnsafeRawBufferPointer(start: store.values, count: store.count * MemoryLayout<Float>.stride))
+        return h.finish()
     }
 
     private func refreshPoolFactor() throws {
@@ -105,18 +124,18 @@ public final class PluginStack {
 
     /// `on_run_start` of every plugin, in stack order.
     public func runStart(in step: StepContext) throws {
-        for p in plugins { try calling(p, in: step) { try p.runStart($0) } }
+        for p in plugins { try calling(p, .onRunStart, in: step) { try p.runStart($0) } }
     }
 
     /// `on_run_end` of every plugin, in reverse stack order (last started, first ended).
     public func runEnd(in step: StepContext) throws {
-        for p in plugins.reversed() { try calling(p, in: step) { try p.runEnd($0) } }
+        for p in plugins.reversed() { try calling(p, .onRunEnd, in: step) { try p.runEnd($0) } }
     }
 
     /// The resize plan of the plugin implementing `resize_model`, validated; nil for no change.
     public func resizePlan(in step: StepContext) throws -> [LayerSource]? {
         guard let p = plugins.first(where: { $0.implements(.resizeModel) }) else { return nil }
-        return try calling(p, in: step) { try p.resizePlan($0) }
+        return try calling(p, .resizeModel, in: step) { try p.resizePlan($0) }
     }
 
     /// After the host rebuilt the model from `plan`: carries every plugin's state tensors to the
@@ -126,7 +145,7 @@ public final class PluginStack {
         let new = try host().parameters
         let reset = LayerSource.parametersStartingAfresh(after: plan, in: new)
         for p in plugins { p.stateTensors.remap(from: old, to: new, reset: reset) }
-        for p in plugins { try calling(p, in: step) { try p.modelResized($0, plan: plan, previousLayers: previousLayers) } }
+        for p in plugins { try calling(p, .onModelResized, in: step) { try p.modelResized($0, plan: plan, previousLayers: previousLayers) } }
     }
 
     /// Composes `on_step`: plugins run in stack order, each on a fresh default plan; their LR
@@ -138,7 +157,7 @@ public final class PluginStack {
         var keep = Array(repeating: Array(repeating: true, count: depth), count: microBatches)
         var contributors: [String] = []
         for p in plugins where p.implements(.onStep) {
-            guard let plan = try calling(p, in: step, { try p.stepPlan($0, microBatches: microBatches) }) else { continue }
+            guard let plan = try calling(p, .onStep, in: step, { try p.stepPlan($0, microBatches: microBatches) }) else { continue }
             scale *= plan.lrScale
             contributors.append(p.id)
             for m in 0..<microBatches {
@@ -169,7 +188,7 @@ public final class PluginStack {
             throw PluginError(.hook, plugin: p.id, hook: PluginHook.selectBatch.rawValue,
                               "host error: a pool of \(exampleIDs.count) rows cannot supply a batch of \(batch)")
         }
-        let rows = try calling(p, in: step) {
+        let rows = try calling(p, .selectBatch, in: step) {
             try p.selectBatch($0, candidates: exampleIDs.count, select: batch, sequenceLength: sequenceLength, exampleIDs: exampleIDs)
         }
         return PluginSelection(rows: rows ?? Array(0..<batch), rowsScored: p.lastRowsScored)
@@ -183,7 +202,7 @@ public final class PluginStack {
             throw PluginError(.hook, plugin: p.id, hook: PluginHook.optimizerStep.rawValue, "host error: learning rate \(learningRate)")
         }
         let store = try host().parameters
-        try calling(p, in: step) {
+        try calling(p, .optimizerStep, in: step) {
             try p.optimizerStep($0, learningRate: learningRate, update: optimizerUpdates + 1,
                                 batchSequences: batchSequences, batchTokens: batchTokens, store: store)
         }

@@ -21,6 +21,22 @@ import TestSupport
         #expect(result.detail.contains("save_state") && result.detail.contains("different bytes"))
     }
 
+    /// A plugin that keeps state but does not save it passes every other check; the resume
+    /// check catches it.
+    @Test func unsavedStateFailsTheResumeCheck() throws {
+        let path = try buildProbe(["FORGET_STATE"])
+        #expect(PluginConformance.run(.state, libraryPath: path).passed)
+        let result = PluginConformance.run(.resume, libraryPath: path)
+        #expect(!result.passed && result.detail.contains("state not saved?") && result.detail.contains("from step 5"), "\(result.detail)")
+        #expect(PluginConformance.run(.resume, libraryPath: try buildProbe()).passed)
+    }
+
+    /// A plugin that writes parameters outside optimizer_step fails the hooks check.
+    @Test func parameterWritesOutsideTheOptimizerFailTheHooksCheck() throws {
+        let result = PluginConformance.run(.hooks, libraryPath: try buildProbe(["WRITE_PARAMS_ON_STEP"]))
+        #expect(!result.passed && result.detail.contains("changed the model's parameters"), "\(result.detail)")
+    }
+
     @Test func brokenPluginFailsTheEntryCheck() throws {
         let path = try buildProbe(["ABI_MAJOR=3"])
         let result = PluginConformance.run(.entry, libraryPath: path)

@@ -46,6 +46,24 @@ import Testing
         #expect(services.scoredRows == [Array(0..<8)])
     }
 
+    /// Only optimizer_step may write parameters; out-buffers end in guard regions (rule F6).
+    @Test func writesOutsideWhatAHookMayWriteStopTheRun() throws {
+        let (writer, services) = try stack(["WRITE_PARAMS_ON_STEP"])
+        let before = services.parameters.values[0]
+        expectPluginError(["test.probe", "on_step", "changed the model's parameters, which only optimizer_step may write"]) {
+            _ = try writer.stepPlan(microBatches: 1, in: StepContext(number: 1))
+        }
+        #expect(services.parameters.values[0] == before + 1, "the probe really wrote")
+        let (rows, _) = try stack(["WITH_SELECT", "OVERRUN_ROWS"])
+        expectPluginError(["test.probe", "select_batch", "wrote past the end of out_rows (element 4; it has 4)"]) {
+            _ = try rows.selectBatch(exampleIDs: Array(0..<8), batch: 4, sequenceLength: 16, in: StepContext(number: 1))
+        }
+        let (mask, _) = try stack(["OVERRUN_MASK"])
+        expectPluginError(["test.probe", "on_step", "wrote past the end of layer_keep (element 4; it has 4)"]) {
+            _ = try mask.stepPlan(microBatches: 2, in: StepContext(number: 1))
+        }
+    }
+
     @Test func nanAndNegativeLRScale() throws {
         let (nan, _) = try stack(["NAN_LR"])
         expectPluginError(["test.probe", "on_step", "lr_scale = nan is not a finite number >= 0"]) { _ = try nan.stepPlan(microBatches: 1, in: StepContext(number: 1)) }

@@ -140,6 +140,16 @@ static ntng_status on_step(void *self, const ntng_step_info *s, ntng_step_plan *
 #ifdef LOG_PER_STEP
   for (int i = 0; i < LOG_PER_STEP; i++) p->h->log(p->h, NTNG_LOG_WARNING, "probe says hello");
 #endif
+#ifdef FORGET_STATE
+  plan->lr_scale = 1.0f + 0.05f * (float)p->calls;  /* later steps depend on the unsaved count */
+#endif
+#ifdef WRITE_PARAMS_ON_STEP
+  { ntng_param_info pi; memset(&pi, 0, sizeof pi); pi.struct_size = sizeof pi;
+    p->h->param_info(p->h, 0, &pi); pi.value[0] += 1.0f; }
+#endif
+#ifdef OVERRUN_MASK
+  plan->layer_keep[plan->num_layers * plan->micro_batches] = 1;
+#endif
 #ifdef HANG_ON_STEP
   for (volatile int forever = 1; forever;) {}
 #endif
@@ -188,6 +198,10 @@ static ntng_status select_batch(void *self, const ntng_step_info *s, const ntng_
   (void)s;
 #ifdef GARBAGE_ROWS
   for (int i = 0; i < pool->n_select; i++) rows[i] = 1000 + i;
+  return NTNG_OK;
+#endif
+#ifdef OVERRUN_ROWS
+  for (int i = 0; i <= pool->n_select; i++) rows[i] = i;  /* one past the end */
   return NTNG_OK;
 #endif
 #ifdef DUPLICATE_ROWS
@@ -280,10 +294,18 @@ static ntng_status save_state(void *self, const ntng_ostream *out) {
   counter++;
   return out->write(out, &counter, 8) == 8 ? NTNG_OK : NTNG_E_IO;
 #endif
+#ifdef FORGET_STATE
+  (void)p; (void)out;
+  return NTNG_OK;  /* keeps `calls` privately but saves nothing */
+#endif
   return out->write(out, &p->calls, 8) == 8 ? NTNG_OK : NTNG_E_IO;
 }
 static ntng_status load_state(void *self, const ntng_istream *in) {
   probe *p = (probe *)self;
+#ifdef FORGET_STATE
+  (void)p; (void)in;
+  return NTNG_OK;
+#endif
   return in->read(in, &p->calls, 8) == 8 ? NTNG_OK : NTNG_E_IO;
 }
 

@@ -21,6 +21,9 @@ public enum PluginCheck: String, Sendable, Codable, CaseIterable {
     case state
     /// Two runs with the same seed give bit-identical losses and parameters.
     case determinism
+    /// A run resumed from a checkpoint (save_state, then load_state into a fresh instance)
+    /// continues exactly as the run that was never stopped.
+    case resume
 }
 
 /// The outcome of one check.
@@ -66,6 +69,7 @@ public enum PluginConformance {
             case .hooks: detail = try hooks(library, settings: settings, strict: strict)
             case .state: detail = try state(library, settings: settings)
             case .determinism: detail = try determinism(library, settings: settings)
+            case .resume: detail = try resume(library, settings: settings)
             }
             return PluginCheckResult(check: check, passed: true, detail: detail)
         } catch {
@@ -206,6 +210,37 @@ public enum PluginConformance {
                               "two runs with seed 7 differ (losses \(a.losses) vs \(b.losses)); use only ntng_step_info.rng_seed for randomness (rule F3)")
         }
         return "two runs with seed 7 agree bit for bit (parameters \(a.digest.prefix(12))…)"
+    }
+
+    static func resume(_ lib: PluginLibrary, settings: [String: String]) throws -> String {
+        let steps = 8, stopAfter = 3
+        func train(resumingAfter k: Int?) throws -> (losses: [Double], digest: String, bytes: Int) {
+            let host = try StandaloneHost(steps: steps, seed: 11)
+            var stack = try PluginStack(libraries: [lib], settings: settings, services: host)
+            host.plugins = stack
+            try stack.runStart(in: host.runContext())
+            var bytes = 0
+            for step in 0..<steps {
+                if step == k {
+                    // What a checkpoint keeps of the plugins, through JSON as the file stores it.
+                    let saved = try JSONDecoder().decode(PluginStackCheckpoint.self, from: try JSONEncoder().encode(try stack.checkpoint()))
+                    bytes = saved.plugins.map(\.stateBytes.count).reduce(0, +)
+                    stack = try PluginStack(libraries: [lib], settings: settings, services: host)
+                    try stack.restore(saved)
+                    try stack.runStart(in: host.runContext())
+                }
+                try host.step(stack)
+            }
+            try stack.runEnd(in: host.runContext())
+            return (host.losses, host.parameterDigest(), bytes)
+        }
+        let straight = try train(resumingAfter: nil), resumed = try train(resumingAfter: stopAfter)
+        guard straight.losses.map(\.bitPattern) == resumed.losses.map(\.bitPattern), straight.digest == resumed.digest else {
+            let step = zip(straight.losses, resumed.losses).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }?.offset
+            throw PluginError(.check, plugin: lib.descriptor.id, hook: "save_state",
+                              "resuming after \(stopAfter) steps (save_state, then load_state into a fresh instance, \(resumed.bytes) state bytes) changes the run\(step.map { " from step \($0 + 1)" } ?? " (final parameters)"): state not saved? Everything that steers later steps must be in save_state or in state tensors")
+        }
+        return "\(steps) steps straight and resumed after \(stopAfter) (\(resumed.bytes) state bytes) agree bit for bit"
     }
 
     private static func firstDifference(_ a: [UInt8], _ b: [UInt8]) -> String {
