@@ -107,6 +107,9 @@ public enum DataPreparer {
            manifest.isUpToDate(inputs: inputs, settings: settings, directory: directory),
            let statsData = try? Data(contentsOf: directory.appendingPathComponent("stats.json")),
            let stats = try? JSONDecoder().decode(CorpusStats.self, from: statsData) {
+            // A killed `prepare --force` may have left its staging folder: it goes even when
+            // nothing needs doing.
+            removeStaleStaging(in: location.corpusDirectory(corpusName))
             log("\(corpusName)/\(tokenizerName) is up to date (\(directory.path)); nothing to do.")
             return PreparationResult(directory: directory, stats: stats, wasUpToDate: true)
         }

@@ -28,14 +28,18 @@ public struct RunSettings: Codable, Equatable, Sendable {
     public init(budget: Budget) { self.budget = budget }
 
     /// Applies `--set KEY=VALUE`: `model.KEY` changes the model shape, `PLUGIN.KEY` is handed to
-    /// that plugin, a host hyperparameter key sets it, and with a plugin method any other bare key
-    /// goes to the plugins (which refuse keys they do not declare). Set `method` first.
+    /// that plugin, `host.KEY` or a bare host hyperparameter key sets it, and with a plugin method
+    /// any other bare key goes to the plugins (which refuse keys they do not declare). Set
+    /// `method` first.
     public mutating func apply(setting: String) throws {
         guard let eq = setting.firstIndex(of: "="), eq != setting.startIndex else {
             throw RunSettingsError.malformedSetting(setting)
         }
         let key = String(setting[..<eq]), value = String(setting[setting.index(after: eq)...])
-        if key.hasPrefix("model.") {
+        if key.hasPrefix("host.") {
+            // The host's own hyperparameter, spelled so it cannot be a plugin's key of the same name.
+            try hyperparameters.apply(key: String(key.dropFirst("host.".count)), value: value)
+        } else if key.hasPrefix("model.") {
             let modelKey = String(key.dropFirst("model.".count))
             var overrides = modelOverrides
             overrides[modelKey] = value
