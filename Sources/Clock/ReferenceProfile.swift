@@ -274,7 +274,7 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
             if !FileManager.default.fileExists(atPath: url.path) {
                 throw ReferenceProfileError.fileMissing(path: url.path)
             }
-            throw ReferenceProfileError.unreadable(path: url.path, detail: "\(error.localizedDescription)")
+            throw ReferenceProfileError.unreadable(path: url.path, detail: "\(FileErrorText.describe(error))")
         }
         let profile: ReferenceProfile
         do {

@@ -39,7 +39,7 @@ public struct ContentFingerprint: Codable, Equatable, Sendable {
             let url = directory.appendingPathComponent(name)
             let data: Data
             do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-                throw CorpusError.corruptPreparedData(path: url.path, reason: "cannot be read: \(error.localizedDescription)")
+                throw CorpusError.corruptPreparedData(path: url.path, reason: "cannot be read: \(FileErrorText.describe(error))")
             }
             data.withUnsafeBytes { bytes in
                 hashes[name] = ContentHash64.hex(bytes)

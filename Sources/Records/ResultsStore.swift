@@ -45,7 +45,7 @@ public final class ResultsStore: Sendable {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw ResultsStoreError.cannotOpen(path: path, detail: "cannot create directory \(directory.path): \(error.localizedDescription)")
+            throw ResultsStoreError.cannotOpen(path: path, detail: "cannot create directory \(directory.path): \(FileErrorText.describe(error))")
         }
 
         let existingSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue

@@ -186,7 +186,7 @@ public struct SafeTensorsFile: Sendable {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
             if !FileManager.default.fileExists(atPath: url.path) { throw SafeTensorsError.fileMissing(path: url.path) }
-            throw SafeTensorsError.io(path: url.path, detail: error.localizedDescription)
+            throw SafeTensorsError.io(path: url.path, detail: FileErrorText.describe(error))
         }
         try self.init(data: data, url: url)
     }

@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Storage
 
 /// fortune_topic: a fortune → its category file (data.md §2.1).
 enum FortuneTasks {
@@ -14,7 +15,7 @@ enum FortuneTasks {
     static func categories(directory: String = FortuneTasks.directory) throws -> [String: [String]] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-            throw TaskError.unreadable(path: directory, reason: error.localizedDescription)
+            throw TaskError.unreadable(path: directory, reason: FileErrorText.describe(error))
         }
         var result = [String: [String]]()
         for name in names.sorted() {

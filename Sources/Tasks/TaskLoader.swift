@@ -68,7 +68,7 @@ public enum TaskLoader {
     /// Non-empty lines of a text file with their 1-based numbers.
     static func lines(_ url: URL) throws -> [(Int, Substring)] {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw TaskError.unreadable(path: url.path, reason: error.localizedDescription) }
+        do { data = try Data(contentsOf: url) } catch { throw TaskError.unreadable(path: url.path, reason: FileErrorText.describe(error)) }
         let text = String(decoding: data, as: UTF8.self)
         return text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { k, line in
             let l = line.hasSuffix("\r") ? line.dropLast() : line

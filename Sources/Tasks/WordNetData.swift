@@ -1,5 +1,6 @@
 import Corpus
 import Foundation
+import Storage
 
 /// One WordNet 3.0 synset as the tasks need it.
 struct WordNetSynset: Sendable, Equatable {
@@ -40,7 +41,7 @@ enum WordNet {
             let url = URL(fileURLWithPath: "\(directory)/data.\(file)")
             let data: Data
             do { data = try Data(contentsOf: url) } catch {
-                throw TaskError.unreadable(path: url.path, reason: error.localizedDescription)
+                throw TaskError.unreadable(path: url.path, reason: FileErrorText.describe(error))
             }
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
                 if let s = parse(line) { result.append(s) }

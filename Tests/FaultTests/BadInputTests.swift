@@ -52,6 +52,8 @@ import TrainingFixtures
         (["run", "--resume", "nope", "--results", "HOME/typo/results.sqlite"], "nothing was created"),
         (["runs", "list", "--results", "HOME/typo/results.sqlite"], "nothing was created"),
         (["runs", "list", "--limit", "-1"], "--limit must be between 1"),
+        (["run", "--budget", "1s", "--profile", "HOME/"], "is a folder, not a file"),
+        (["data", "prepare", "--corpus", "HOME/../text", "--data-dir", "/proc/ntng-nope"], "cannot use /proc/ntng-nope: no such file or folder"),
         (["compare", "--methods", "baseline", "--budgets", "1s", "--jobs", "-1"], "--jobs must be between 1 and 256"),
         (["compare", "--methods", "baseline", "--budgets", "1s", "--seeds", "100000000"], "--seeds must be between 1 and 1000"),
         (["compare", "--methods", "baseline", "--budgets", "1s", "--timeout-factor", "nan"], "--timeout-factor must be a number"),
@@ -76,7 +78,7 @@ import TrainingFixtures
                                "--data-dir", f.data.root.path]
         for (arguments, fragment) in Self.cases {
             var full = arguments.map { $0.replacingOccurrences(of: "HOME/", with: home.path + "/") }
-            if full.first == "run" && !full.contains("--resume") { full += corpusArguments }
+            if full.first == "run" && !full.contains("--resume") { full = ["run"] + corpusArguments + full.dropFirst() }
             let outcome = try Self.ntng(full, home: home)
             let text = outcome.output
             #expect(!outcome.timedOut, "ntng \(full.joined(separator: " ")) hung")

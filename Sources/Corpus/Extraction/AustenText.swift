@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Jane Austen's six novels from the R package janeaustenr, read straight from R's lazy-load
 /// database without R: `Rdata.rdb` is a sequence of chunks, each a 4-byte big-endian length and
@@ -8,7 +9,7 @@ enum AustenText {
     static func documents(rdbPath: String) throws -> [TextDocument] {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: rdbPath)) } catch {
-            throw CorpusError.unreadableFile(path: rdbPath, reason: error.localizedDescription)
+            throw CorpusError.unreadableFile(path: rdbPath, reason: FileErrorText.describe(error))
         }
         var documents = [TextDocument]()
         try data.withUnsafeBytes { raw in

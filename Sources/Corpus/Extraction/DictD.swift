@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Reader for dictd databases (`name.index` + gzip-compatible `name.dict.dz`). Index lines are
 /// `headword TAB offset TAB length`, the numbers in dictd's base64 digits.
@@ -32,7 +33,7 @@ public enum DictD {
         let dictURL = URL(fileURLWithPath: "\(directory)/\(name).dict.dz")
         let indexData: Data
         do { indexData = try Data(contentsOf: indexURL) } catch {
-            throw CorpusError.unreadableFile(path: indexURL.path, reason: error.localizedDescription)
+            throw CorpusError.unreadableFile(path: indexURL.path, reason: FileErrorText.describe(error))
         }
         let dict = try Gzip.readMaybeCompressed(dictURL)
         var seen = Set<Int>()

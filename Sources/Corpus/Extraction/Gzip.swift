@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import Storage
 
 /// Decompression through zlib: gzip files (including dictzip `.dict.dz`, which is gzip with an
 /// extra header field) and raw zlib streams (R's lazy-load databases).
@@ -55,7 +56,7 @@ enum Gzip {
     static func readMaybeCompressed(_ url: URL) throws -> Data {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw CorpusError.unreadableFile(path: url.path, reason: error.localizedDescription)
+            throw CorpusError.unreadableFile(path: url.path, reason: FileErrorText.describe(error))
         }
         guard isGzip(data) else { return data }
         return try data.withUnsafeBytes { try inflate($0).0 }
