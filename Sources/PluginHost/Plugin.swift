@@ -47,6 +47,8 @@ public final class Plugin {
 
     /// Statistics per hook, for the run record.
     public private(set) var callStats: [PluginHook: PluginCallStats] = [:]
+    /// In check mode, what hooks were lent (poisoned since they returned).
+    let lent = LentBuffers()
     /// The plugin's own seconds in its most recent call.
     public private(set) var lastSelfSeconds = 0.0
     /// Pool rows scored through `per_example_loss` in the most recent call.
@@ -164,7 +166,9 @@ public final class Plugin {
             var plan = ntng_step_plan(struct_size: UInt32(MemoryLayout<ntng_step_plan>.size), lr_scale: 1,
                                       num_layers: Int32(depth), micro_batches: Int32(microBatches), layer_keep: buffer.baseAddress)
             let status = try withUnsafePointer(to: s.c) { info in
-                try invoke(.onStep, allowDeclined: true) { f($0, info, &plan) }
+                try lent.lending(&plan, name: "the step plan of on_step") { lentPlan in
+                    try invoke(.onStep, allowDeclined: true) { f($0, info, lentPlan) }
+                }
             }
             try OutBufferGuard.check(buffer, from: bytes, canary: OutBufferGuard.byteCanary, plugin: id, hook: .onStep, name: "layer_keep")
             if status == NTNG_DECLINED { return nil }
@@ -212,10 +216,10 @@ public final class Plugin {
         guard let f = library.hooks.select_batch else { return nil }
         precondition(exampleIDs.count == candidates && select <= candidates && select >= 1)
         var rows = [Int32](repeating: -1, count: select) + OutBufferGuard.region(OutBufferGuard.int32Canary)
-        let status = try exampleIDs.withUnsafeBufferPointer { ids in
+        let status = try lent.lending(exampleIDs, name: "the example_ids of select_batch") { ids in
             try rows.withUnsafeMutableBufferPointer { out in
                 var pool = ntng_batch_pool(struct_size: UInt32(MemoryLayout<ntng_batch_pool>.size), n_candidates: Int32(candidates),
-                                           n_select: Int32(select), sequence_length: Int32(sequenceLength), example_ids: ids.baseAddress)
+                                           n_select: Int32(select), sequence_length: Int32(sequenceLength), example_ids: ids)
                 context.poolCandidates = candidates
                 let status = try withUnsafePointer(to: s.c) { info in
                     try invoke(.selectBatch, allowDeclined: true) { f($0, info, &pool, out.baseAddress) }
@@ -309,6 +313,7 @@ public final class Plugin {
         guard let instance else {
             throw PluginError(.hook, plugin: id, hook: hook.rawValue, "called after the instance was destroyed")
         }
+        try lent.verifyUntouched(plugin: id, hook: hook)
         PluginCallTrace.entering(plugin: id, hook: hook.rawValue)
         context.begin(hook.rawValue)
         let start = PluginTiming.now()
@@ -387,6 +392,56 @@ public enum PluginCallTrace {
         var bytes = Array(text.utf8.prefix(recordSize - 1))
         bytes += Array(repeating: UInt8(ascii: " "), count: recordSize - 1 - bytes.count) + [UInt8(ascii: "\n")]
         _ = bytes.withUnsafeBytes { pwrite(traceFileDescriptor, $0.baseAddress, recordSize, 0) }
+    }
+}
+
+/// What a hook was lent, in check mode (``poison`` set, by `ntng plugin check`): the host hands
+/// the hook a fresh copy, and when the hook returns fills it with the poison pattern and keeps it
+/// allocated. A plugin that reads it after its hook (rule O1) reads the poison, which differs
+/// between the determinism check's two runs, so that check fails; one that writes it after its
+/// hook is caught at its next hook. Outside check mode the host lends its own memory directly.
+public final class LentBuffers {
+    /// The poison byte of check mode; nil in runs. Set only while no hook runs.
+    nonisolated(unsafe) public static var poison: UInt8?
+    private var kept: [(bytes: UnsafeMutableRawBufferPointer, name: String, poison: UInt8)] = []
+
+    deinit { kept.forEach { $0.bytes.deallocate() } }
+
+    /// Calls `body` with `value`'s address (in check mode, a copy's), copying back what the hook
+    /// wrote, then poisons the copy.
+    func lending<T, R>(_ value: inout T, name: String, _ body: (UnsafeMutablePointer<T>) throws -> R) throws -> R {
+        guard let poison = Self.poison else { return try body(&value) }
+        let copy = UnsafeMutablePointer<T>.allocate(capacity: 1)
+        copy.initialize(to: value)
+        defer {
+            value = copy.move()
+            keep(UnsafeMutableRawBufferPointer(start: copy, count: MemoryLayout<T>.size), name: name, poison: poison)
+        }
+        return try body(copy)
+    }
+
+    /// Calls `body` with the elements' address (in check mode, a copy's), then poisons the copy.
+    func lending<T, R>(_ values: [T], name: String, _ body: (UnsafePointer<T>?) throws -> R) throws -> R {
+        guard let poison = Self.poison else { return try values.withUnsafeBufferPointer { try body($0.baseAddress) } }
+        let copy = UnsafeMutableBufferPointer<T>.allocate(capacity: Swift.max(values.count, 1))
+        _ = copy.initialize(from: values)
+        defer { keep(UnsafeMutableRawBufferPointer(copy), name: name, poison: poison) }
+        return try body(UnsafePointer(copy.baseAddress))
+    }
+
+    private func keep(_ bytes: UnsafeMutableRawBufferPointer, name: String, poison: UInt8) {
+        bytes.initializeMemory(as: UInt8.self, repeating: poison)
+        kept.append((bytes, name, poison))
+        // A few steps' worth is enough to catch a pointer kept from one hook to the next.
+        if kept.count > 64 { kept.removeFirst().bytes.deallocate() }
+    }
+
+    /// Throws if the plugin wrote into something it was lent by an earlier hook.
+    func verifyUntouched(plugin: String, hook: PluginHook) throws {
+        for k in kept where !k.bytes.allSatisfy({ $0 == k.poison }) {
+            throw PluginError(.hook, plugin: plugin, hook: hook.rawValue,
+                              "wrote into \(k.name) after that hook had returned (a kept pointer; rule O1: pointers are valid only during their hook)")
+        }
     }
 }
 

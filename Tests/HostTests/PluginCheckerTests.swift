@@ -31,6 +31,19 @@ import TestSupport
         #expect(PluginConformance.run(.resume, libraryPath: try buildProbe()).passed)
     }
 
+    /// Lent buffers are poisoned in check mode: reading a previous hook's example_ids fails the
+    /// determinism check; writing a previous step's plan fails the hooks check.
+    @Test func pointersKeptPastTheirHookAreCaught() throws {
+        let reader = PluginConformance.run(.determinism, libraryPath: try buildProbe(["WITH_SELECT", "STALE_IDS"]))
+        #expect(!reader.passed && reader.detail.contains("rule O1"), "\(reader.detail)")
+        let writer = PluginConformance.run(.hooks, libraryPath: try buildProbe(["STALE_PLAN"]))
+        #expect(!writer.passed && writer.detail.contains("wrote into the step plan of on_step after that hook had returned"), "\(writer.detail)")
+        // An honest selecting plugin passes both.
+        let honest = try buildProbe(["WITH_SELECT"])
+        #expect(PluginConformance.run(.determinism, libraryPath: honest).passed)
+        #expect(PluginConformance.run(.hooks, libraryPath: honest).passed)
+    }
+
     /// A plugin that writes parameters outside optimizer_step fails the hooks check.
     @Test func parameterWritesOutsideTheOptimizerFailTheHooksCheck() throws {
         let result = PluginConformance.run(.hooks, libraryPath: try buildProbe(["WRITE_PARAMS_ON_STEP"]))

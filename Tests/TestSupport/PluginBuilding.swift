@@ -101,7 +101,10 @@ public let probePluginSource = #"""
 #define POOL_FACTOR 2
 #endif
 
-typedef struct probe { const ntng_host *h; int32_t state; int32_t curvature; uint64_t calls; } probe;
+typedef struct probe {
+  const ntng_host *h; int32_t state; int32_t curvature; uint64_t calls;
+  const uint64_t *stale_ids; ntng_step_plan *stale_plan;  /* kept past their hook by STALE_* */
+} probe;
 
 static ntng_status create(const ntng_host *h, void **out) {
 #ifdef FAIL_CREATE
@@ -142,6 +145,10 @@ static ntng_status on_step(void *self, const ntng_step_info *s, ntng_step_plan *
 #endif
 #ifdef FORGET_STATE
   plan->lr_scale = 1.0f + 0.05f * (float)p->calls;  /* later steps depend on the unsaved count */
+#endif
+#ifdef STALE_PLAN
+  if (p->stale_plan) p->stale_plan->lr_scale = 0.5f;  /* the previous step's plan */
+  p->stale_plan = plan;
 #endif
 #ifdef WRITE_PARAMS_ON_STEP
   { ntng_param_info pi; memset(&pi, 0, sizeof pi); pi.struct_size = sizeof pi;
@@ -199,6 +206,16 @@ static ntng_status select_batch(void *self, const ntng_step_info *s, const ntng_
 #ifdef GARBAGE_ROWS
   for (int i = 0; i < pool->n_select; i++) rows[i] = 1000 + i;
   return NTNG_OK;
+#endif
+#ifdef STALE_IDS
+  /* Reads the previous call's example_ids, which the host lent only for that call. */
+  if (p->stale_ids) {
+    int offset = (int)(p->stale_ids[0] % (uint64_t)pool->n_candidates);
+    for (int i = 0; i < pool->n_select; i++) rows[i] = (i + offset) % pool->n_candidates;
+    p->stale_ids = pool->example_ids;
+    return NTNG_OK;
+  }
+  p->stale_ids = pool->example_ids;
 #endif
 #ifdef OVERRUN_ROWS
   for (int i = 0; i <= pool->n_select; i++) rows[i] = i;  /* one past the end */

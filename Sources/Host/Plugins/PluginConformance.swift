@@ -159,6 +159,9 @@ public enum PluginConformance {
     }
 
     static func hooks(_ lib: PluginLibrary, settings: [String: String], strict: Bool) throws -> String {
+        // Lent buffers are poisoned after each hook: a later write into one is caught.
+        LentBuffers.poison = 0xA5
+        defer { LentBuffers.poison = nil }
         let threadsBefore = threadCount()
         let host = try StandaloneHost(steps: 4)
         let stack = try PluginStack(libraries: [lib], settings: settings, services: host)
@@ -198,7 +201,12 @@ public enum PluginConformance {
     }
 
     static func determinism(_ lib: PluginLibrary, settings: [String: String]) throws -> String {
+        // What hooks are lent is poisoned when they return, differently in the two runs: a
+        // plugin that reads it later (rule O1) makes them differ.
+        defer { LentBuffers.poison = nil }
+        var poisons: [UInt8] = [0xA5, 0x5A]
         func once() throws -> (losses: [Double], digest: String) {
+            LentBuffers.poison = poisons.removeFirst()
             let host = try StandaloneHost(steps: 4, seed: 7)
             let stack = try PluginStack(libraries: [lib], settings: settings, services: host)
             try host.train(stack)
@@ -207,7 +215,7 @@ public enum PluginConformance {
         let a = try once(), b = try once()
         guard a.losses.map(\.bitPattern) == b.losses.map(\.bitPattern), a.digest == b.digest else {
             throw PluginError(.check, plugin: lib.descriptor.id, hook: "determinism",
-                              "two runs with seed 7 differ (losses \(a.losses) vs \(b.losses)); use only ntng_step_info.rng_seed for randomness (rule F3)")
+                              "two runs with seed 7 differ (losses \(a.losses) vs \(b.losses)); use only ntng_step_info.rng_seed for randomness (rule F3), and do not read what a hook was lent after it returns (rule O1)")
         }
         return "two runs with seed 7 agree bit for bit (parameters \(a.digest.prefix(12))…)"
     }
