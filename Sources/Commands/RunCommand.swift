@@ -119,20 +119,11 @@ struct RunCommand: ParsableCommand {
         return s
     }
 
-    /// A bare `--set KEY` that is both a host hyperparameter and a key a plugin of the method
-    /// declares (Lion's `beta1`) would silently set the host's: it must be spelled out.
+    /// A bare `--set KEY` that is both a host hyperparameter and a plugin's key is refused.
     static func refuseAmbiguousSettings(_ settings: [String], method: String, pluginPaths: [String]) throws {
         guard method != "baseline" else { return }
         let libraries = try PluginResolver.resolve(method: method, searchPath: .standard(extra: pluginPaths))
-        for setting in settings {
-            guard let eq = setting.firstIndex(of: "=") else { continue }
-            let key = String(setting[..<eq]), value = setting[setting.index(after: eq)...]
-            guard !key.contains("."), Hyperparameters.keys.contains(key) else { continue }
-            let owners = libraries.filter { $0.descriptor.configKeys.contains { $0.key == key } }.map(\.descriptor.id)
-            if let owner = owners.first {
-                throw ValidationError("--set \(setting) is ambiguous: \(key) is a host hyperparameter and a setting of plugin \(owners.joined(separator: ", ")); write --set \(owner).\(key)=\(value) for the plugin or --set host.\(key)=\(value) for the host")
-            }
-        }
+        if let problem = RunSettings.ambiguity(in: settings, libraries: libraries) { throw ValidationError(problem) }
     }
 }
 

@@ -18,6 +18,7 @@ public enum CompareError: Error, Sendable, Equatable, CustomStringConvertible, L
     case badSetting(String, detail: String)
     case executableMissing(String)
     case preparationFailed(String)
+    case ambiguousSetting(method: String, String)
     /// Methods whose plugin optimizer has no calibrated cost in the profile.
     case estimatedCharges(methods: [String: String], profile: String, model: String)
 
@@ -43,6 +44,8 @@ public enum CompareError: Error, Sendable, Equatable, CustomStringConvertible, L
             return "--timeout-factor must be a finite number ≥ 1 (got \(x))"
         case .badSetting(let s, let detail):
             return "--set \(s): \(detail)"
+        case .ambiguousSetting(let method, let problem):
+            return "\(problem) (method \(method))"
         case .preparationFailed(let detail):
             return "preparing the trial failed: \(detail)"
         case .estimatedCharges(let methods, let profile, let model):

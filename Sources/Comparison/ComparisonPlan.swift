@@ -79,6 +79,11 @@ public struct ComparisonPlan: Sendable {
                 throw CompareError.unknownMethod(method, detail: "\(error)")
             }
         }
+        for method in request.methods {
+            if let problem = RunSettings.ambiguity(in: request.settings, libraries: libraries[method]!) {
+                throw CompareError.ambiguousSetting(method: method, problem)
+            }
+        }
         // A plugin optimizer without a calibrated cost is charged from measured wall time: the
         // step count would depend on this machine's load. Refused unless asked for, and marked.
         var estimated: [String: String] = [:]

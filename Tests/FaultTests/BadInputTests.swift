@@ -57,6 +57,7 @@ import TrainingFixtures
         (["compare", "--methods", "baseline", "--budgets", "1s", "--jobs", "-1"], "--jobs must be between 1 and 256"),
         (["compare", "--methods", "baseline", "--budgets", "1s", "--seeds", "100000000"], "--seeds must be between 1 and 1000"),
         (["compare", "--methods", "baseline", "--budgets", "1s", "--timeout-factor", "nan"], "--timeout-factor must be a number"),
+        (["compare", "--methods", "baseline,lion", "--budgets", "1s", "--set", "beta1=0.95", "--model", "tiny", "--no-report"], "--set lion.beta1=0.95 for the plugin or --set host.beta1=0.95 for the host (method lion)"),
         (["calibrate", "--model", "tiny", "--threads", "0"], "--threads must be between 1 and 1024"),
         (["calibrate", "--model", "tiny", "--repetitions", "0"], "--repetitions must be between 1 and 1000"),
         (["calibrate", "--model", "tiny", "--name", "../../x"], "must be a plain file name"),
@@ -79,6 +80,7 @@ import TrainingFixtures
         for (arguments, fragment) in Self.cases {
             var full = arguments.map { $0.replacingOccurrences(of: "HOME/", with: home.path + "/") }
             if full.first == "run" && !full.contains("--resume") { full = ["run"] + corpusArguments + full.dropFirst() }
+            if full.first == "compare" { full += ["--corpus", f.corpusPath, "--profile", f.profilePath, "--data-dir", f.data.root.path] }
             let outcome = try Self.ntng(full, home: home)
             let text = outcome.output
             #expect(!outcome.timedOut, "ntng \(full.joined(separator: " ")) hung")

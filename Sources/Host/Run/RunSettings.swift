@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Clock
+import PluginHost
 
 /// Everything that defines a training run; stored with the run so it can be audited and resumed.
 public struct RunSettings: Codable, Equatable, Sendable {
@@ -63,6 +64,24 @@ public struct RunSettings: Codable, Equatable, Sendable {
         var config = try ModelConfig.preset(model, overrides: overrides)
         if let batch = hyperparameters.microBatch { config.microBatch = batch }
         return config
+    }
+}
+
+extension RunSettings {
+    /// Why one of `settings` is ambiguous for a method made of `libraries`, or nil: a bare
+    /// `--set KEY` that is both a host hyperparameter and a key a plugin declares (Lion's `beta1`)
+    /// would silently set the host's, so it must be spelled out.
+    public static func ambiguity(in settings: [String], libraries: [PluginLibrary]) -> String? {
+        for setting in settings {
+            guard let eq = setting.firstIndex(of: "=") else { continue }
+            let key = String(setting[..<eq]), value = setting[setting.index(after: eq)...]
+            guard !key.contains("."), Hyperparameters.keys.contains(key) else { continue }
+            let owners = libraries.filter { $0.descriptor.configKeys.contains { $0.key == key } }.map(\.descriptor.id)
+            if let owner = owners.first {
+                return "--set \(setting) is ambiguous: \(key) is a host hyperparameter and a setting of plugin \(owners.joined(separator: ", ")); write --set \(owner).\(key)=\(value) for the plugin or --set host.\(key)=\(value) for the host"
+            }
+        }
+        return nil
     }
 }
 
