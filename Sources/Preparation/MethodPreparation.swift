@@ -33,7 +33,8 @@ public protocol MethodPreparation {
 
 /// Every method preparation the host knows, and the calls that dispatch to them.
 public enum MethodPreparations {
-    public static let all: [any MethodPreparation.Type] = [RHOPreparation.self]
+    // An immutable list of metatypes: safe to share, though Swift cannot prove it.
+    nonisolated(unsafe) public static let all: [any MethodPreparation.Type] = [RHOPreparation.self]
 
     /// The host-filled plugin setting keys of every preparation (bare keys).
     public static var hostFilledKeys: Set<String> { all.reduce(into: []) { $0.formUnion($1.hostFilledKeys) } }

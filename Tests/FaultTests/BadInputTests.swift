@@ -19,7 +19,7 @@ import TrainingFixtures
         p.arguments = arguments
         p.environment = ProcessInfo.processInfo.environment.merging(["NTNG_HOME": home.path]) { $1 }
         let file = home.appendingPathComponent("output-\(UUID().uuidString).txt")
-        FileManager.default.createFile(atPath: file.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
         p.standardOutput = handle
         p.standardError = handle

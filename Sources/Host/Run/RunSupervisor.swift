@@ -44,7 +44,7 @@ public struct RunSupervisor {
     /// Runs the worker to its end and returns the exit status `ntng run` should have.
     public func run(stopRequested: () -> Bool, log: (String) -> Void) throws -> Int32 {
         let trace = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-run-trace-\(getpid())-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: trace.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: trace.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: trace) }
         var command = [executable.path] + arguments + ["--supervised-trace", trace.path]
         if FileManager.default.isExecutableFile(atPath: ChildProcess.setpriv) {
