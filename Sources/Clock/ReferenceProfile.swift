@@ -211,6 +211,10 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
         seconds.isFinite && seconds > 0 && seconds <= limit
     }
 
+    /// Whether plugin `id`'s optimizer has no calibrated cost here, so it is charged by an
+    /// estimate from measured time (``PluginCharging``): not reproducible step for step.
+    public func chargesByEstimate(plugin id: String) -> Bool { pluginCostPerParameter[id] == nil }
+
     public func validateCosts() throws {
         guard formatVersion == Self.currentFormatVersion else {
             throw ReferenceProfileError.unsupportedFormatVersion(profile: name, version: formatVersion)

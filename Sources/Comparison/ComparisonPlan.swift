@@ -89,7 +89,7 @@ public struct ComparisonPlan: Sendable {
         var estimated: [String: String] = [:]
         for method in request.methods {
             for library in libraries[method]! where library.descriptor.hooks.contains(.optimizerStep)
-                && profile.pluginCostPerParameter[library.descriptor.id] == nil {
+                && profile.chargesByEstimate(plugin: library.descriptor.id) {
                 estimated[method] = library.descriptor.id
             }
         }

@@ -97,9 +97,9 @@ public struct ChildProcess {
         }
         // Grandchildren the child left behind die with it.
         killAll(SIGKILL)
-        let signaled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
+        let ended = Self.decode(status)
         return Ending(pid: pid, launchedAt: launchedAt, wallSeconds: Date().timeIntervalSince(launchedAt),
-                      exitCode: signaled ? nil : (status >> 8) & 0xff, signal: signaled ? status & 0x7f : nil,
+                      exitCode: ended.exitCode, signal: ended.signal,
                       timedOut: timedOut, stopped: stopped && !timedOut,
                       stdout: Self.tail(of: stdoutURL, bytes: tailBytes), stderr: Self.tail(of: stderrURL, bytes: tailBytes))
     }
@@ -135,6 +135,13 @@ public struct ChildProcess {
             throw ChildProcessError(message: "cannot start \(command[0]): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+
+    /// A waitpid status as an exit code or the signal that ended the process (the WIFEXITED /
+    /// WIFSIGNALED macros, which Swift does not import).
+    public static func decode(_ status: Int32) -> (exitCode: Int32?, signal: Int32?) {
+        let signal = status & 0x7f
+        return signal != 0 && signal != 0x7f ? (nil, signal) : ((status >> 8) & 0xff, nil)
     }
 
     /// The last `bytes` bytes of a file as text (a cut first line is dropped).

@@ -38,10 +38,15 @@ public struct ProcessIdentity: Codable, Sendable, Hashable {
     public func isAlive() -> Bool? {
         guard hostname == Self.currentHostname() else { return nil }
         if let bootID, let now = Self.currentBootID(), bootID != now { return false }
-        guard let state = Self.processState(pid: pid) else { return false }
-        if state.state == "Z" || state.state == "X" { return false }  // killed, not yet reaped
+        guard Self.isRunning(pid: pid), let state = Self.processState(pid: pid) else { return false }
         if let startTicks, let ticks = state.startTicks, ticks != startTicks { return false }  // pid reused
         return true
+    }
+
+    /// Whether process `pid` of this host runs (a zombie waiting for its reaper counts as gone).
+    public static func isRunning(pid: Int) -> Bool {
+        guard let state = processState(pid: pid) else { return false }
+        return state.state != "Z" && state.state != "X"
     }
 
     static func currentHostname() -> String {

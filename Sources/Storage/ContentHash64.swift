@@ -16,7 +16,7 @@ public struct ContentHash64: Sendable {
     private var pending: [UInt8] = []
     private var length: UInt64 = 0
 
-    public init() { pending.reserveCapacity(32) }
+    public init() {}
 
     @inline(__always) private static func round(_ lane: UInt64, _ word: UInt64) -> UInt64 {
         ((lane &+ word &* p2) << 31 | (lane &+ word &* p2) >> 33) &* p1
@@ -60,7 +60,12 @@ public struct ContentHash64: Sendable {
     /// The hash of everything added.
     public func finish() -> UInt64 {
         var h = (l0 << 1 | l0 >> 63) &+ (l1 << 7 | l1 >> 57) &+ (l2 << 12 | l2 >> 52) &+ (l3 << 18 | l3 >> 46)
-        for lane in [l0, l1, l2, l3] { h = (h ^ Self.round(0, lane)) &* Self.p1 &+ Self.p3 }
+        // The four lanes folded in order (unrolled: an array literal here would allocate per hash).
+        h = (h ^ Self.round(0, l0)) &* Self.p1 &+ Self.p3
+        h = (h ^ Self.round(0, l1)) &* Self.p1 &+ Self.p3
+        h = (h ^ Self.round(0, l2)) &* Self.p1 &+ Self.p3
+        h = (h ^ Self.round(0, l3)) &* Self.p1 &+ Self.p3
+
         h &+= length
         for byte in pending { h = ((h ^ UInt64(byte) &* Self.p3) << 11 | (h ^ UInt64(byte) &* Self.p3) >> 53) &* Self.p1 }
         h ^= h >> 33; h &*= Self.p2; h ^= h >> 29; h &*= Self.p3; h ^= h >> 32

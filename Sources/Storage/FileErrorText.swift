@@ -45,11 +45,6 @@ public enum FileErrorText {
 
     /// `what` and `path` with the reason, e.g. "cannot read profile /x: is a folder, not a file".
     public static func message(_ what: String, _ path: String, _ error: Error) -> String {
-        var reason = describe(error)
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue, reason.hasPrefix("it cannot") {
-            reason = "is a folder, not a file"
-        }
-        return "\(what) \(path): \(reason)"
+        "\(what) \(path): \(describe(error))"
     }
 }

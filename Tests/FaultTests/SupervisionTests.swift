@@ -87,8 +87,7 @@ import TrainingFixtures
         #expect(try onlyRun().status == .finished)
         usleep(200_000)
         for pid in try String(contentsOf: pids, encoding: .utf8).split(separator: "\n").compactMap({ Int32($0) }) {
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            let alive = kill(pid, 0) == 0 && !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
+            let alive = ProcessIdentity.isRunning(pid: Int(pid))
             #expect(!alive, "the plugin's child \(pid) outlived the run")
         }
     }

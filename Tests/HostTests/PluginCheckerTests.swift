@@ -1,4 +1,5 @@
 import Foundation
+import Records
 import Testing
 import TestSupport
 @testable import Host
@@ -87,8 +88,7 @@ import TestSupport
         #expect(!pids.isEmpty)
         usleep(200_000)
         for pid in pids {
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            let alive = kill(pid, 0) == 0 && !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
+            let alive = ProcessIdentity.isRunning(pid: Int(pid))
             #expect(!alive, "the plugin's child \(pid) survived the check")
         }
         let hangStarted = Date()

@@ -5,13 +5,6 @@ import TestSupport
 
 /// The watchdog of every child ntng starts (comparison trials, plugin checks).
 @Suite struct ChildProcessTests {
-    /// Whether `pid` still runs (a zombie waiting for its reaper counts as gone).
-    static func running(_ pid: Int32) -> Bool {
-        guard kill(pid, 0) == 0 else { return false }
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
-    }
-
     /// A child that hangs, ignores SIGTERM and leaves a grandchild holding its output open: the
     /// watchdog returns after timeout + grace, and nothing of either process is left.
     @Test func aHungChildAndItsGrandchildrenAreKilled() throws {
@@ -28,7 +21,7 @@ import TestSupport
         #expect(ending.stdout.contains("started"))
         let grandchild = try #require(Int32(try String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         usleep(200_000)
-        #expect(!Self.running(grandchild), "grandchild \(grandchild) survived")
+        #expect(!ProcessIdentity.isRunning(pid: Int(grandchild)), "grandchild \(grandchild) survived")
     }
 
     /// Only the tail of a long log is read back.

@@ -60,8 +60,7 @@ public final class StandaloneHost: TrainingStep {
         let fb = (0...c.layers).map { c.trainingFLOPs(sequences: 1, masked: masked, activeLayers: $0) / 1e9 }
         return ReferenceProfile(
             name: "standalone-\(c.name)", preset: c.name,
-            shape: ModelShape(layers: c.layers, hidden: c.hidden, heads: c.heads, ffn: c.ffn, vocab: c.vocabularySize,
-                              seqLen: c.sequenceLength, microBatch: c.microBatch),
+            shape: MaskedLMWorkload.profileShape(c),
             toolchain: "n/a", blas: "n/a", threads: 1,
             forwardBackwardPerSequence: fb, forwardOnlyPerSequence: fb.map { $0 / 3 },
             sampledLabelPassPerSequence: fb, optimizerUpdatePerParameter: 1e-9,

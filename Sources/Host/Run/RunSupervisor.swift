@@ -81,9 +81,8 @@ public struct RunSupervisor {
             }
             usleep(50_000)
         }
-        let signaled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
-        guard signaled else { return (status >> 8) & 0xff }
-        let signal = status & 0x7f
+        let ended = ChildProcess.decode(status)
+        guard let signal = ended.signal else { return ended.exitCode ?? 1 }
         let place = Self.currentHook(trace).map { " inside \($0.hook) of plugin \($0.plugin)" } ?? ""
         let message = "the training process was killed by signal \(signal) (\(ProcessSignal.describe(signal)))\(place); the run is stored as failed"
         try record(pid: pid, interrupted: false, message)

@@ -179,8 +179,8 @@ public class TrainingStep {
         let selection = try plugins.selectBatch(exampleIDs: pool.exampleIds, batch: k * b,
                                                 sequenceLength: workload.config.sequenceLength, in: step)
         record("scored_sequences", Double(selection.rowsScored), in: step)
-        let chosen = pool.selecting(rows: selection.rows)
-        return stride(from: 0, to: chosen.sequences, by: b).map { chosen.selecting(rows: Array($0 ..< $0 + b)) }
+        // Each micro-batch straight from the pool: no intermediate batch of all chosen rows.
+        return stride(from: 0, to: selection.rows.count, by: b).map { pool.selecting(rows: Array(selection.rows[$0 ..< $0 + b])) }
     }
 
     /// Forward and backward of every micro-batch into fresh gradients, each charged at the
@@ -209,7 +209,7 @@ public class TrainingStep {
         if let plugins, plugins.replacesOptimizer {
             GradientClipping.clip(workload.parameters, maxNorm: recipe.clipNorm)
             let outcome = try plugins.optimizerStep(learningRate: Float(rate), batchSequences: sequences, batchTokens: masked, in: step)!
-            let needsRatio = clock.profile.pluginCostPerParameter[outcome.pluginID] == nil
+            let needsRatio = clock.profile.chargesByEstimate(plugin: outcome.pluginID)
             let charge = plugins.optimizerCharge(outcome, profile: clock.profile, referenceOverLocal: needsRatio ? referenceOverLocal : nil)
             clock.charge(.plugin, seconds: charge.seconds)
         } else {
