@@ -28,6 +28,7 @@ let package = Package(
         // Example method plugins of the author kit (docs/plugins.md), loaded by the tests.
         .library(name: "ExampleSGDMomentum", type: .dynamic, targets: ["ExampleSGDMomentum"]),
         .library(name: "ExampleLRScale", type: .dynamic, targets: ["ExampleLRScale"]),
+        .library(name: "ExampleScheduleFree", type: .dynamic, targets: ["ExampleScheduleFree"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -90,6 +91,11 @@ let package = Package(
             name: "ExampleSGDMomentum", dependencies: ["PluginAPI"], path: "Plugins/Examples/SGDMomentum", publicHeadersPath: ".",
             cSettings: [.unsafeFlags(["-fvisibility=hidden"])]),
         .target(name: "ExampleLRScale", dependencies: ["PluginAPI"], path: "Plugins/Examples/LRScale"),
+        // A third-party-style optimizer that evaluates at other weights than it trains at
+        // (PluginAPI v1.1's evaluation-weights extension, per-tensor step counts).
+        .target(
+            name: "ExampleScheduleFree", dependencies: ["PluginAPI"], path: "Plugins/Examples/ScheduleFree", publicHeadersPath: ".",
+            cSettings: [.unsafeFlags(["-fvisibility=hidden"])], linkerSettings: [.linkedLibrary("m")]),
 
         // The host side of the plugin ABI: loading and checking libraries, the stack of a run's
         // plugins in per-step order, the C service table, and the services' step context.

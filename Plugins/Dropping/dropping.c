@@ -9,10 +9,12 @@
  * dropped most and the expected kept depth at the floor 0.5 is (3L - 1) / 4.
  *
  * As in the seed code (and unlike DeepSpeed's PLD) a fresh mask is drawn for every micro-batch,
- * and kept layers are not rescaled by 1/p: the ABI has no per-layer output scale, so the 1/p
- * variant cannot be expressed by a plugin (see docs/methods/dropping.md). A skipped layer is the
- * identity on the residual stream; the host charges each micro-batch for the layers it runs and
- * evaluates the full model.
+ * and by default kept layers are not rescaled. `rescale=true` follows the paper's Algorithm 2
+ * instead: a kept layer i's residual branches are multiplied by 1/p_i, p_i = 1 - (1 - theta)(i+1)/L
+ * its keep probability, through PluginAPI v1.1's layer_output_scale (so each layer's expected
+ * contribution equals the full model's, which evaluation runs). A skipped layer is the identity on
+ * the residual stream; the host charges each micro-batch for the layers it runs and evaluates the
+ * full model.
  *
  * The only randomness is ntng_step_info.rng_seed (fairness rule F3), expanded with SplitMix64.
  * The plugin is stateless: theta follows from the budget fraction, the masks from the seed.
@@ -30,6 +32,7 @@ typedef struct dropping {
   double keep_floor;             /* theta's limit (NTNG's `max_theta`) */
   double gamma_factor;           /* gamma * T: how many e-foldings the decay makes per budget */
   int32_t per_micro_batch;       /* 1: a mask per micro-batch (seed code); 0: one per step */
+  int32_t rescale;               /* 1: kept layers' outputs x 1/p (Algorithm 2) */
 } dropping;
 
 static ntng_status dropping_create(const ntng_host *h, void **out_self) {
@@ -38,9 +41,10 @@ static ntng_status dropping_create(const ntng_host *h, void **out_self) {
   d->host = h;
   if (h->config_double(h, "keep_floor", &d->keep_floor) != NTNG_OK ||
       h->config_double(h, "gamma_factor", &d->gamma_factor) != NTNG_OK ||
-      h->config_bool(h, "per_micro_batch", &d->per_micro_batch) != NTNG_OK) {
+      h->config_bool(h, "per_micro_batch", &d->per_micro_batch) != NTNG_OK ||
+      h->config_bool(h, "rescale", &d->rescale) != NTNG_OK) {
     free(d);
-    return ntng_fail(h, NTNG_E_INVALID, "could not read the config (keep_floor, gamma_factor, per_micro_batch)");
+    return ntng_fail(h, NTNG_E_INVALID, "could not read the config (keep_floor, gamma_factor, per_micro_batch, rescale)");
   }
   if (!(d->keep_floor >= 0.0 && d->keep_floor <= 1.0)) {
     free(d);
@@ -109,6 +113,13 @@ static ntng_status dropping_on_step(void *self, const ntng_step_info *info, ntng
     uint8_t *row = plan->layer_keep + (size_t)m * (size_t)layers;
     if (m > 0 && !d->per_micro_batch) memcpy(row, plan->layer_keep, (size_t)layers);
     else draw_row(row, layers, drop_top, &rng);
+    if (d->rescale) {
+      float *scale = plan->layer_output_scale + (size_t)m * (size_t)layers;
+      for (int32_t i = 0; i < layers; i++) {
+        const double p = 1.0 - drop_top * (double)(i + 1) / (double)layers;
+        scale[i] = (float)(1.0 / (p > 1e-3 ? p : 1e-3)); /* keep_floor 0 makes the top layer's p 0 */
+      }
+    }
   }
   return NTNG_OK;
 }
@@ -134,8 +145,15 @@ static const ntng_config_key key_per_micro_batch = {
     .default_value = "true",
     .help = "draw a fresh keep mask for every micro-batch (seed code); false = one mask per optimizer step",
 };
+static const ntng_config_key key_rescale = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_BOOL,
+    .key = "rescale",
+    .default_value = "false",
+    .help = "multiply a kept layer's output by 1/p, its keep probability (the paper's Algorithm 2); false = the seed code",
+};
 static const ntng_config_key *const config_keys[] = {&key_keep_floor, &key_gamma_factor,
-                                                     &key_per_micro_batch, NULL};
+                                                     &key_per_micro_batch, &key_rescale, NULL};
 
 static const ntng_hooks hooks = {
     .struct_size = sizeof(ntng_hooks),
@@ -150,7 +168,7 @@ static const ntng_descriptor descriptor = {
     .abi_minor = NTNG_ABI_MINOR,
     .id = "dropping",
     .name = "Progressive layer dropping (Zhang & He, NTNG BERT variant)",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "Skips layer i of L with probability (1 - theta(t)) (i + 1) / L per micro-batch, theta decaying to 0.5",
     .config_keys = config_keys,
     .hooks = &hooks,

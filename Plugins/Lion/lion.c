@@ -7,11 +7,15 @@
  *     p = p - lr*sign(c)                   sign(0) = 0
  *     m = beta2*m + (1 - beta2)*g
  *
- * Learning rate. args->lr is the host's budget schedule (one-cycle, peak = the run's `--set lr`,
- * 1e-3 by default) times any on_step lr_scale. The ABI does not tell a plugin the schedule's peak,
- * so Lion scales the scheduled rate by `lr_multiplier`: lr = args->lr * lr_multiplier. The default
- * 0.7 turns the default peak 1e-3 into the paper's tuned Lion peak 7e-4 while keeping the host's
- * schedule shape exactly. (Equivalently, run with `--set lr=7e-4 --set lion.lr_multiplier=1`.)
+ * Learning rate (PluginAPI v1.1 peak rule). args->lr is the host's budget schedule (one-cycle, peak
+ * args->peak_lr = the run's `--set lr`, 1e-3 by default) times any on_step lr_scale. Lion keeps that
+ * shape and every lr_scale but rescales it to its own peak: lr = args->lr * (peak_lr / args->peak_lr).
+ * The default peak_lr 7e-4 is the paper's tuned Lion peak, whatever the baseline's `--set lr`; a Lion
+ * LR grid sweeps `--set lion.peak_lr=...`.
+ *
+ * Tensors without a gradient this step (ntng_param_info.has_gradient = 0: a layer that layer
+ * dropping skipped in every micro-batch, or a frozen one) are left alone entirely — value and
+ * momentum — as lion-pytorch does for parameters whose .grad is None.
  *
  * rms_scaling (off by default, as for BERT) applies the T5 recipes' per-tensor scaling
  * lr_t = lr * max(1e-3, RMS(p)), with RMS taken over the tensor's values before the update. As in
@@ -32,23 +36,23 @@ typedef struct lion {
   const ntng_host *host;
   float beta1, beta2;
   double weight_decay;
-  double lr_multiplier;
+  double peak_lr;
   int32_t rms_scaling;
   int32_t momentum; /* state tensor id */
 } lion;
 
 static ntng_status lion_create(const ntng_host *h, void **out_self) {
-  double beta1 = 0, beta2 = 0, weight_decay = 0, lr_multiplier = 0;
+  double beta1 = 0, beta2 = 0, weight_decay = 0, peak_lr = 0;
   int32_t rms_scaling = 0;
   if (h->config_double(h, "beta1", &beta1) != NTNG_OK || h->config_double(h, "beta2", &beta2) != NTNG_OK ||
       h->config_double(h, "weight_decay", &weight_decay) != NTNG_OK ||
-      h->config_double(h, "lr_multiplier", &lr_multiplier) != NTNG_OK ||
+      h->config_double(h, "peak_lr", &peak_lr) != NTNG_OK ||
       h->config_bool(h, "rms_scaling", &rms_scaling) != NTNG_OK)
     return ntng_fail(h, NTNG_E_INVALID, "could not read the config");
   if (!(beta1 >= 0 && beta1 <= 1) || !(beta2 >= 0 && beta2 <= 1))
     return ntng_fail(h, NTNG_E_INVALID, "beta1 and beta2 must be in [0, 1]");
   if (!(weight_decay >= 0)) return ntng_fail(h, NTNG_E_INVALID, "weight_decay must be >= 0");
-  if (!(lr_multiplier > 0)) return ntng_fail(h, NTNG_E_INVALID, "lr_multiplier must be > 0");
+  if (!(peak_lr > 0)) return ntng_fail(h, NTNG_E_INVALID, "peak_lr must be > 0");
 
   lion *s = (lion *)calloc(1, sizeof *s);
   if (!s) return ntng_fail(h, NTNG_E_NO_MEMORY, "out of memory");
@@ -56,7 +60,7 @@ static ntng_status lion_create(const ntng_host *h, void **out_self) {
   s->beta1 = (float)beta1;
   s->beta2 = (float)beta2;
   s->weight_decay = weight_decay;
-  s->lr_multiplier = lr_multiplier;
+  s->peak_lr = peak_lr;
   s->rms_scaling = rms_scaling;
   s->momentum = h->state_tensor(h, "momentum", 0.0f);
   if (s->momentum < 0) {
@@ -101,12 +105,14 @@ static ntng_status lion_optimizer_step(void *self, const ntng_step_info *step, c
   float *momentum = h->state_data(h, s->momentum); /* re-fetched every step: buffers move on resize */
   if (!momentum) return ntng_fail(h, NTNG_E_INTERNAL, "the momentum state tensor vanished");
 
-  const double lr = (double)args->lr * s->lr_multiplier;
+  if (!(args->peak_lr > 0)) return ntng_fail(h, NTNG_E_INVALID, "the host's schedule has no positive peak (args->peak_lr)");
+  const double lr = (double)args->lr * (s->peak_lr / args->peak_lr);
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
     if (h->param_info(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (!p.has_gradient) continue; /* skipped or frozen this step: no update, no momentum decay */
     double tensor_lr = lr;
     if (s->rms_scaling) tensor_lr *= rms_scale(p.value, p.count);
     lion_update(p.value, p.grad, momentum + p.offset, p.count, (float)tensor_lr,
@@ -136,12 +142,12 @@ static const ntng_config_key key_weight_decay = {
     .default_value = "0.1",
     .help = "decoupled weight decay p*(1 - lr*wd) on the tensors the baseline decays (paper's BERT value 0.1)",
 };
-static const ntng_config_key key_lr_multiplier = {
+static const ntng_config_key key_peak_lr = {
     .struct_size = sizeof(ntng_config_key),
     .type = NTNG_CONFIG_DOUBLE,
-    .key = "lr_multiplier",
-    .default_value = "0.7",
-    .help = "Lion's rate = the host's scheduled rate x this; with the default --set lr=1e-3 the peak is the paper's 7e-4",
+    .key = "peak_lr",
+    .default_value = "7e-4",
+    .help = "Lion's peak rate (paper: 7e-4): the host's schedule and lr_scale, rescaled to this peak",
 };
 static const ntng_config_key key_rms_scaling = {
     .struct_size = sizeof(ntng_config_key),
@@ -151,7 +157,7 @@ static const ntng_config_key key_rms_scaling = {
     .help = "scale each tensor's rate by max(1e-3, RMS(p)) as the T5 recipes do (decay and step)",
 };
 static const ntng_config_key *const config_keys[] = {&key_beta1,         &key_beta2,       &key_weight_decay,
-                                                     &key_lr_multiplier, &key_rms_scaling, NULL};
+                                                     &key_peak_lr, &key_rms_scaling, NULL};
 
 static const ntng_hooks hooks = {
     .struct_size = sizeof(ntng_hooks),
@@ -165,7 +171,7 @@ static const ntng_descriptor descriptor = {
     .abi_minor = NTNG_ABI_MINOR,
     .id = "lion",
     .name = "Lion",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "Lion optimizer (Chen et al. 2023): sign of interpolated momentum, decoupled weight decay",
     .config_keys = config_keys,
     .hooks = &hooks,

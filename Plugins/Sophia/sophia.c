@@ -30,8 +30,13 @@
  * rms_scaling (off by default) uses lr*max(1e-3, RMS(p)) per tensor for the step, as NTNG's T5
  * Sophia does (weight decay keeps the unscaled rate there too).
  *
- * Learning rate: as in Lion, args->lr (the host's schedule, peak = `--set lr`, 1e-3 by default) is
- * multiplied by lr_multiplier; the default 0.4 gives the paper's tuned Sophia peak 4e-4.
+ * Learning rate: Lion's peak rule (PluginAPI v1.1): the host's schedule and lr_scale rescaled to
+ * Sophia's own peak, lr = args->lr * (peak_lr / args->peak_lr); the default peak_lr 4e-4 is the
+ * paper's tuned Sophia peak.
+ *
+ * Tensors without a gradient this step (has_gradient = 0: skipped by layer dropping in every
+ * micro-batch, or frozen) keep their value and momentum, as SophiaG skips parameters whose .grad is
+ * None; the curvature refresh still covers them (the sampled-label pass runs the full model).
  *
  * Each update records "win_rate", the fraction of coordinates whose step is not clipped
  * (|m| < rho*bs*h), through ntng.diagnostics/1. Private state (save_state/load_state): the number
@@ -48,7 +53,7 @@
 typedef struct sophia {
   const ntng_host *host;
   float beta1, beta2;
-  double rho, weight_decay, lr_multiplier, eps, curvature_clip;
+  double rho, weight_decay, peak_lr, eps, curvature_clip;
   int64_t interval;  /* k */
   int64_t bs;        /* 0: args->batch_tokens */
   int32_t rms_scaling;
@@ -60,12 +65,12 @@ typedef struct sophia {
 } sophia;
 
 static ntng_status sophia_create(const ntng_host *h, void **out_self) {
-  double beta1 = 0, beta2 = 0, rho = 0, weight_decay = 0, lr_multiplier = 0, eps = 0, clip = 0;
+  double beta1 = 0, beta2 = 0, rho = 0, weight_decay = 0, peak_lr = 0, eps = 0, clip = 0;
   int64_t interval = 0, bs = 0;
   int32_t rms_scaling = 0;
   if (h->config_double(h, "beta1", &beta1) != NTNG_OK || h->config_double(h, "beta2", &beta2) != NTNG_OK ||
       h->config_double(h, "rho", &rho) != NTNG_OK || h->config_double(h, "weight_decay", &weight_decay) != NTNG_OK ||
-      h->config_double(h, "lr_multiplier", &lr_multiplier) != NTNG_OK || h->config_double(h, "eps", &eps) != NTNG_OK ||
+      h->config_double(h, "peak_lr", &peak_lr) != NTNG_OK || h->config_double(h, "eps", &eps) != NTNG_OK ||
       h->config_double(h, "curvature_clip", &clip) != NTNG_OK ||
       h->config_int(h, "curvature_interval", &interval) != NTNG_OK || h->config_int(h, "bs", &bs) != NTNG_OK ||
       h->config_bool(h, "rms_scaling", &rms_scaling) != NTNG_OK)
@@ -74,7 +79,7 @@ static ntng_status sophia_create(const ntng_host *h, void **out_self) {
     return ntng_fail(h, NTNG_E_INVALID, "beta1 and beta2 must be in [0, 1]");
   if (!(rho > 0)) return ntng_fail(h, NTNG_E_INVALID, "rho must be > 0");
   if (!(weight_decay >= 0)) return ntng_fail(h, NTNG_E_INVALID, "weight_decay must be >= 0");
-  if (!(lr_multiplier > 0)) return ntng_fail(h, NTNG_E_INVALID, "lr_multiplier must be > 0");
+  if (!(peak_lr > 0)) return ntng_fail(h, NTNG_E_INVALID, "peak_lr must be > 0");
   if (!(eps >= 0)) return ntng_fail(h, NTNG_E_INVALID, "eps must be >= 0");
   if (!(clip >= 0)) return ntng_fail(h, NTNG_E_INVALID, "curvature_clip must be >= 0 (0 = no clipping)");
   if (interval < 1) return ntng_fail(h, NTNG_E_INVALID, "curvature_interval must be >= 1");
@@ -87,7 +92,7 @@ static ntng_status sophia_create(const ntng_host *h, void **out_self) {
   s->beta2 = (float)beta2;
   s->rho = rho;
   s->weight_decay = weight_decay;
-  s->lr_multiplier = lr_multiplier;
+  s->peak_lr = peak_lr;
   s->eps = eps;
   s->curvature_clip = clip;
   s->interval = interval;
@@ -207,7 +212,8 @@ static ntng_status sophia_optimizer_step(void *self, const ntng_step_info *step,
   const float *hess = h->state_data(h, s->hessian);
   if (!momentum || !hess) return ntng_fail(h, NTNG_E_INTERNAL, "a state tensor vanished");
 
-  const double lr = (double)args->lr * s->lr_multiplier;
+  if (!(args->peak_lr > 0)) return ntng_fail(h, NTNG_E_INVALID, "the host's schedule has no positive peak (args->peak_lr)");
+  const double lr = (double)args->lr * (s->peak_lr / args->peak_lr);
   const int64_t bs = s->bs > 0 ? s->bs : (args->batch_tokens > 0 ? args->batch_tokens : 1);
   const float rho_bs = (float)(s->rho * (double)bs);
   const float keep = (float)(1.0 - lr * s->weight_decay);
@@ -215,6 +221,7 @@ static ntng_status sophia_optimizer_step(void *self, const ntng_step_info *step,
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
     if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (!p.has_gradient) continue; /* skipped or frozen this step */
     double step_lr = lr;
     if (s->rms_scaling) step_lr *= rms_scale(p.value, p.count);
     wins += update_slice(p.value, p.grad, momentum + p.offset, hess + p.offset, p.count, (float)step_lr,
@@ -281,8 +288,7 @@ KEY(beta2, NTNG_CONFIG_DOUBLE, "0.99", "curvature EMA decay (per refresh)");
 KEY(rho, NTNG_CONFIG_DOUBLE, "0.01", "clip scale: steps are clipped where |m| >= rho*bs*h (paper's BERT value 0.01)");
 KEY(weight_decay, NTNG_CONFIG_DOUBLE, "0.015",
     "decoupled weight decay p*(1 - lr*wd) on the tensors the baseline decays (paper's BERT value 0.015)");
-KEY(lr_multiplier, NTNG_CONFIG_DOUBLE, "0.4",
-    "Sophia's rate = the host's scheduled rate x this; with the default --set lr=1e-3 the peak is the paper's 4e-4");
+KEY(peak_lr, NTNG_CONFIG_DOUBLE, "4e-4", "Sophia's peak rate (paper: 4e-4): the host's schedule and lr_scale, rescaled to this peak");
 KEY(eps, NTNG_CONFIG_DOUBLE, "1e-15", "added to rho*bs*h in the clip ratio's denominator");
 KEY(curvature_interval, NTNG_CONFIG_INT, "10", "k: refresh the curvature on updates 1, 1+k, 1+2k, ... (each refresh is charged)");
 KEY(bs, NTNG_CONFIG_INT, "0",
@@ -293,7 +299,7 @@ KEY(rms_scaling, NTNG_CONFIG_BOOL, "false", "scale each tensor's step by max(1e-
 #undef KEY
 
 static const ntng_config_key *const config_keys[] = {
-    &key_beta1, &key_beta2, &key_rho, &key_weight_decay, &key_lr_multiplier, &key_eps, &key_curvature_interval,
+    &key_beta1, &key_beta2, &key_rho, &key_weight_decay, &key_peak_lr, &key_eps, &key_curvature_interval,
     &key_bs, &key_curvature_clip, &key_rms_scaling, NULL};
 
 static const ntng_hooks hooks = {
@@ -310,7 +316,7 @@ static const ntng_descriptor descriptor = {
     .abi_minor = NTNG_ABI_MINOR,
     .id = "sophia",
     .name = "Sophia-G",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "Sophia-G (Liu et al. 2023): clipped momentum preconditioned by a sampled-label Gauss-Newton curvature",
     .config_keys = config_keys,
     .hooks = &hooks,

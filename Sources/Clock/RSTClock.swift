@@ -113,6 +113,18 @@ public struct RSTClock: Codable, Sendable {
         charge(.training, seconds: profile.forwardBackwardCost(activeLayers: activeLayers, sequences: sequences))
     }
 
+    /// Charges a training pass of `sequences` sequences through `activeLayers` layers of which the
+    /// bottom `frozenLayers` run forward only: forward + backward at the trained depth, plus the
+    /// frozen layers' forward (the forward-only table's increment, never negative).
+    @discardableResult
+    public mutating func chargeTraining(activeLayers: Int, frozenLayers: Int, sequences: Int) -> Double {
+        guard frozenLayers > 0 else { return chargeTraining(activeLayers: activeLayers, sequences: sequences) }
+        let trained = activeLayers - frozenLayers
+        let forward = profile.forwardOnlyCost(activeLayers: activeLayers, sequences: sequences)
+            - profile.forwardOnlyCost(activeLayers: trained, sequences: sequences)
+        return charge(.training, seconds: profile.forwardBackwardCost(activeLayers: trained, sequences: sequences) + Swift.max(0, forward))
+    }
+
     /// Charges no-grad scoring of `sequences` sequences through `activeLayers` layers.
     @discardableResult
     public mutating func chargeScoring(activeLayers: Int, sequences: Int) -> Double {

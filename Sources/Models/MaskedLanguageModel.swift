@@ -101,10 +101,14 @@ public final class MaskedLanguageModel {
     public typealias Loss = PassLoss
 
     /// Forward pass only: the loss, with per-example losses readable from `perExampleLoss`.
-    /// `activeLayers` lists the layers to run, in order (nil = all).
+    /// `activeLayers` lists the layers to run, in order (nil = all); of `controls`, only the
+    /// output scales change a forward pass.
     @discardableResult
-    public func forward(_ batch: MaskedLMBatch, activeLayers: [Int]? = nil, targets: Targets = .labels) -> Loss {
-        runForward(batch, activeLayers: activeLayers, targets: targets, gradientScale: nil)
+    public func forward(_ batch: MaskedLMBatch, activeLayers: [Int]? = nil, targets: Targets = .labels,
+                        controls: PassControls = .none) -> Loss {
+        pass.controls = controls
+        defer { pass.controls = .none }
+        return runForward(batch, activeLayers: activeLayers, targets: targets, gradientScale: nil)
     }
 
     /// Forward and backward: accumulates (`+=`) into `parameters.gradients` the gradient of
@@ -112,12 +116,31 @@ public final class MaskedLanguageModel {
     /// mean over micro-batches; nil means this batch's own mean).
     @discardableResult
     public func forwardBackward(
-        _ batch: MaskedLMBatch, activeLayers: [Int]? = nil, targets: Targets = .labels, gradientScale: Float? = nil
+        _ batch: MaskedLMBatch, activeLayers: [Int]? = nil, targets: Targets = .labels, gradientScale: Float? = nil,
+        controls: PassControls = .none
     ) -> Loss {
         let scale = gradientScale ?? 1 / Float(Swift.max(batch.maskedCount, 1))
+        pass.controls = controls
+        defer { pass.controls = .none }
         let loss = runForward(batch, activeLayers: activeLayers, targets: targets, gradientScale: scale)
+        if let weights = controls.rowWeights { weighRows(batch, weights) }
         runBackward(batch)
         return loss
+    }
+
+    /// Scales each masked position's logit gradient by its row's weight (the loss itself stays
+    /// unweighted).
+    private func weighRows(_ batch: MaskedLMBatch, _ weights: [Float]) {
+        precondition(weights.count == batch.sequences, "\(weights.count) row weights for \(batch.sequences) rows")
+        let v = buffers.logits.columns, s = config.sequenceLength, z = buffers.logits.base
+        batch.maskedPositions.withUnsafeBufferPointer { positions in
+            for (i, p) in positions.enumerated() {
+                let w = weights[Int(p) / s]
+                if w == 1 { continue }
+                let row = z + i * v
+                for j in 0..<v { row[j] *= w }
+            }
+        }
     }
 
     /// Per-example summed loss of the last pass: `[sequences]`, summing to `Loss.sum`.
@@ -181,7 +204,8 @@ public final class MaskedLanguageModel {
         let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: c.hidden)
         for (slot, layer) in pass.active.enumerated() {
             let x = a.residual[slot], y = a.residual[slot + 1], buf = a.layers[slot], p = w.layers[layer]
-            forwardLayer(x: x, y: y, buf: buf, p: p, rows: t, sequences: b, attention: attention, batch: batch)
+            forwardLayer(x: x, y: y, buf: buf, p: p, rows: t, sequences: b, attention: attention, batch: batch,
+                         scale: pass.controls.outputScales?[layer] ?? 1)
         }
     }
 
@@ -211,8 +235,10 @@ public final class MaskedLanguageModel {
         backend.scatterAddRows(a.dMaskedHidden, indices: positions, count: m, into: a.dResidual)
     }
 
+    /// One pre-LN layer, `middle = x + s·attention(LN(x))`, `y = middle + s·ffn(LN(middle))`, with
+    /// the branch scale `s` applied as the GEMM's alpha (1 for every layer without controls).
     private func forwardLayer(x: Tensor, y: Tensor, buf: EncoderActivations.Layer, p: Weights.Layer,
-                              rows t: Int, sequences b: Int, attention: Attention, batch: MaskedLMBatch) {
+                              rows t: Int, sequences b: Int, attention: Attention, batch: MaskedLMBatch, scale s: Float) {
         let c = config, eps = c.layerNormEpsilon
         backend.layerNormForward(input: x, gain: p.norm1Gain, bias: p.norm1Bias, output: buf.norm1,
                           mean: buf.norm1Mean, rstd: buf.norm1Rstd, epsilon: eps, rows: t)
@@ -223,14 +249,14 @@ public final class MaskedLanguageModel {
         }
         // middle = x + context·W_oᵀ: copy the residual, then let GEMM add into it (beta = 1).
         buf.middle.base.update(from: x.base, count: t * c.hidden)
-        linear(buf.context, p.attentionOutput, into: buf.middle, rows: t, accumulate: true)
+        linear(buf.context, p.attentionOutput, into: buf.middle, rows: t, accumulate: true, scale: s)
         backend.layerNormForward(input: buf.middle, gain: p.norm2Gain, bias: p.norm2Bias, output: buf.norm2,
                           mean: buf.norm2Mean, rstd: buf.norm2Rstd, epsilon: eps, rows: t)
         linear(buf.norm2, p.ffnInput, into: buf.ffnUp, rows: t)
         let up = buf.ffnUp.prefixRows(t), act = buf.ffnActivation.prefixRows(t)
         backend.geluForward(input: up, output: act, gated: c.feedForward == .gatedGELU)
         y.base.update(from: buf.middle.base, count: t * c.hidden)
-        linear(buf.ffnActivation, p.ffnOutput, into: y, rows: t, accumulate: true)
+        linear(buf.ffnActivation, p.ffnOutput, into: y, rows: t, accumulate: true, scale: s)
     }
 
     private func runBackward(_ batch: MaskedLMBatch) {
@@ -253,9 +279,12 @@ public final class MaskedLanguageModel {
         let b = pass.sequences, s = c.sequenceLength, t = b * s, h = c.hidden
         let attention = Attention(batch: c.microBatch, sequence: s, heads: c.heads, hidden: h)
         for (slot, layer) in pass.active.enumerated().reversed() {
+            // Frozen layers are a bottom block: the backward pass ends above the first one met.
+            if layer < pass.controls.frozenBelow { return }
             backwardLayer(x: a.residual[slot], buf: a.layers[slot], p: w.layers[layer], g: w.layerGradients[layer],
-                          rows: t, sequences: b, attention: attention)
+                          rows: t, sequences: b, attention: attention, scale: pass.controls.outputScales?[layer] ?? 1)
         }
+        if pass.controls.frozenBelow > 0 { return }
         a.dHidden.base.update(repeating: 0, count: t * h)
         backend.layerNormBackward(dOutput: a.dResidual, input: a.embeddingSum, gain: w.embeddingNormGain, mean: a.embeddingMean,
                            rstd: a.embeddingRstd, dInput: a.dHidden, dGain: w.dEmbeddingNormGain,
@@ -268,20 +297,20 @@ public final class MaskedLanguageModel {
 
     /// `dResidual` holds the gradient of the layer's output; on return, of its input.
     private func backwardLayer(x: Tensor, buf: EncoderActivations.Layer, p: Weights.Layer, g: Weights.Layer,
-                               rows t: Int, sequences b: Int, attention: Attention) {
+                               rows t: Int, sequences b: Int, attention: Attention, scale s: Float) {
         let a = buffers, dy = a.dResidual
-        // Feed-forward branch.
-        linearBackwardWeight(dy, buf.ffnActivation, into: g.ffnOutput, rows: t)
-        linearBackwardInput(dy, p.ffnOutput, into: a.dFfnActivation, rows: t)
+        // Feed-forward branch (its output was scaled by s).
+        linearBackwardWeight(dy, buf.ffnActivation, into: g.ffnOutput, rows: t, scale: s)
+        linearBackwardInput(dy, p.ffnOutput, into: a.dFfnActivation, rows: t, scale: s)
         let up = buf.ffnUp.prefixRows(t), dUp = a.dFfnUp.prefixRows(t), dAct = a.dFfnActivation.prefixRows(t)
         backend.geluBackward(input: up, dOutput: dAct, dInput: dUp, gated: config.feedForward == .gatedGELU)
         linearBackwardWeight(a.dFfnUp, buf.norm2, into: g.ffnInput, rows: t)
         linearBackwardInput(a.dFfnUp, p.ffnInput, into: a.dHidden, rows: t)
         backend.layerNormBackward(dOutput: a.dHidden, input: buf.middle, gain: p.norm2Gain, mean: buf.norm2Mean,
                            rstd: buf.norm2Rstd, dInput: dy, dGain: g.norm2Gain, dBias: g.norm2Bias, rows: t)
-        // Attention branch.
-        linearBackwardWeight(dy, buf.context, into: g.attentionOutput, rows: t)
-        linearBackwardInput(dy, p.attentionOutput, into: a.dHidden, rows: t)
+        // Attention branch (scaled by s too).
+        linearBackwardWeight(dy, buf.context, into: g.attentionOutput, rows: t, scale: s)
+        linearBackwardInput(dy, p.attentionOutput, into: a.dHidden, rows: t, scale: s)
         backend.attentionBackward(attention, dContext: a.dHidden, qkv: buf.qkv, probabilities: buf.probabilities,
                            dProbabilities: a.dProbabilities, dQKV: a.dQKV, batchRows: b)
         linearBackwardWeight(a.dQKV, buf.norm1, into: g.qkv, rows: t)
@@ -306,16 +335,16 @@ public final class MaskedLanguageModel {
 
     // MARK: - Linear layers (y = x·Wᵀ, W stored [out, in] as in PyTorch)
 
-    private func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool = false) {
-        backend.linear(x, w, into: y, rows: rows, accumulate: accumulate)
+    private func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool = false, scale: Float = 1) {
+        backend.linear(x, w, into: y, rows: rows, accumulate: accumulate, scale: scale)
     }
 
-    private func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
-        backend.linearBackwardInput(dy, w, into: dx, rows: rows)
+    private func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int, scale: Float = 1) {
+        backend.linearBackwardInput(dy, w, into: dx, rows: rows, scale: scale)
     }
 
-    private func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
-        backend.linearBackwardWeight(dy, x, into: dw, rows: rows)
+    private func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int, scale: Float = 1) {
+        backend.linearBackwardWeight(dy, x, into: dw, rows: rows, scale: scale)
     }
 }
 
@@ -325,6 +354,8 @@ struct PassState {
     var sequences = 0
     var masked = 0
     var sampledLabels: [Int32] = []
+    /// The controls of the forward/backward pass in progress (none for a forward-only pass).
+    var controls = PassControls.none
 
     mutating func setActive(_ layers: [Int]?, depth: Int) {
         if let layers {

@@ -21,3 +21,30 @@ public struct PassLoss: Sendable, Equatable {
         self.targetTokens = targetTokens
     }
 }
+
+/// Per-pass controls a training method may set through its step plan and batch selection
+/// (PluginAPI v1.1). The default changes nothing: every pass without controls computes exactly
+/// what it computed before they existed.
+public struct PassControls: Sendable, Equatable {
+    /// Per layer of the resizable stack (indexed by layer, not by active slot): the factor its
+    /// residual branches are multiplied by, `x + s·f(x)` (progressive layer dropping's 1/p).
+    /// Nil: 1 everywhere.
+    public var outputScales: [Float]?
+    /// Layers `0..<frozenBelow` run forward only: the backward pass stops above them, so neither
+    /// they nor the embedding below them get a gradient (the tied token embedding still gets the
+    /// head's). 0: every layer trains.
+    public var frozenBelow: Int
+    /// Per row of the batch, the weight of its token losses in the gradient (importance
+    /// sampling). Nil: 1 for every row. The returned loss stays unweighted.
+    public var rowWeights: [Float]?
+
+    public init(outputScales: [Float]? = nil, frozenBelow: Int = 0, rowWeights: [Float]? = nil) {
+        self.outputScales = outputScales
+        self.frozenBelow = frozenBelow
+        self.rowWeights = rowWeights
+    }
+
+    /// No control set: the plain pass.
+    public static let none = PassControls()
+    public var isNone: Bool { outputScales == nil && frozenBelow == 0 && rowWeights == nil }
+}

@@ -20,7 +20,12 @@ _Static_assert(offsetof(ntng_model_info, struct_size) == 0, "struct_size first")
 _Static_assert(offsetof(ntng_ostream, struct_size) == 0, "struct_size first");
 _Static_assert(offsetof(ntng_istream, struct_size) == 0, "struct_size first");
 
-/* Fixed-width layout on the 64-bit targets ntng supports: these sizes are frozen for v1.0. */
+/* The v1.0 structs end where v1.1 appended (rule V4): a v1.0 plugin's struct_size marks exactly
+ * these offsets. The full layout is checked by the LAYOUT block of ntng_plugin.h. */
+_Static_assert(offsetof(ntng_param_info, has_gradient) == 96, "ntng_param_info v1.0 size");
+_Static_assert(offsetof(ntng_step_plan, layer_output_scale) == 24, "ntng_step_plan v1.0 size");
+_Static_assert(offsetof(ntng_batch_pool, row_weights) == 24, "ntng_batch_pool v1.0 size");
+_Static_assert(offsetof(ntng_optimizer_args, schedule_lr) == 32, "ntng_optimizer_args v1.0 size");
+_Static_assert(offsetof(ntng_hooks, after_optimizer_step) == 96, "ntng_hooks v1.0 size");
 _Static_assert(sizeof(ntng_step_info) == 40, "ntng_step_info v1.0 layout");
-_Static_assert(sizeof(ntng_param_info) == 96, "ntng_param_info v1.0 layout");
 _Static_assert(sizeof(ntng_status) == 4, "ntng_status is 32-bit");

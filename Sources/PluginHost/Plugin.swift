@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import PluginAPI
+import Storage
 
 /// Where the run stands, as handed to each hook (`ntng_step_info`).
 public struct PluginStepInfo: Sendable, Equatable {
@@ -78,6 +79,25 @@ public final class Plugin {
             throw PluginError(.hook, plugin: library.descriptor.id, hook: "create", "returned NTNG_OK but left *out_self NULL")
         }
         instance = out
+        evaluationWeights = try Self.evaluationWeightsTable(of: library, instance: out, context: context)
+    }
+
+    /// The plugin's "ntng.evaluation_weights/1" table (as far as its struct_size reaches), if served.
+    private var evaluationWeights: ntng_evaluation_weights_v1?
+
+    private static func evaluationWeightsTable(of library: PluginLibrary, instance: UnsafeMutableRawPointer,
+                                               context: PluginHostContext) throws -> ntng_evaluation_weights_v1? {
+        guard let get = library.hooks.get_extension else { return nil }
+        context.begin(PluginHook.getExtension.rawValue)
+        let raw = NTNG_EXT_EVALUATION_WEIGHTS.withCString { get(instance, $0) }
+        context.end()
+        guard let raw else { return nil }
+        let table = PluginLibrary.readPrefix(raw.assumingMemoryBound(to: ntng_evaluation_weights_v1.self))
+        guard Int(table.struct_size) >= MemoryLayout<ntng_evaluation_weights_v1>.size, table.write != nil else {
+            throw PluginError(.descriptor, plugin: library.descriptor.id, hook: NTNG_EXT_EVALUATION_WEIGHTS,
+                              "the extension table's struct_size (\(table.struct_size)) is below its \(MemoryLayout<ntng_evaluation_weights_v1>.size) bytes or write is NULL")
+        }
+        return table
     }
 
     deinit { destroy() }
@@ -155,46 +175,72 @@ public final class Plugin {
         }
     }
 
-    /// The plugin's step plan: an LR scale and, per micro-batch, which layers run. Nil when the
-    /// plugin declined (no change).
-    public func stepPlan(_ s: PluginStepInfo, microBatches: Int) throws -> (lrScale: Float, keep: [[Bool]])? {
+    /// The plugin's step plan: an LR scale and, per micro-batch, which layers run and (v1.1) with
+    /// which output scale, and which layers run forward only. Nil when the plugin declined.
+    public func stepPlan(_ s: PluginStepInfo, microBatches: Int) throws -> PluginLayerPlan? {
         guard let f = library.hooks.on_step else { return nil }
         let depth = s.layers
-        let bytes = Swift.max(depth * microBatches, 1)
-        var mask = [UInt8](repeating: 1, count: bytes) + OutBufferGuard.region(OutBufferGuard.byteCanary)
-        return try mask.withUnsafeMutableBufferPointer { buffer -> (Float, [[Bool]])? in
-            var plan = ntng_step_plan(struct_size: UInt32(MemoryLayout<ntng_step_plan>.size), lr_scale: 1,
-                                      num_layers: Int32(depth), micro_batches: Int32(microBatches), layer_keep: buffer.baseAddress)
-            let status = try withUnsafePointer(to: s.c) { info in
-                try lent.lending(&plan, name: "the step plan of on_step") { lentPlan in
-                    try invoke(.onStep, allowDeclined: true) { f($0, info, lentPlan) }
+        let cells = Swift.max(depth * microBatches, 1), layers = Swift.max(depth, 1)
+        var mask = [UInt8](repeating: 1, count: cells) + OutBufferGuard.region(OutBufferGuard.byteCanary)
+        var scales = [Float](repeating: 1, count: cells) + OutBufferGuard.region(OutBufferGuard.floatCanary)
+        var backward = [UInt8](repeating: 1, count: layers) + OutBufferGuard.region(OutBufferGuard.byteCanary)
+        let fail = { (reason: String) in PluginError(.hook, plugin: self.id, hook: PluginHook.onStep.rawValue, reason) }
+        let (status, lrScale) = try mask.withUnsafeMutableBufferPointer { keepBuffer in
+            try scales.withUnsafeMutableBufferPointer { scaleBuffer in
+                try backward.withUnsafeMutableBufferPointer { backwardBuffer -> (Int32, Float) in
+                    var plan = ntng_step_plan(struct_size: UInt32(MemoryLayout<ntng_step_plan>.size), lr_scale: 1,
+                                              num_layers: Int32(depth), micro_batches: Int32(microBatches), layer_keep: keepBuffer.baseAddress,
+                                              layer_output_scale: scaleBuffer.baseAddress, layer_backward: backwardBuffer.baseAddress)
+                    let original = plan
+                    let status = try withUnsafePointer(to: s.c) { info in
+                        try lent.lending(&plan, name: "the step plan of on_step") { lentPlan in
+                            try invoke(.onStep, allowDeclined: true) { f($0, info, lentPlan) }
+                        }
+                    }
+                    try OutBufferGuard.check(keepBuffer, from: cells, canary: OutBufferGuard.byteCanary, plugin: id, hook: .onStep, name: "layer_keep")
+                    try OutBufferGuard.check(scaleBuffer, from: cells, canary: OutBufferGuard.floatCanary, plugin: id, hook: .onStep, name: "layer_output_scale")
+                    try OutBufferGuard.check(backwardBuffer, from: layers, canary: OutBufferGuard.byteCanary, plugin: id, hook: .onStep, name: "layer_backward")
+                    guard status != NTNG_DECLINED else { return (status, 1) }
+                    guard plan.struct_size == original.struct_size, plan.num_layers == original.num_layers,
+                          plan.micro_batches == original.micro_batches, plan.layer_keep == original.layer_keep,
+                          plan.layer_output_scale == original.layer_output_scale, plan.layer_backward == original.layer_backward else {
+                        throw fail("changed a read-only field of the plan (struct_size, num_layers, micro_batches or a buffer pointer)")
+                    }
+                    guard plan.lr_scale.isFinite, plan.lr_scale >= 0 else {
+                        throw fail("lr_scale = \(plan.lr_scale) is not a finite number >= 0")
+                    }
+                    return (status, plan.lr_scale)
                 }
             }
-            try OutBufferGuard.check(buffer, from: bytes, canary: OutBufferGuard.byteCanary, plugin: id, hook: .onStep, name: "layer_keep")
-            if status == NTNG_DECLINED { return nil }
-            let fail = { (reason: String) in PluginError(.hook, plugin: self.id, hook: PluginHook.onStep.rawValue, reason) }
-            guard plan.struct_size == UInt32(MemoryLayout<ntng_step_plan>.size), plan.num_layers == Int32(depth),
-                  plan.micro_batches == Int32(microBatches), plan.layer_keep == buffer.baseAddress else {
-                throw fail("changed a read-only field of the plan (struct_size, num_layers, micro_batches or layer_keep)")
-            }
-            guard plan.lr_scale.isFinite, plan.lr_scale >= 0 else {
-                throw fail("lr_scale = \(plan.lr_scale) is not a finite number >= 0")
-            }
-            var keep: [[Bool]] = []
-            for m in 0..<microBatches {
-                var row: [Bool] = []
-                for l in 0..<depth {
-                    let byte = buffer[m * depth + l]
-                    guard byte <= 1 else { throw fail("layer_keep[\(m)][\(l)] = \(byte); use 0 (skip) or 1 (run)") }
-                    row.append(byte == 1)
-                }
-                if depth > 0, !row.contains(true) {
-                    throw fail("the keep mask of micro-batch \(m) is empty (all \(depth) layers skipped); keep at least one")
-                }
-                keep.append(row)
-            }
-            return (plan.lr_scale, keep)
         }
+        if status == NTNG_DECLINED { return nil }
+        var keep: [[Bool]] = [], outputScale: [[Float]] = []
+        for m in 0..<microBatches {
+            var row: [Bool] = [], scaleRow: [Float] = []
+            for l in 0..<depth {
+                let byte = mask[m * depth + l], scale = scales[m * depth + l]
+                guard byte <= 1 else { throw fail("layer_keep[\(m)][\(l)] = \(byte); use 0 (skip) or 1 (run)") }
+                guard scale.isFinite, scale > 0 else {
+                    throw fail("layer_output_scale[\(m)][\(l)] = \(scale); it must be a finite number > 0 (1 = unchanged)")
+                }
+                row.append(byte == 1)
+                scaleRow.append(scale)
+            }
+            if depth > 0, !row.contains(true) {
+                throw fail("the keep mask of micro-batch \(m) is empty (all \(depth) layers skipped); keep at least one")
+            }
+            keep.append(row)
+            outputScale.append(scaleRow)
+        }
+        var trains: [Bool] = []
+        for l in 0..<depth {
+            guard backward[l] <= 1 else { throw fail("layer_backward[\(l)] = \(backward[l]); use 0 (forward only) or 1 (train)") }
+            trains.append(backward[l] == 1)
+        }
+        if let firstTrained = trains.firstIndex(of: true), trains[firstTrained...].contains(false) {
+            throw fail("layer_backward freezes layer \(trains.lastIndex(of: false)!) above trained layer \(firstTrained); frozen layers must be a bottom block 0..k-1 (the backward pass stops above them)")
+        }
+        return PluginLayerPlan(lrScale: lrScale, keep: keep, outputScale: outputScale, backward: trains)
     }
 
     /// The candidate pool size as a multiple of the batch (1...64).
@@ -209,26 +255,32 @@ public final class Plugin {
         return Int(factor)
     }
 
-    /// The rows of the pool to train on, in order; nil when the plugin declined (the host then
-    /// takes rows `0..<select`).
+    /// The rows of the pool to train on, in order, with their loss weights (v1.1; nil when all
+    /// are 1); nil when the plugin declined (the host then takes rows `0..<select`, unweighted).
     public func selectBatch(_ s: PluginStepInfo, candidates: Int, select: Int, sequenceLength: Int,
-                            exampleIDs: [UInt64]) throws -> [Int]? {
+                            exampleIDs: [UInt64]) throws -> (rows: [Int], weights: [Float]?)? {
         guard let f = library.hooks.select_batch else { return nil }
         precondition(exampleIDs.count == candidates && select <= candidates && select >= 1)
         var rows = [Int32](repeating: -1, count: select) + OutBufferGuard.region(OutBufferGuard.int32Canary)
+        var weights = [Float](repeating: 1, count: select) + OutBufferGuard.region(OutBufferGuard.floatCanary)
         let status = try lent.lending(exampleIDs, name: "the example_ids of select_batch") { ids in
             try rows.withUnsafeMutableBufferPointer { out in
-                var pool = ntng_batch_pool(struct_size: UInt32(MemoryLayout<ntng_batch_pool>.size), n_candidates: Int32(candidates),
-                                           n_select: Int32(select), sequence_length: Int32(sequenceLength), example_ids: ids)
-                context.poolCandidates = candidates
-                let status = try withUnsafePointer(to: s.c) { info in
-                    try invoke(.selectBatch, allowDeclined: true) { f($0, info, &pool, out.baseAddress) }
+                try weights.withUnsafeMutableBufferPointer { weightBuffer in
+                    var pool = ntng_batch_pool(struct_size: UInt32(MemoryLayout<ntng_batch_pool>.size), n_candidates: Int32(candidates),
+                                               n_select: Int32(select), sequence_length: Int32(sequenceLength), example_ids: ids,
+                                               row_weights: weightBuffer.baseAddress)
+                    context.poolCandidates = candidates
+                    let status = try withUnsafePointer(to: s.c) { info in
+                        try invoke(.selectBatch, allowDeclined: true) { f($0, info, &pool, out.baseAddress) }
+                    }
+                    try OutBufferGuard.check(out, from: select, canary: OutBufferGuard.int32Canary, plugin: id, hook: .selectBatch, name: "out_rows")
+                    try OutBufferGuard.check(weightBuffer, from: select, canary: OutBufferGuard.floatCanary, plugin: id, hook: .selectBatch, name: "row_weights")
+                    return status
                 }
-                try OutBufferGuard.check(out, from: select, canary: OutBufferGuard.int32Canary, plugin: id, hook: .selectBatch, name: "out_rows")
-                return status
             }
         }
         rows.removeLast(OutBufferGuard.count)
+        weights.removeLast(OutBufferGuard.count)
         if status == NTNG_DECLINED { return nil }
         var seen = Set<Int32>()
         for (i, r) in rows.enumerated() {
@@ -240,24 +292,78 @@ public final class Plugin {
                 throw PluginError(.hook, plugin: id, hook: PluginHook.selectBatch.rawValue, "row \(r) is selected twice (out_rows must be distinct)")
             }
         }
-        return rows.map(Int.init)
+        for (i, w) in weights.enumerated() where !(w.isFinite && w >= 0) {
+            throw PluginError(.hook, plugin: id, hook: PluginHook.selectBatch.rawValue, "row_weights[\(i)] = \(w); each weight must be a finite number >= 0")
+        }
+        guard weights.contains(where: { $0 > 0 }) else {
+            throw PluginError(.hook, plugin: id, hook: PluginHook.selectBatch.rawValue, "row_weights are all 0, so the step would train on nothing")
+        }
+        return (rows.map(Int.init), weights.allSatisfy { $0 == 1 } ? nil : weights)
     }
 
-    /// Runs the plugin's optimizer update over `store`, then checks every value is finite.
-    public func optimizerStep(_ s: PluginStepInfo, learningRate: Float, update: Int, batchSequences: Int, batchTokens: Int,
-                              store: ParameterStore) throws {
+    /// Runs the plugin's optimizer update over `store`, then checks every value is finite and, for
+    /// a v1.1 plugin, that tensors without a gradient this step (`hasGradient[i] == false`) are
+    /// unchanged (rule P11).
+    public func optimizerStep(_ s: PluginStepInfo, _ context: OptimizerContext, update: Int, store: ParameterStore,
+                              hasGradient: [Bool]?) throws {
         guard let f = library.hooks.optimizer_step else { return }
-        var args = ntng_optimizer_args(struct_size: UInt32(MemoryLayout<ntng_optimizer_args>.size), lr: learningRate,
-                                       update: UInt64(update), batch_sequences: Int64(batchSequences), batch_tokens: Int64(batchTokens))
-        try withUnsafePointer(to: s.c) { info in _ = try invoke(.optimizerStep) { f($0, info, &args) } }
+        try updatingParameters(.optimizerStep, store: store, hasGradient: hasGradient) {
+            var args = context.c(update: update)
+            try withUnsafePointer(to: s.c) { info in _ = try invoke(.optimizerStep) { f($0, info, &args) } }
+        }
+    }
+
+    /// v1.1 `after_optimizer_step`, with the checks of ``optimizerStep(_:_:update:store:hasGradient:)``.
+    public func afterOptimizerStep(_ s: PluginStepInfo, _ context: OptimizerContext, update: Int, store: ParameterStore,
+                                   hasGradient: [Bool]?) throws {
+        guard let f = library.hooks.after_optimizer_step else { return }
+        try updatingParameters(.afterOptimizerStep, store: store, hasGradient: hasGradient) {
+            var args = context.c(update: update)
+            try withUnsafePointer(to: s.c) { info in _ = try invoke(.afterOptimizerStep) { f($0, info, &args) } }
+        }
+    }
+
+    private func updatingParameters(_ hook: PluginHook, store: ParameterStore, hasGradient: [Bool]?, _ call: () throws -> Void) throws {
+        // A v1.0 plugin cannot know which tensors lack a gradient, so only v1.1 ones are held to it.
+        let frozen = library.descriptor.abiMinor >= 1 ? hasGradient.map { flags in flags.indices.filter { !flags[$0] } } ?? [] : []
+        let before = frozen.map { Self.hash(store, entry: $0) }
+        try call()
         for e in store.entries {
             let values = store.values + e.offset
             for j in 0..<e.count where !values[j].isFinite {
-                throw PluginError(.hook, plugin: id, hook: PluginHook.optimizerStep.rawValue,
-                                  "left a non-finite value (\(values[j])) in \(e.name)[\(j)]")
+                throw PluginError(.hook, plugin: id, hook: hook.rawValue, "left a non-finite value (\(values[j])) in \(e.name)[\(j)]")
             }
         }
+        for (index, hash) in zip(frozen, before) where Self.hash(store, entry: index) != hash {
+            throw PluginError(.hook, plugin: id, hook: hook.rawValue,
+                              "changed \(store.entries[index].name), which has no gradient this step (has_gradient = 0: its layer was skipped or frozen); leave such tensors and their state alone (docs/plugins.md, rule P11)")
+        }
     }
+
+    private static func hash(_ store: ParameterStore, entry index: Int) -> UInt64 {
+        let e = store.entries[index]
+        var h = ContentHash64()
+        h.update(UnsafeRawBufferPointer(start: store.values + e.offset, count: e.count * MemoryLayout<Float>.stride))
+        return h.finish()
+    }
+
+    /// v1.1 "ntng.evaluation_weights/1": the plugin's evaluation weights written into `out`
+    /// (`count` floats, pre-filled with the training weights). False when it declined or serves
+    /// no such extension.
+    public func writeEvaluationWeights(_ s: PluginStepInfo, into out: UnsafeMutablePointer<Float>, count: Int) throws -> Bool {
+        guard let write = evaluationWeights?.write else { return false }
+        let status = try withUnsafePointer(to: s.c) { info in
+            try invoke(.evaluationWeights, allowDeclined: true) { write($0, info, out, Int64(count)) }
+        }
+        if status == NTNG_DECLINED { return false }
+        for j in 0..<count where !out[j].isFinite {
+            throw PluginError(.hook, plugin: id, hook: PluginHook.evaluationWeights.rawValue, "wrote a non-finite value (\(out[j])) at flat index \(j)")
+        }
+        return true
+    }
+
+    /// Whether the plugin serves "ntng.evaluation_weights/1".
+    public var providesEvaluationWeights: Bool { evaluationWeights?.write != nil }
 
     /// The plugin's private state bytes (empty when it has no save_state).
     public func saveState() throws -> [UInt8] {
@@ -452,6 +558,7 @@ enum OutBufferGuard {
     static let count = 16
     static let int32Canary: Int32 = 0x5AFE_C0DE
     static let byteCanary: UInt8 = 0xA5
+    static let floatCanary: Float = -1.234_5e30
 
     static func region<T>(_ canary: T) -> [T] { Array(repeating: canary, count: count) }
 
@@ -462,6 +569,48 @@ enum OutBufferGuard {
                               "wrote past the end of \(name) (element \(i); it has \(start)); write only the elements its struct describes")
         }
     }
+}
+
+/// The optimizer hooks' arguments (`ntng_optimizer_args`): the rate and, v1.1, the schedule it
+/// came from.
+public struct OptimizerContext: Sendable, Equatable {
+    /// `Float(scheduleLR × lrScale)`: the baseline's rate this step.
+    public var learningRate: Float
+    public var scheduleLR: Double
+    public var lrScale: Double
+    public var peakLR: Double
+    /// The budget fraction the schedule was read at (the step's start).
+    public var scheduleFraction: Double
+    public var batchSequences: Int
+    public var batchTokens: Int
+
+    public init(learningRate: Float, scheduleLR: Double, lrScale: Double, peakLR: Double, scheduleFraction: Double,
+                batchSequences: Int, batchTokens: Int) {
+        self.learningRate = learningRate
+        self.scheduleLR = scheduleLR
+        self.lrScale = lrScale
+        self.peakLR = peakLR
+        self.scheduleFraction = scheduleFraction
+        self.batchSequences = batchSequences
+        self.batchTokens = batchTokens
+    }
+
+    func c(update: Int) -> ntng_optimizer_args {
+        ntng_optimizer_args(struct_size: UInt32(MemoryLayout<ntng_optimizer_args>.size), lr: learningRate, update: UInt64(update),
+                            batch_sequences: Int64(batchSequences), batch_tokens: Int64(batchTokens), schedule_lr: scheduleLR,
+                            lr_scale: lrScale, peak_lr: peakLR, schedule_fraction: scheduleFraction)
+    }
+}
+
+/// One plugin's `on_step` plan, checked.
+public struct PluginLayerPlan: Sendable, Equatable {
+    public var lrScale: Float
+    /// `[micro-batch][layer]`: run the layer.
+    public var keep: [[Bool]]
+    /// `[micro-batch][layer]`: its residual branches' scale (v1.1; 1 from a v1.0 plugin).
+    public var outputScale: [[Float]]
+    /// `[layer]`: false = forward only this step (v1.1; all true from a v1.0 plugin).
+    public var backward: [Bool]
 }
 
 /// Collects save_state bytes.

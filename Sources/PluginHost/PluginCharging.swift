@@ -5,7 +5,8 @@ import Clock
 /// How the budget pays for work a plugin does itself (docs/plugins.md, "Charging").
 ///
 /// Host services are charged by the trainer at their reference costs (`.scoring`, `.curvature`).
-/// What remains is a plugin's own arithmetic in `optimizer_step`, charged as `.plugin`:
+/// What remains is a plugin's own arithmetic in `optimizer_step` and `after_optimizer_step`
+/// (PluginAPI v1.1; its calibration key is ``afterOptimizerKey(_:)``), charged as `.plugin`:
 /// - **calibrated**: the profile has `pluginCostPerParameter[id]`, measured on the reference
 ///   machine by `ntng calibrate --plugin X` (`PluginCalibration` in Benchmarks) — deterministic, like every
 ///   other charge;
@@ -26,6 +27,9 @@ public enum PluginCharging {
         let ratio = referenceOverLocal.flatMap { $0.isFinite && $0 > 0 ? $0 : nil } ?? 1
         return PluginWorkCharge(seconds: Swift.max(0, measuredSeconds) * ratio, basis: .estimated)
     }
+
+    /// The profile key of a plugin's calibrated `after_optimizer_step` cost (per parameter).
+    public static func afterOptimizerKey(_ pluginID: String) -> String { "\(pluginID)/after_optimizer_step" }
 
     /// Seconds to charge for carrying out a resize plan: the host copies every parameter once,
     /// charged like one AdamW pass over the new model (deterministic, and an upper bound of a

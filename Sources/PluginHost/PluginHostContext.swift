@@ -249,7 +249,7 @@ final class PluginHostContext {
             out.pointee.layer = Int32(e.layer ?? -1)
             out.pointee.name = c.cName(Int(index), store: store)
             out.pointee.kind = ParameterKindCode.code(e.kind)
-            out.pointee.decayed = e.kind.isDecayed ? 1 : 0
+            out.pointee.decayed = e.kind.isDecayed || (c.services?.decaysEverything ?? false) ? 1 : 0
             out.pointee.ndim = Int32(e.shape.count)
             withUnsafeMutableBytes(of: &out.pointee.shape) { raw in
                 let dims = raw.bindMemory(to: Int64.self)
@@ -259,6 +259,12 @@ final class PluginHostContext {
             out.pointee.count = Int64(e.count)
             out.pointee.value = store.values + e.offset
             out.pointee.grad = UnsafePointer(store.gradients + e.offset)
+            // v1.1 fields, only into a struct that has them (a v1.0 plugin's is 96 bytes).
+            if Int(out.pointee.struct_size) >= MemoryLayout<ntng_param_info>.size {
+                out.pointee.has_gradient = c.step?.hasGradient?[Int(index)] ?? true ? 1 : 0
+                out.pointee.reserved1 = 0
+                out.pointee.updates = UInt64(c.step?.parameterUpdates?[Int(index)] ?? 0)
+            }
             return NTNG_OK
         }
 

@@ -20,6 +20,9 @@ public protocol PluginHostServices: AnyObject {
     var maxLayers: Int { get }
     /// The model's named stacks of layers ("ntng.model_stacks/1").
     var stacks: [ModelStack] { get }
+    /// Whether the baseline decays every tensor (`--set decay-all=true`), so that
+    /// `param_info.decayed` says what the baseline decays.
+    var decaysEverything: Bool { get }
     /// The run's seed for the current step, derived from the run seed and the steps completed.
     /// The stack derives each plugin's own seed from it.
     var stepSeed: UInt64 { get }
@@ -45,6 +48,8 @@ extension PluginHostServices {
     public var stacks: [ModelStack] {
         [ModelStack(name: "encoder", layers: modelConfig.layers, maxLayers: maxLayers, firstLayer: 0, resizable: true)]
     }
+    /// The baseline decays matrices only unless a host says otherwise.
+    public var decaysEverything: Bool { false }
     /// Hosts that keep no run record ignore diagnostics.
     public func recordDiagnostic(plugin: String, key: String, value: Double, in step: StepContext) {}
     /// Filed under the steps completed: where the run (re)starts or ends.

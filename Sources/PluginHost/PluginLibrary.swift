@@ -18,6 +18,10 @@ public enum PluginHook: String, Sendable, Codable, CaseIterable, Comparable {
     case saveState = "save_state"
     case loadState = "load_state"
     case getExtension = "get_extension"
+    /// v1.1: after whichever optimizer ran, composing in stack order.
+    case afterOptimizerStep = "after_optimizer_step"
+    /// v1.1: the "ntng.evaluation_weights/1" extension's `write`.
+    case evaluationWeights = "evaluation_weights.write"
 
     /// Hooks at most one plugin of a stack may implement.
     public static let exclusive: [PluginHook] = [.resizeModel, .selectBatch, .optimizerStep]
@@ -231,6 +235,7 @@ public final class PluginLibrary: @unchecked Sendable {
         note(hooks.save_state != nil, .saveState)
         note(hooks.load_state != nil, .loadState)
         note(hooks.get_extension != nil, .getExtension)
+        note(hooks.after_optimizer_step != nil, .afterOptimizerStep)
         if declared.contains(.selectBatch) != declared.contains(.poolFactor) {
             throw refuse("hooks", "select_batch and pool_factor come together (one is set, the other NULL)")
         }

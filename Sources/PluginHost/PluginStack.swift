@@ -1,4 +1,5 @@
 import Foundation
+import PluginAPI
 import Storage
 import Models
 import TensorCore
@@ -23,8 +24,13 @@ public final class PluginStack {
     public private(set) var poolFactor: Int?
     /// Optimizer updates the plugin optimizer has made (its `update` counter); checkpointed.
     public private(set) var optimizerUpdates = 0
+    /// Updates each parameter tensor has received while it had a gradient, by name
+    /// (`ntng_param_info.updates`, v1.1); carried over resizes like AdamW's counts; checkpointed.
+    public private(set) var parameterUpdates: [String: Int] = [:]
     /// How the plugin optimizer's own work was charged, once known (for provenance).
     public private(set) var optimizerChargeBasis: PluginWorkCharge.Basis?
+    /// How each plugin's `after_optimizer_step` was charged, once known.
+    public private(set) var afterOptimizerChargeBasis: [String: PluginWorkCharge.Basis] = [:]
 
     /// Resolves `method` (`baseline`, `lion`, `dropping+lion`, `./libmine.so`) on `searchPath`,
     /// splits `settings` between the plugins and creates them. Nil for `baseline`.
@@ -53,6 +59,11 @@ public final class PluginStack {
         }
         plugins = created
         self.services = services
+        let evaluators = created.filter(\.providesEvaluationWeights)
+        if evaluators.count > 1 {
+            throw PluginError(.stack, plugin: evaluators.map(\.id).joined(separator: " and "), hook: NTNG_EXT_EVALUATION_WEIGHTS,
+                              "both serve \(NTNG_EXT_EVALUATION_WEIGHTS), which is exclusive: at most one plugin of a run may choose the evaluated weights")
+        }
         try refreshPoolFactor()
     }
 
@@ -145,23 +156,32 @@ public final class PluginStack {
         let new = try host().parameters
         let reset = LayerSource.parametersStartingAfresh(after: plan, in: new)
         for p in plugins { p.stateTensors.remap(from: old, to: new, reset: reset) }
+        parameterUpdates = parameterUpdates.filter { name, _ in
+            !reset.contains(name) && old.info(name).map { o in new.info(name)?.shape == o.shape } == true
+        }
         for p in plugins { try calling(p, .onModelResized, in: step) { try p.modelResized($0, plan: plan, previousLayers: previousLayers) } }
     }
 
     /// Composes `on_step`: plugins run in stack order, each on a fresh default plan; their LR
-    /// scales multiply and their keep masks are AND-ed.
+    /// scales and output scales multiply, their keep masks and backward flags are AND-ed.
     public func stepPlan(microBatches: Int, in step: StepContext) throws -> PluginStepPlan {
         precondition(microBatches >= 1)
         let depth = try host().modelConfig.layers
         var scale: Float = 1
         var keep = Array(repeating: Array(repeating: true, count: depth), count: microBatches)
+        var outputScale = Array(repeating: Array(repeating: Float(1), count: depth), count: microBatches)
+        var backward = Array(repeating: true, count: depth)
         var contributors: [String] = []
         for p in plugins where p.implements(.onStep) {
             guard let plan = try calling(p, .onStep, in: step, { try p.stepPlan($0, microBatches: microBatches) }) else { continue }
             scale *= plan.lrScale
             contributors.append(p.id)
+            for l in 0..<depth { backward[l] = backward[l] && plan.backward[l] }
             for m in 0..<microBatches {
-                for l in 0..<depth { keep[m][l] = keep[m][l] && plan.keep[m][l] }
+                for l in 0..<depth {
+                    keep[m][l] = keep[m][l] && plan.keep[m][l]
+                    outputScale[m][l] *= plan.outputScale[m][l]
+                }
                 if depth > 0, !keep[m].contains(true) {
                     throw PluginError(.hook, plugin: contributors.joined(separator: " and "), hook: PluginHook.onStep.rawValue,
                                       "the keep masks together skip every layer of micro-batch \(m)")
@@ -172,9 +192,15 @@ public final class PluginStack {
             throw PluginError(.hook, plugin: contributors.joined(separator: " and "), hook: PluginHook.onStep.rawValue,
                               "the product of the lr_scale values is not finite")
         }
+        if outputScale.contains(where: { $0.contains { !$0.isFinite } }) {
+            throw PluginError(.hook, plugin: contributors.joined(separator: " and "), hook: PluginHook.onStep.rawValue,
+                              "the product of the layer_output_scale values is not finite")
+        }
         let allKept = keep.allSatisfy { $0.allSatisfy { $0 } }
         let active = allKept ? nil : keep.map { row in row.indices.filter { row[$0] } }
-        return PluginStepPlan(lrScale: scale, activeLayers: active)
+        let unscaled = outputScale.allSatisfy { $0.allSatisfy { $0 == 1 } }
+        return PluginStepPlan(lrScale: scale, activeLayers: active, outputScales: unscaled ? nil : outputScale,
+                              frozenBelow: backward.firstIndex(of: true) ?? depth)
     }
 
     /// The batch rows to train on, chosen from a pool of `exampleIDs.count` candidates by the
@@ -188,27 +214,77 @@ public final class PluginStack {
             throw PluginError(.hook, plugin: p.id, hook: PluginHook.selectBatch.rawValue,
                               "host error: a pool of \(exampleIDs.count) rows cannot supply a batch of \(batch)")
         }
-        let rows = try calling(p, .selectBatch, in: step) {
+        let chosen = try calling(p, .selectBatch, in: step) {
             try p.selectBatch($0, candidates: exampleIDs.count, select: batch, sequenceLength: sequenceLength, exampleIDs: exampleIDs)
         }
-        return PluginSelection(rows: rows ?? Array(0..<batch), rowsScored: p.lastRowsScored)
+        return PluginSelection(rows: chosen?.rows ?? Array(0..<batch), rowsScored: p.lastRowsScored, weights: chosen?.weights)
     }
 
     /// Runs the plugin optimizer over the current parameters and gradients; nil when no plugin
-    /// implements `optimizer_step` (the trainer then runs AdamW).
-    public func optimizerStep(learningRate: Float, batchSequences: Int, batchTokens: Int, in step: StepContext) throws -> PluginOptimizerOutcome? {
+    /// implements `optimizer_step` (the trainer then runs AdamW). `hasGradient` (per parameter
+    /// tensor; nil = all) is what `param_info.has_gradient` reports.
+    public func optimizerStep(_ context: OptimizerContext, hasGradient: [Bool]?, in step: StepContext) throws -> PluginOptimizerOutcome? {
         guard let p = plugins.first(where: { $0.implements(.optimizerStep) }) else { return nil }
-        guard learningRate.isFinite, learningRate >= 0 else {
-            throw PluginError(.hook, plugin: p.id, hook: PluginHook.optimizerStep.rawValue, "host error: learning rate \(learningRate)")
+        guard context.learningRate.isFinite, context.learningRate >= 0 else {
+            throw PluginError(.hook, plugin: p.id, hook: PluginHook.optimizerStep.rawValue, "host error: learning rate \(context.learningRate)")
         }
         let store = try host().parameters
+        countUpdates(store, hasGradient: hasGradient, in: step)
+        defer { (step.hasGradient, step.parameterUpdates) = (nil, nil) }
         try calling(p, .optimizerStep, in: step) {
-            try p.optimizerStep($0, learningRate: learningRate, update: optimizerUpdates + 1,
-                                batchSequences: batchSequences, batchTokens: batchTokens, store: store)
+            try p.optimizerStep($0, context, update: optimizerUpdates + 1, store: store, hasGradient: hasGradient)
         }
         optimizerUpdates += 1
         return PluginOptimizerOutcome(pluginID: p.id, selfSeconds: p.lastSelfSeconds, parameters: store.parameterCount,
                                       curvaturePasses: p.lastCurvaturePasses)
+    }
+
+    /// `after_optimizer_step` of every plugin that has it, in stack order, after whichever optimizer
+    /// ran (`update` is that optimizer's count including this step). One outcome per plugin called.
+    public func afterOptimizerStep(_ context: OptimizerContext, update: Int, hasGradient: [Bool]?, in step: StepContext) throws -> [PluginOptimizerOutcome] {
+        let hooked = plugins.filter { $0.implements(.afterOptimizerStep) }
+        guard !hooked.isEmpty else { return [] }
+        let store = try host().parameters
+        if step.parameterUpdates == nil { step.parameterUpdates = store.entries.map { parameterUpdates[$0.name] ?? 0 } }
+        step.hasGradient = hasGradient
+        defer { (step.hasGradient, step.parameterUpdates) = (nil, nil) }
+        return try hooked.map { p in
+            try calling(p, .afterOptimizerStep, in: step) {
+                try p.afterOptimizerStep($0, context, update: update, store: store, hasGradient: hasGradient)
+            }
+            return PluginOptimizerOutcome(pluginID: p.id, selfSeconds: p.lastSelfSeconds, parameters: store.parameterCount, curvaturePasses: 0)
+        }
+    }
+
+    /// Counts this step's update for every tensor with a gradient and lends the counts (and the
+    /// presence flags) to `step` for `param_info`.
+    private func countUpdates(_ store: ParameterStore, hasGradient: [Bool]?, in step: StepContext) {
+        var counts: [Int] = []
+        counts.reserveCapacity(store.entries.count)
+        for (i, e) in store.entries.enumerated() {
+            var t = parameterUpdates[e.name] ?? 0
+            if hasGradient?[i] ?? true { t += 1; parameterUpdates[e.name] = t }
+            counts.append(t)
+        }
+        step.hasGradient = hasGradient
+        step.parameterUpdates = counts
+    }
+
+    /// Whether a plugin chooses the evaluated weights ("ntng.evaluation_weights/1").
+    public var providesEvaluationWeights: Bool { plugins.contains(where: \.providesEvaluationWeights) }
+
+    /// Lets the plugin serving "ntng.evaluation_weights/1" write the weights to evaluate into `out`
+    /// (flat layout, `count` floats, pre-filled with the training weights). False when none does
+    /// or it declined. It may change neither parameters nor its state tensors.
+    public func writeEvaluationWeights(into out: UnsafeMutablePointer<Float>, count: Int, in step: StepContext) throws -> Bool {
+        guard let p = plugins.first(where: \.providesEvaluationWeights) else { return false }
+        let stateBefore = p.stateTensors.contentHash()
+        let written = try calling(p, .evaluationWeights, in: step) { try p.writeEvaluationWeights($0, into: out, count: count) }
+        if p.stateTensors.contentHash() != stateBefore {
+            throw PluginError(.hook, plugin: p.id, hook: PluginHook.evaluationWeights.rawValue,
+                              "changed its state tensors; evaluation_weights.write may only read (docs/plugins.md, rule P12)")
+        }
+        return written
     }
 
     /// The charge for an `optimizer_step` (see ``PluginCharging``), remembering its basis for
@@ -222,11 +298,22 @@ public final class PluginStack {
         return charge
     }
 
+    /// The charge for one plugin's `after_optimizer_step`, calibrated under
+    /// ``PluginCharging/afterOptimizerKey(_:)`` or estimated.
+    public func afterOptimizerCharge(_ outcome: PluginOptimizerOutcome, profile: ReferenceProfile,
+                                     referenceOverLocal: Double?) -> PluginWorkCharge {
+        let charge = PluginCharging.optimizerCharge(pluginID: PluginCharging.afterOptimizerKey(outcome.pluginID), parameters: outcome.parameters,
+                                                    measuredSeconds: outcome.selfSeconds, profile: profile,
+                                                    referenceOverLocal: referenceOverLocal)
+        afterOptimizerChargeBasis[outcome.pluginID] = charge.basis
+        return charge
+    }
+
     // MARK: - Checkpoints
 
     /// Everything needed to resume the plugins: private state bytes, state tensors, counters.
     public func checkpoint() throws -> PluginStackCheckpoint {
-        PluginStackCheckpoint(optimizerUpdates: optimizerUpdates, plugins: try plugins.map {
+        PluginStackCheckpoint(optimizerUpdates: optimizerUpdates, parameterUpdates: parameterUpdates, plugins: try plugins.map {
             PluginStackCheckpoint.Entry(id: $0.id, version: $0.library.descriptor.version,
                                         stateBytes: try $0.saveState(), tensors: $0.stateTensors.snapshot())
         })
@@ -250,6 +337,7 @@ public final class PluginStack {
             try p.loadState(entry.stateBytes)
         }
         optimizerUpdates = checkpoint.optimizerUpdates
+        parameterUpdates = checkpoint.parameterUpdates ?? [:]
         try refreshPoolFactor()
     }
 
@@ -264,6 +352,7 @@ public final class PluginStack {
                 abi: p.library.descriptor.abiVersion, hostABI: "\(PluginLibrary.hostABIMajor).\(PluginLibrary.hostABIMinor)",
                 config: p.config.textValues, explicitlySet: p.config.explicitlySet.sorted(), hooks: p.hooks.map(\.rawValue),
                 optimizerCharge: p.implements(.optimizerStep) ? optimizerChargeBasis?.rawValue : nil,
+                afterOptimizerCharge: afterOptimizerChargeBasis[p.id]?.rawValue,
                 callStats: Dictionary(uniqueKeysWithValues: p.callStats.map { ($0.key.rawValue, $0.value) }))
         }
     }
@@ -282,10 +371,16 @@ public struct PluginStepPlan: Sendable, Equatable {
     public var lrScale: Float
     /// Per micro-batch, the layers to run in order; nil when every layer runs in every one.
     public var activeLayers: [[Int]]?
+    /// Per micro-batch and layer, the residual-branch scale (v1.1); nil when all are 1.
+    public var outputScales: [[Float]]?
+    /// Layers `0..<frozenBelow` run forward only this step (v1.1); 0 when every layer trains.
+    public var frozenBelow: Int
 
-    public init(lrScale: Float, activeLayers: [[Int]]?) {
+    public init(lrScale: Float, activeLayers: [[Int]]?, outputScales: [[Float]]? = nil, frozenBelow: Int = 0) {
         self.lrScale = lrScale
         self.activeLayers = activeLayers
+        self.outputScales = outputScales
+        self.frozenBelow = frozenBelow
     }
 }
 
@@ -295,6 +390,8 @@ public struct PluginSelection: Sendable, Equatable {
     public var rows: [Int]
     /// Rows it scored through `per_example_loss` this step.
     public var rowsScored: Int
+    /// The rows' loss weights (v1.1), nil when all are 1.
+    public var weights: [Float]? = nil
 }
 
 /// What a plugin `optimizer_step` did, for charging.
@@ -325,10 +422,13 @@ public struct PluginStackCheckpoint: Sendable, Equatable, Codable {
     }
 
     public var optimizerUpdates: Int
+    /// Per-tensor update counts (v1.1); nil in checkpoints written before them.
+    public var parameterUpdates: [String: Int]?
     public var plugins: [Entry]
 
-    public init(optimizerUpdates: Int, plugins: [Entry]) {
+    public init(optimizerUpdates: Int, parameterUpdates: [String: Int]? = nil, plugins: [Entry]) {
         self.optimizerUpdates = optimizerUpdates
+        self.parameterUpdates = parameterUpdates
         self.plugins = plugins
     }
 }
@@ -351,5 +451,7 @@ public struct PluginProvenance: Sendable, Equatable, Codable {
     public var hooks: [String]
     /// `calibrated` or `estimated` for a plugin optimizer, once charged.
     public var optimizerCharge: String?
+    /// The same for its `after_optimizer_step` (v1.1); nil when it has none or it never ran.
+    public var afterOptimizerCharge: String?
     public var callStats: [String: PluginCallStats]
 }

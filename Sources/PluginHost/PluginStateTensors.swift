@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 import Models
 
@@ -79,6 +80,13 @@ public final class PluginStateTensors {
     }
 
     /// Snapshot for a checkpoint.
+    /// ``ContentHash64`` over every tensor's contents, to check that a read-only call read only.
+    func contentHash() -> UInt64 {
+        var h = ContentHash64()
+        for t in tensors { h.update(UnsafeRawBufferPointer(start: t.storage, count: t.count * MemoryLayout<Float>.stride)) }
+        return h.finish()
+    }
+
     func snapshot() -> [PluginStateTensorSnapshot] {
         tensors.map { PluginStateTensorSnapshot(name: $0.name, fill: $0.fill, values: Array(UnsafeBufferPointer(start: $0.storage, count: $0.count))) }
     }

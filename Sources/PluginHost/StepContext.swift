@@ -16,6 +16,10 @@ public final class StepContext {
     public var pool: (any TrainingBatch)?
     /// The step's micro-batches once drawn (for the sampled-label pass in `optimizer_step`).
     public var batches: [any TrainingBatch] = []
+    /// While an optimizer hook runs: per parameter tensor, whether it has a gradient this step
+    /// (nil = all do) and its update count (`ntng_param_info.has_gradient` / `updates`).
+    public var hasGradient: [Bool]?
+    public var parameterUpdates: [Int]?
 
     public init(number: Int) {
         self.number = number

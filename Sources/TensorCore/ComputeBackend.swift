@@ -18,12 +18,13 @@ public protocol ComputeBackend: AnyObject, Sendable {
 
     // MARK: Linear layers: y = x·Wᵀ with W stored [out, in], as in PyTorch
 
-    /// `y = x·Wᵀ` over the first `rows` rows, or `y += x·Wᵀ` when `accumulate`.
-    func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool)
-    /// `dX = dY·W` (overwrites).
-    func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int)
-    /// `dW += dYᵀ·X`.
-    func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int)
+    /// `y = s·x·Wᵀ` over the first `rows` rows, or `y += s·x·Wᵀ` when `accumulate` (`s` = `scale`,
+    /// 1 except for a layer whose output a method rescales).
+    func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool, scale: Float)
+    /// `dX = s·dY·W` (overwrites).
+    func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int, scale: Float)
+    /// `dW += s·dYᵀ·X`.
+    func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int, scale: Float)
 
     // MARK: Normalisation, activations, attention
 
@@ -79,21 +80,21 @@ public final class CPUBackend: ComputeBackend {
         TensorArena.layout(build)
     }
 
-    public func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool) {
+    public func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool, scale: Float) {
         let n = w.shape[0], k = w.shape[1]
-        GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, a: x.base, lda: k,
+        GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, alpha: scale, a: x.base, lda: k,
                       b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n)
     }
 
-    public func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
+    public func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int, scale: Float) {
         let n = w.shape[0], k = w.shape[1]
-        GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, a: dy.base, lda: n,
+        GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, alpha: scale, a: dy.base, lda: n,
                       b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k)
     }
 
-    public func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
+    public func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int, scale: Float) {
         let n = dw.shape[0], k = dw.shape[1]
-        GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, a: dy.base, lda: n,
+        GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, alpha: scale, a: dy.base, lda: n,
                       b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k)
     }
 
@@ -157,5 +158,18 @@ public final class CPUBackend: ComputeBackend {
 
     public func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor) {
         Elementwise.scatterAddRows(input, indices: indices, count: count, into: output)
+    }
+}
+
+extension ComputeBackend {
+    /// The unscaled products (`scale` 1), what every caller but a rescaled layer uses.
+    public func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool) {
+        linear(x, w, into: y, rows: rows, accumulate: accumulate, scale: 1)
+    }
+    public func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
+        linearBackwardInput(dy, w, into: dx, rows: rows, scale: 1)
+    }
+    public func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
+        linearBackwardWeight(dy, x, into: dw, rows: rows, scale: 1)
     }
 }

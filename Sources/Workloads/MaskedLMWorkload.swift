@@ -46,8 +46,9 @@ public final class MaskedLMWorkload: Workload {
         return b
     }
 
-    public func forwardBackward(_ batch: any TrainingBatch, activeLayers: [Int]?, targets: LossTargets, gradientScale: Float) -> PassLoss {
-        model.forwardBackward(masked(batch), activeLayers: activeLayers, targets: targets, gradientScale: gradientScale)
+    public func forwardBackward(_ batch: any TrainingBatch, activeLayers: [Int]?, targets: LossTargets, gradientScale: Float,
+                                controls: PassControls) -> PassLoss {
+        model.forwardBackward(masked(batch), activeLayers: activeLayers, targets: targets, gradientScale: gradientScale, controls: controls)
     }
 
     public func forward(_ batch: any TrainingBatch, activeLayers: [Int]?) -> PassLoss {
@@ -68,6 +69,7 @@ public final class MaskedLMWorkload: Workload {
         SyntheticBatches(config: config, seed: seed, firstID: firstID)
     }
 
+    public var parametersBelowStack: Set<String> { ["embedding.position_scale", "embedding.norm.gain", "embedding.norm.bias"] }
     public func trainingFLOPs(_ batch: any TrainingBatch, activeLayers: Int?) -> Double {
         config.trainingFLOPs(sequences: batch.sequences, masked: batch.targetTokens, activeLayers: activeLayers)
     }

@@ -33,9 +33,11 @@ public protocol Workload: AnyObject {
 
     /// Forward and backward of one micro-batch: accumulates (`+=`) into `parameters.gradients`
     /// the gradient of `gradientScale × Σ target-token losses`. `activeLayers` lists the layers of
-    /// the resizable stack to run, in order (nil = all).
+    /// the resizable stack to run, in order (nil = all); `controls` are a method's per-layer and
+    /// per-row settings (``PassControls``, none by default).
     @discardableResult
-    func forwardBackward(_ batch: any TrainingBatch, activeLayers: [Int]?, targets: LossTargets, gradientScale: Float) -> PassLoss
+    func forwardBackward(_ batch: any TrainingBatch, activeLayers: [Int]?, targets: LossTargets, gradientScale: Float,
+                         controls: PassControls) -> PassLoss
     /// Forward only, with per-example losses readable from ``exampleLosses``.
     @discardableResult
     func forward(_ batch: any TrainingBatch, activeLayers: [Int]?) -> PassLoss
@@ -49,11 +51,20 @@ public protocol Workload: AnyObject {
     /// An endless stream of synthetic, learnable micro-batches (`ntng plugin check`, `ntng bench`),
     /// row ids counting up from `firstID`.
     func syntheticBatches(seed: UInt64, firstID: UInt64) -> any TrainingBatches
+    /// Parameters outside the layers that the backward pass reaches only through the resizable
+    /// stack's bottom layer, so freezing it leaves them without a gradient (the masked LM's
+    /// embedding norm and position scale; not its token embedding, which the tied head reaches).
+    var parametersBelowStack: Set<String> { get }
     /// Model FLOPs of one training step over `batch` with `activeLayers` layers.
     func trainingFLOPs(_ batch: any TrainingBatch, activeLayers: Int?) -> Double
 }
 
 extension Workload {
+    /// Forward and backward without method controls.
+    @discardableResult
+    public func forwardBackward(_ batch: any TrainingBatch, activeLayers: [Int]?, targets: LossTargets, gradientScale: Float) -> PassLoss {
+        forwardBackward(batch, activeLayers: activeLayers, targets: targets, gradientScale: gradientScale, controls: .none)
+    }
     /// Layers of the resizable stack (the one resize plans and keep masks address).
     public var depth: Int { config.layers }
     /// The most layers a resize plan may ask for.

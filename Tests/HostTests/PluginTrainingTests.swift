@@ -79,7 +79,7 @@ import Storage
         let reduced = host.clock.profile.forwardBackwardCost(activeLayers: 1, sequences: 4)
         #expect(abs((host.clock.charged[.training] ?? 0) - (3 * full + 3 * reduced)) < 1e-9)
         let json = try stack.provenanceJSON()
-        #expect(json.contains("\"hostABI\":\"1.0\"") && json.contains("\"scale\":\"0.5\""))
+        #expect(json.contains("\"hostABI\":\"1.1\"") && json.contains("\"scale\":\"0.5\""))
     }
 
     /// Stacking in miniature through resize_model: the host carries out the plans, then the

@@ -12,14 +12,14 @@ final class CountingBackend: ComputeBackend, @unchecked Sendable {
     var name: String { "counting-cpu" }
     var libraryDescription: String { cpu.libraryDescription }
     func layout<T>(_ build: (TensorArena) -> T) -> (arena: TensorArena, value: T) { count("layout"); return cpu.layout(build) }
-    func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool) {
-        count("linear"); cpu.linear(x, w, into: y, rows: rows, accumulate: accumulate)
+    func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool, scale: Float) {
+        count("linear"); cpu.linear(x, w, into: y, rows: rows, accumulate: accumulate, scale: scale)
     }
-    func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int) {
-        count("linearBackwardInput"); cpu.linearBackwardInput(dy, w, into: dx, rows: rows)
+    func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int, scale: Float) {
+        count("linearBackwardInput"); cpu.linearBackwardInput(dy, w, into: dx, rows: rows, scale: scale)
     }
-    func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int) {
-        count("linearBackwardWeight"); cpu.linearBackwardWeight(dy, x, into: dw, rows: rows)
+    func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int, scale: Float) {
+        count("linearBackwardWeight"); cpu.linearBackwardWeight(dy, x, into: dw, rows: rows, scale: scale)
     }
     func layerNormForward(input: Tensor, gain: Tensor, bias: Tensor, output: Tensor, mean: Tensor, rstd: Tensor, epsilon: Float, rows: Int) {
         count("layerNormForward")

@@ -10,7 +10,7 @@ import PluginAPI
     @Test func cExampleLoadsThroughTheRealABI() throws {
         let lib = try PluginLibrary.open(path: PluginPaths.sgdExample)
         #expect(lib.descriptor.id == "example.sgd-momentum")
-        #expect(lib.descriptor.abiVersion == "1.0")
+        #expect(lib.descriptor.abiVersion == "1.1")
         #expect(lib.descriptor.hooks == [.optimizerStep, .saveState, .loadState])
         #expect(lib.descriptor.configKeys.map(\.key) == ["momentum", "weight_decay", "nesterov"])
         #expect(lib.sha256.count == 64)
@@ -23,13 +23,13 @@ import PluginAPI
     }
 
     @Test func wrongMajorVersionIsRefused() throws {
-        let path = try buildProbe(["ABI_MAJOR=2"])
+        let path = try buildProbe(["ABI_MAJOR=2", "ABI_MINOR=0"])
         expectPluginError([path, "abi_major", "PluginAPI 2.0", "major version must match"]) { _ = try PluginLibrary.open(path: path) }
     }
 
     @Test func newerMinorVersionIsRefused() throws {
         let path = try buildProbe(["ABI_MINOR=7"])
-        expectPluginError([path, "abi_minor", "1.7", "newer than this host's 1.0"]) { _ = try PluginLibrary.open(path: path) }
+        expectPluginError([path, "abi_minor", "1.7", "newer than this host's 1.1"]) { _ = try PluginLibrary.open(path: path) }
     }
 
     @Test func missingEntrySymbolIsRefused() throws {
@@ -166,11 +166,12 @@ import PluginAPI
     }
 
     @Test func pinnedV1SizesMatchTheHeader() {
-        // The loader's minimum sizes are the v1.0 layouts; they must equal today's header until a
-        // v1.x appends fields (then the pins stay and the header grows).
+        // The loader's minimum sizes are the v1.0 layouts: the entry, descriptor and config key
+        // have not grown; the hooks table grew in v1.1, and its v1.0 size is where the first v1.1
+        // field starts.
         #expect(PluginLibrary.entrySizeV1_0 == MemoryLayout<ntng_entry>.size)
         #expect(PluginLibrary.descriptorSizeV1_0 == MemoryLayout<ntng_descriptor>.size)
-        #expect(PluginLibrary.hooksSizeV1_0 == MemoryLayout<ntng_hooks>.size)
+        #expect(PluginLibrary.hooksSizeV1_0 == MemoryLayout<ntng_hooks>.offset(of: \ntng_hooks.after_optimizer_step))
         #expect(PluginLibrary.configKeySizeV1_0 == MemoryLayout<ntng_config_key>.size)
     }
 }

@@ -159,3 +159,14 @@ extension BudgetSnapshot {
         BudgetSnapshot(kind: kind, amount: amount, elapsed: 0, fraction: 0, rstSeconds: 0, steps: 0, sequences: 0, tokens: 0)
     }
 }
+
+extension PluginStack {
+    /// `optimizer_step` at rate `learningRate` as the host calls it when the schedule gave exactly
+    /// that rate with no plugin scaling and a peak of `peakLR` (the BERT default 1e-3).
+    public func optimizerStep(learningRate: Float, batchSequences: Int, batchTokens: Int, peakLR: Double = 1e-3,
+                              hasGradient: [Bool]? = nil, in step: StepContext) throws -> PluginOptimizerOutcome? {
+        try optimizerStep(OptimizerContext(learningRate: learningRate, scheduleLR: Double(learningRate), lrScale: 1, peakLR: peakLR,
+                                           scheduleFraction: 0, batchSequences: batchSequences, batchTokens: batchTokens),
+                          hasGradient: hasGradient, in: step)
+    }
+}

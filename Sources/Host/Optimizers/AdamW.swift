@@ -53,8 +53,10 @@ public final class AdamW {
     /// Applies one update with learning rate `lr` to every parameter of `store` from its gradients.
     /// Parameters of `skippedLayers` (layers that ran in no micro-batch of the step, so have no
     /// gradient) are left alone entirely — no momentum, no decay — as PyTorch does for parameters
-    /// without a gradient, which is what the seed code's layer dropping relied on.
-    public func update(_ store: ParameterStore, learningRate lr: Float, skippedLayers: Set<Int> = []) {
+    /// without a gradient, which is what the seed code's layer dropping relied on. `hasGradient`
+    /// (per entry of `store`, nil = all) marks further tensors without one (frozen layers and
+    /// what lies below them), left alone the same way.
+    public func update(_ store: ParameterStore, learningRate lr: Float, skippedLayers: Set<Int> = [], hasGradient: [Bool]? = nil) {
         precondition(store.count == firstMoment.count, "optimizer state does not match the parameter layout")
         step += 1
         let s = settings
@@ -62,8 +64,9 @@ public final class AdamW {
         firstMoment.withUnsafeMutableBufferPointer { mBuf in
             secondMoment.withUnsafeMutableBufferPointer { vBuf in
                 let m = mBuf.baseAddress!, v = vBuf.baseAddress!
-                for e in store.entries {
+                for (index, e) in store.entries.enumerated() {
                     if let layer = e.layer, skippedLayers.contains(layer) { continue }
+                    if let hasGradient, !hasGradient[index] { continue }
                     let t = (parameterSteps[e.name] ?? 0) + 1
                     parameterSteps[e.name] = t
                     let correction1 = 1 - Float(Double(s.beta1).power(t))

@@ -41,6 +41,10 @@ public struct Checkpoint {
     public var nextEvaluationFraction: Double
     /// The method plugins' state: private bytes, state tensors and counters.
     public var plugins: PluginStackCheckpoint?
+    /// The weights evaluation uses when a plugin chooses them ("ntng.evaluation_weights/1"), in
+    /// the flat parameter layout; nil when they are the training weights. `ntng eval` reads
+    /// these; resume continues from the training weights.
+    public var evaluationWeights: [Float]?
 
     /// What the metadata keeps of a plugin; its state tensors are stored as tensors.
     private struct PluginEntryHeader: Codable {
@@ -56,6 +60,8 @@ public struct Checkpoint {
 
     private struct PluginsHeader: Codable {
         var optimizerUpdates: Int
+        /// Absent in checkpoints written before PluginAPI v1.1.
+        var parameterUpdates: [String: Int]?
         var plugins: [PluginEntryHeader]
     }
 
@@ -72,7 +78,8 @@ public struct Checkpoint {
         entries.append(SafeTensorsFile.Entry(name: "optimizer.second_moment", shape: [optimizer.secondMoment.count], floats: optimizer.secondMoment))
         var pluginsHeader: PluginsHeader?
         if let plugins = c.plugins {
-            pluginsHeader = PluginsHeader(optimizerUpdates: plugins.optimizerUpdates, plugins: plugins.plugins.enumerated().map { i, p in
+            pluginsHeader = PluginsHeader(optimizerUpdates: plugins.optimizerUpdates, parameterUpdates: plugins.parameterUpdates,
+                                          plugins: plugins.plugins.enumerated().map { i, p in
                 for t in p.tensors {
                     entries.append(SafeTensorsFile.Entry(name: "plugin.\(i).\(t.name)", shape: [t.values.count], floats: t.values))
                 }
@@ -80,6 +87,10 @@ public struct Checkpoint {
                                          tensors: Dictionary(uniqueKeysWithValues: p.tensors.map { ($0.name, $0.fill) }),
                                          order: p.tensors.map(\.name))
             })
+        }
+        if let weights = c.evaluationWeights {
+            precondition(weights.count == store.count, "evaluation weights do not match the parameter layout")
+            entries.append(SafeTensorsFile.Entry(name: "evaluation.weights", shape: [weights.count], floats: weights))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -163,11 +174,19 @@ public struct Checkpoint {
             lastTrainLoss: file.metadata["last_train_loss"].flatMap(UInt64.init).map(Double.init(bitPattern:)),
             nextCheckpointFraction: nextCheckpoint, nextEvaluationFraction: nextEvaluation)
         if let header = try JSONDecoder().decode(PluginsHeader?.self, from: Data(try meta("plugins").utf8)) {
-            checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: header.optimizerUpdates, plugins: try header.plugins.enumerated().map { i, p in
+            checkpoint.plugins = PluginStackCheckpoint(optimizerUpdates: header.optimizerUpdates, parameterUpdates: header.parameterUpdates,
+                                                       plugins: try header.plugins.enumerated().map { i, p in
                 PluginStackCheckpoint.Entry(id: p.id, version: p.version, stateBytes: [UInt8](p.stateBytes), tensors: try (p.order?.filter { p.tensors[$0] != nil } ?? p.tensors.keys.sorted()).map {
                     PluginStateTensorSnapshot(name: $0, fill: p.tensors[$0]!, values: try file.array("plugin.\(i).\($0)"))
                 })
             })
+        }
+        if file.metadata["format"] == format, file.names.contains("evaluation.weights") {
+            let weights: [Float] = try file.array("evaluation.weights")
+            guard weights.count == store.count else {
+                throw CheckpointError.corrupt(url.path, "evaluation.weights has \(weights.count) values, the model's layout \(store.count)")
+            }
+            checkpoint.evaluationWeights = weights
         }
         return (checkpoint, workload, optimizer)
     }

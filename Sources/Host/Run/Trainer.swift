@@ -213,7 +213,7 @@ public final class Trainer {
             }
             try plugins?.runEnd(in: training.runContext())
             try flush()
-            let validation = evaluate()
+            let validation = try evaluate()
             try store.record(runID: runID, evaluations: [Evaluation(step: clock.steps, rstSeconds: clock.rstSeconds,
                                                                     name: "val_loss", value: validation)])
             state.nextCheckpointFraction = .infinity
@@ -238,7 +238,7 @@ public final class Trainer {
         if pendingPoints.count >= 50 { try flush() }
         let fraction = clock.fraction
         if fraction >= state.nextEvaluationFraction && clock.canStartStep() {
-            let value = evaluate()
+            let value = try evaluate()
             try store.record(runID: runID, evaluations: [Evaluation(step: clock.steps, rstSeconds: clock.rstSeconds, name: "val_loss", value: value)])
             state.nextEvaluationFraction = Self.nextMark(after: fraction, every: settings.hyperparameters.evaluateEveryPercent)
         }
@@ -263,12 +263,19 @@ public final class Trainer {
         state.clock = clock
         state.modelConfig = workload.config
         state.plugins = try plugins?.checkpoint()
+        state.evaluationWeights = try training.evaluationWeights()
         let binding = Checkpoint.Binding(runID: runID, settingsSHA256: settingsSHA256, dataFingerprint: settings.data?.fingerprint ?? "")
         try Checkpoint.save(state, workload: workload, optimizer: training.optimizer, binding: binding, to: checkpointURL)
     }
 
     // MARK: - Evaluation (never charged, always the full model)
 
-    /// The workload's loss over the fixed validation set (mean per target token).
-    public func evaluate() -> Double { workload.evaluationLoss(validationBatches) }
+    /// The workload's loss over the fixed validation set (mean per target token), at the weights
+    /// a plugin chose for evaluation if one does ("ntng.evaluation_weights/1").
+    public func evaluate() throws -> Double {
+        try training.withEvaluationWeights { workload.evaluationLoss(validationBatches) }
+    }
+
+    /// The validation loss at the training weights, whatever a plugin chose for evaluation.
+    public func evaluateTrainingWeights() -> Double { workload.evaluationLoss(validationBatches) }
 }

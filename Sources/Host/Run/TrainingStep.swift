@@ -121,16 +121,21 @@ public class TrainingStep {
     /// Takes one optimizer step.
     public func take() throws -> StepResult {
         let step = StepContext(number: clock.steps + 1)
-        let lr = recipe.schedule.learningRate(atFraction: clock.fraction)
+        let fraction = clock.fraction
+        let lr = recipe.schedule.learningRate(atFraction: fraction)
         let plan = try planStep(step)
-        step.batches = try drawBatches(step)
+        let rowWeights: [[Float]]?
+        (step.batches, rowWeights) = try drawBatches(step)
         let sequences = step.batches.reduce(0) { $0 + $1.sequences }
         let masked = step.batches.reduce(0) { $0 + $1.targetTokens }
         let started = DispatchTime.now().uptimeNanoseconds
-        let (loss, depthSum) = try forwardBackward(step, plan: plan, masked: masked)
+        let (loss, depthSum) = try forwardBackward(step, plan: plan, rowWeights: rowWeights, masked: masked)
         let optimizerStarted = DispatchTime.now().uptimeNanoseconds
         let rate = lr * Double(plan.lrScale)
-        try optimize(step, learningRate: rate, plan: plan, sequences: sequences, masked: masked)
+        let context = OptimizerContext(learningRate: Float(rate), scheduleLR: lr, lrScale: Double(plan.lrScale),
+                                       peakLR: recipe.peakLearningRate, scheduleFraction: fraction,
+                                       batchSequences: sequences, batchTokens: masked)
+        try optimize(step, context, plan: plan)
         let ended = DispatchTime.now().uptimeNanoseconds
         clock.completeStep(sequences: sequences, tokens: sequences * workload.config.sequenceLength)
         if plugins != nil {
@@ -156,8 +161,9 @@ public class TrainingStep {
     }
 
     /// The step's micro-batches: the next ones of the stream, or those a selecting plugin picked
-    /// from a pool of `pool factor × batch` stream sequences.
-    private func drawBatches(_ step: StepContext) throws -> [any TrainingBatch] {
+    /// from a pool of `pool factor × batch` stream sequences, with its row weights per micro-batch
+    /// (nil when all are 1).
+    private func drawBatches(_ step: StepContext) throws -> ([any TrainingBatch], [[Float]]?) {
         let b = workload.config.microBatch, k = recipe.accumulation
         guard let plugins, let factor = plugins.poolFactor else {
             if let available = batches.microBatchesAvailable, dataPosition + k > available {
@@ -165,7 +171,7 @@ public class TrainingStep {
                     "the data stream ran out at step \(step.number) (one epoch = \(available) batches); use a larger corpus (--corpus all) or a smaller budget")
             }
             defer { dataPosition += k }
-            return try (0..<k).map { try batches.batch(microBatches: dataPosition + $0 ..< dataPosition + $0 + 1) }
+            return (try (0..<k).map { try batches.batch(microBatches: dataPosition + $0 ..< dataPosition + $0 + 1) }, nil)
         }
         let poolBatches = k * factor
         if let available = batches.microBatchesAvailable, dataPosition + poolBatches > available {
@@ -180,20 +186,26 @@ public class TrainingStep {
                                                 sequenceLength: workload.config.sequenceLength, in: step)
         record("scored_sequences", Double(selection.rowsScored), in: step)
         // Each micro-batch straight from the pool: no intermediate batch of all chosen rows.
-        return stride(from: 0, to: selection.rows.count, by: b).map { pool.selecting(rows: Array(selection.rows[$0 ..< $0 + b])) }
+        let starts = stride(from: 0, to: selection.rows.count, by: b)
+        return (starts.map { pool.selecting(rows: Array(selection.rows[$0 ..< $0 + b])) },
+                selection.weights.map { w in starts.map { Array(w[$0 ..< $0 + b]) } })
     }
 
     /// Forward and backward of every micro-batch into fresh gradients, each charged at the
     /// profile's cost for the layers it ran; returns the mean loss per masked token (`masked`
     /// masked tokens in the step) and the summed depth.
-    private func forwardBackward(_ step: StepContext, plan: PluginStepPlan, masked: Int) throws -> (loss: Double, depthSum: Int) {
+    private func forwardBackward(_ step: StepContext, plan: PluginStepPlan, rowWeights: [[Float]]?, masked: Int) throws -> (loss: Double, depthSum: Int) {
         workload.parameters.zeroGradients()
         var lossSum = 0.0, depthSum = 0
         for (i, batch) in step.batches.enumerated() {
             let layers = plan.activeLayers?[i]
-            lossSum += workload.forwardBackward(batch, activeLayers: layers, targets: .labels, gradientScale: 1 / Float(max(masked, 1))).sum
-            clock.chargeTraining(activeLayers: layers?.count ?? workload.depth, sequences: batch.sequences)
-            depthSum += layers?.count ?? workload.depth
+            let controls = PassControls(outputScales: plan.outputScales?[i], frozenBelow: plan.frozenBelow, rowWeights: rowWeights?[i])
+            lossSum += workload.forwardBackward(batch, activeLayers: layers, targets: .labels, gradientScale: 1 / Float(max(masked, 1)),
+                                                controls: controls).sum
+            let depth = layers?.count ?? workload.depth
+            let frozen = plan.frozenBelow == 0 ? 0 : (layers ?? Array(0..<workload.depth)).filter { $0 < plan.frozenBelow }.count
+            clock.chargeTraining(activeLayers: depth, frozenLayers: frozen, sequences: batch.sequences)
+            depthSum += depth
         }
         let loss = lossSum / Double(max(masked, 1))
         guard loss.isFinite else {
@@ -204,20 +216,43 @@ public class TrainingStep {
     }
 
     /// Clipping, then the plugin's `optimizer_step` (charged from its calibration, or estimated) or
-    /// the host's AdamW (charged per parameter).
-    private func optimize(_ step: StepContext, learningRate rate: Double, plan: PluginStepPlan, sequences: Int, masked: Int) throws {
+    /// the host's AdamW (charged per parameter), then every plugin's `after_optimizer_step`.
+    private func optimize(_ step: StepContext, _ context: OptimizerContext, plan: PluginStepPlan) throws {
+        let hasGradient = gradientPresence(plan)
+        let update: Int
         if let plugins, plugins.replacesOptimizer {
             GradientClipping.clip(workload.parameters, maxNorm: recipe.clipNorm)
-            let outcome = try plugins.optimizerStep(learningRate: Float(rate), batchSequences: sequences, batchTokens: masked, in: step)!
-            let needsRatio = clock.profile.chargesByEstimate(plugin: outcome.pluginID)
-            let charge = plugins.optimizerCharge(outcome, profile: clock.profile, referenceOverLocal: needsRatio ? referenceOverLocal : nil)
-            clock.charge(.plugin, seconds: charge.seconds)
+            let outcome = try plugins.optimizerStep(context, hasGradient: hasGradient, in: step)!
+            clock.charge(.plugin, seconds: plugins.optimizerCharge(outcome, profile: clock.profile, referenceOverLocal: ratioIfEstimated(outcome.pluginID)).seconds)
+            update = plugins.optimizerUpdates
         } else {
-            // Layers no micro-batch ran (layer dropping) have no gradient this step: skip them.
-            // Without keep masks every layer ran, and the common step builds no sets.
-            let skipped = plan.activeLayers.map { Set(0..<workload.depth).subtracting($0.joined()) } ?? []
-            Self.hostOptimizerUpdate(workload.parameters, optimizer, clipNorm: recipe.clipNorm, learningRate: Float(rate), skippedLayers: skipped)
+            Self.hostOptimizerUpdate(workload.parameters, optimizer, clipNorm: recipe.clipNorm, learningRate: context.learningRate,
+                                     hasGradient: hasGradient)
             clock.chargeOptimizer(parameters: workload.parameters.parameterCount)
+            update = optimizer.step
+        }
+        guard let plugins else { return }
+        for outcome in try plugins.afterOptimizerStep(context, update: update, hasGradient: hasGradient, in: step) {
+            let key = PluginCharging.afterOptimizerKey(outcome.pluginID)
+            clock.charge(.plugin, seconds: plugins.afterOptimizerCharge(outcome, profile: clock.profile, referenceOverLocal: ratioIfEstimated(key)).seconds)
+        }
+    }
+
+    /// The measured machine-speed ratio when `key` has no calibrated cost in the profile.
+    private func ratioIfEstimated(_ key: String) -> Double? {
+        clock.profile.chargesByEstimate(plugin: key) ? referenceOverLocal : nil
+    }
+
+    /// Per parameter tensor, whether it has a gradient this step; nil when all do (the common
+    /// step builds nothing). Layers no micro-batch ran (layer dropping) and frozen layers have
+    /// none, nor, below a frozen layer, what only the stack's bottom reaches.
+    func gradientPresence(_ plan: PluginStepPlan) -> [Bool]? {
+        guard plan.activeLayers != nil || plan.frozenBelow > 0 else { return nil }
+        let ran = plan.activeLayers.map { Set($0.joined()) } ?? Set(0..<workload.depth)
+        let below = plan.frozenBelow > 0 ? workload.parametersBelowStack : []
+        return workload.parameters.entries.map { e in
+            if let layer = e.layer { return ran.contains(layer) && layer >= plan.frozenBelow }
+            return !below.contains(e.name)
         }
     }
 
@@ -225,9 +260,9 @@ public class TrainingStep {
     /// the profile's `optimizerUpdatePerParameter` prices, so calibration and the machine-speed
     /// ratio of estimated plugin charges time exactly this.
     public static func hostOptimizerUpdate(_ store: ParameterStore, _ optimizer: AdamW, clipNorm: Double,
-                                           learningRate: Float, skippedLayers: Set<Int> = []) {
+                                           learningRate: Float, hasGradient: [Bool]? = nil) {
         GradientClipping.clip(store, maxNorm: clipNorm)
-        optimizer.update(store, learningRate: learningRate, skippedLayers: skippedLayers)
+        optimizer.update(store, learningRate: learningRate, hasGradient: hasGradient)
     }
 
     /// The unit the profile's `optimizerUpdatePerParameter` prices, as calibration times it: the
@@ -257,6 +292,31 @@ public class TrainingStep {
         return profile.optimizerUpdatePerParameter / local
     }
 
+    // MARK: - Evaluation weights
+
+    /// The weights the method chose for evaluation ("ntng.evaluation_weights/1", written by the
+    /// plugin between steps, uncharged), or nil when evaluation uses the training weights.
+    public func evaluationWeights() throws -> [Float]? {
+        guard let plugins, plugins.providesEvaluationWeights else { return nil }
+        let store = workload.parameters
+        var out = Array(UnsafeBufferPointer(start: store.values, count: store.count))
+        let written = try out.withUnsafeMutableBufferPointer {
+            try plugins.writeEvaluationWeights(into: $0.baseAddress!, count: $0.count, in: runContext())
+        }
+        return written ? out : nil
+    }
+
+    /// Runs `body` with the evaluation weights in place of the training weights, restoring the
+    /// training weights afterwards (the next step and a resume continue from those).
+    public func withEvaluationWeights<T>(_ body: () throws -> T) throws -> T {
+        guard let weights = try evaluationWeights() else { return try body() }
+        let store = workload.parameters
+        let training = Array(UnsafeBufferPointer(start: store.values, count: store.count))
+        weights.withUnsafeBufferPointer { store.values.update(from: $0.baseAddress!, count: $0.count) }
+        defer { training.withUnsafeBufferPointer { store.values.update(from: $0.baseAddress!, count: $0.count) } }
+        return try body()
+    }
+
     /// Records a number under `step` at the clock's current RST.
     func record(_ key: String, _ value: Double, in step: StepContext) {
         diagnostics.append(Diagnostic(step: step.number, rstSeconds: clock.rstSeconds, key: key, value: value))
@@ -272,6 +332,7 @@ extension TrainingStep: PluginHostServices {
     public var parameters: ParameterStore { workload.parameters }
     public var modelConfig: ModelConfig { workload.config }
     public var stacks: [ModelStack] { workload.stacks }
+    public var decaysEverything: Bool { optimizer.settings.decayEverything }
 
     /// Forward-only, full current model, micro-batch by micro-batch; charged as scoring.
     public func perExampleLosses(poolRows: [Int], in step: StepContext) throws -> [ExampleLoss] {

@@ -1,4 +1,4 @@
-/* ntng_plugin.h — PluginAPI v1.0: the C ABI between the ntng host and a training-method plugin.
+/* ntng_plugin.h — PluginAPI v1.1: the C ABI between the ntng host and a training-method plugin.
  *
  * A plugin is a shared library that exports exactly one function, ntng_get_entry_v1, returning a
  * table that describes one training method (its id, version, config keys and hook functions). The
@@ -25,7 +25,16 @@
  *       "ntng.model_stacks/1" (below; the second was added without an ABI change, so a
  *       plugin that needs it lists it in required_extensions, or copes with NULL from an older
  *       host); get_extension returns NULL for any other id. A plugin lists extensions it cannot work without in required_extensions and
- *       the host refuses to create it when one is missing.
+ *       the host refuses to create it when one is missing. Plugins may serve "ntng.evaluation_weights/1"
+ *       through ntng_hooks.get_extension.
+ *   V4. What v1.1 added is marked "v1.1" below; every addition sits at the end of a v1.0 struct, so
+ *       a v1.0 plugin, built against the v1.0 header and never rebuilt, keeps its exact behaviour:
+ *       the host reads a plugin's tables and fills its out-structs only as far as its struct_size
+ *       reaches, and a plugin that does not know a field never sees it change what it was given.
+ *       A plugin that needs a v1.1 field declares abi_minor >= 1 (an older host then refuses it).
+ *   V5. "LAYOUT" at the end of this header publishes the size of every boundary struct and the
+ *       offset of every field on 64-bit targets, as static assertions; a binding in another
+ *       language checks its own layout against those numbers (see Plugins/Examples/RustEMA).
  *
  * OWNERSHIP
  *   O1. Pointers passed into a hook or returned by a host service are BORROWED for the duration of
@@ -53,9 +62,12 @@
  *   -> descriptor->create(host, &self)
  *   -> [resume only: load_state(self, bytes)]  -> on_run_start
  *   -> per step: resize_model -> [on_model_resized] -> on_step -> select_batch
- *                -> (host: forward + backward, gradient clipping) -> optimizer_step
+ *                -> (host: forward + backward, gradient clipping) -> optimizer_step (or the
+ *                host's AdamW) -> after_optimizer_step (v1.1, every plugin, stack order)
+ *   -> [before every evaluation and checkpoint: evaluation_weights.write (v1.1)]
  *   -> [checkpoint: save_state] ... -> on_run_end -> descriptor->destroy(self)
- *   The library is never dlclosed. Evaluation runs no plugin code.
+ *   The library is never dlclosed. Evaluation itself runs no plugin code: a plugin may only say,
+ *   beforehand and uncharged, which weights are evaluated ("ntng.evaluation_weights/1").
  *
  * FAIRNESS (see docs/plugins.md for the numbered rules)
  *   The only randomness a plugin may use is ntng_step_info.rng_seed. It reads no clock, no
@@ -65,6 +77,7 @@
 #ifndef NTNG_PLUGIN_H
 #define NTNG_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -78,7 +91,7 @@ extern "C" {
 #endif
 
 #define NTNG_ABI_MAJOR 1
-#define NTNG_ABI_MINOR 0
+#define NTNG_ABI_MINOR 1
 #define NTNG_ENTRY_SYMBOL "ntng_get_entry_v1"
 
 /* ---- Codes: int32_t typedefs with #define values (C enums have compiler-chosen sizes). ----- */
@@ -173,7 +186,8 @@ typedef struct ntng_param_info {
   int32_t layer;           /* encoder layer, or -1 for embeddings, final norm and head */
   const char *name;        /* e.g. "layers.3.ffn.input.weight"; stable across resizes */
   ntng_param_kind kind;    /* NTNG_PARAM_* */
-  int32_t decayed;         /* 1 if the baseline applies weight decay to it (matrices only) */
+  int32_t decayed;         /* 1 exactly when the baseline's AdamW decays it: matrices, or every
+                              tensor under --set decay-all=true */
   int32_t ndim;
   int32_t reserved0;
   int64_t shape[NTNG_MAX_RANK];
@@ -182,10 +196,26 @@ typedef struct ntng_param_info {
   int64_t count;           /* elements */
   float *value;            /* == flat values + offset; the optimizer writes here */
   const float *grad;       /* == flat gradients + offset; mean over the batch, already clipped */
+  /* v1.1 (host-written when struct_size reaches them; a v1.0 plugin never sees them): */
+  int32_t has_gradient;    /* 1 if grad holds this step's gradient. 0 when no micro-batch of the step
+                              ran the tensor's layer (keep masks), the layer ran forward only
+                              (layer_backward), or the backward pass stopped below a frozen layer
+                              (embedding norm, position scale): grad is then all zeros, and an
+                              optimizer leaves the tensor and its state untouched, as the host's
+                              AdamW, PyTorch and the reference Lion/Sophia do (rule P11). 1 outside
+                              optimizer_step and after_optimizer_step. */
+  int32_t reserved1;       /* 0 */
+  uint64_t updates;        /* optimizer updates this tensor has received, counting the current one
+                              when has_gradient is 1 (AdamW's per-parameter t for bias corrections).
+                              Restarts at 0 for a tensor a resize created fresh or moved, with the
+                              rule state tensors follow; checkpointed by the host. 0 outside
+                              optimizer_step and after_optimizer_step. */
 } ntng_param_info;
 
 /* on_step: the host pre-fills lr_scale = 1 and every layer_keep byte = 1; the plugin may lower
- * them. Only lr_scale and the bytes behind layer_keep may be written. */
+ * them. Only lr_scale and the elements behind layer_keep (and, v1.1, layer_output_scale and
+ * layer_backward) may be written. Plans compose over the stack: lr_scale and output scales
+ * multiply, keep and backward flags AND. */
 typedef struct ntng_step_plan {
   uint32_t struct_size;
   float lr_scale;          /* finite and >= 0; scales the scheduled learning rate this step */
@@ -193,6 +223,17 @@ typedef struct ntng_step_plan {
   int32_t micro_batches;   /* rows of layer_keep: one per micro-batch of this step */
   uint8_t *layer_keep;     /* [micro_batches][num_layers], host-owned; 1 = run the layer,
                               0 = skip it (identity residual). Each row keeps >= 1 layer. */
+  /* v1.1: */
+  float *layer_output_scale; /* [micro_batches][num_layers], host-owned, pre-filled 1: a kept layer's
+                              residual branches (attention output and feed-forward output) are
+                              multiplied by it in that micro-batch, x + s*f(x) (progressive layer
+                              dropping's 1/p). Finite and > 0; the backward pass follows. */
+  uint8_t *layer_backward; /* [num_layers], host-owned, pre-filled 1: 0 = the layer runs forward
+                              only this step (frozen, FreezeOut-style): no gradient for its
+                              parameters, charged as forward-only. Frozen layers must be a bottom
+                              block 0..k-1: the backward pass stops above them, so the embedding's
+                              norm and position scale get no gradient either (the tied token
+                              embedding still gets the decoder's). */
 } ntng_step_plan;
 
 /* select_batch: a candidate pool the host sampled (pool_factor x batch rows). */
@@ -203,6 +244,12 @@ typedef struct ntng_batch_pool {
   int32_t sequence_length;
   const uint64_t *example_ids; /* [n_candidates] stable ids of the candidates (e.g. to key a
                                   precomputed table, as RHO-LOSS does) */
+  /* v1.1: */
+  float *row_weights;      /* [n_select], host-owned, pre-filled 1: the loss weight of out_rows[i]
+                              (unbiased importance sampling: 1/(N p_i)). Each finite and >= 0, not
+                              all 0. The step's loss is sum_i w_i * (row i's summed token loss) /
+                              (masked tokens of the batch), so all-ones is the plain mean; the
+                              reported training loss stays the unweighted mean. */
 } ntng_batch_pool;
 
 /* resize_model: the host pre-fills current_layers, max_layers, new_num_layers = current_layers
@@ -217,13 +264,23 @@ typedef struct ntng_resize_plan {
   int32_t *source_layer;   /* [max_layers], host-owned */
 } ntng_resize_plan;
 
-/* optimizer_step arguments. Borrowed for the call. */
+/* optimizer_step / after_optimizer_step arguments. Borrowed for the call. */
 typedef struct ntng_optimizer_args {
   uint32_t struct_size;
-  float lr;                /* the rate to use: schedule(budget_fraction) x product of lr_scale */
-  uint64_t update;         /* 1-based count of updates including this one (for bias corrections) */
+  float lr;                /* (float)(schedule_lr * lr_scale): the baseline's rate this step */
+  uint64_t update;         /* 1-based count of optimizer steps including this one (the step
+                              count; per-tensor counts are ntng_param_info.updates) */
   int64_t batch_sequences; /* sequences in this step's batch */
   int64_t batch_tokens;    /* masked (predicted) tokens in this step's batch */
+  /* v1.1: */
+  double schedule_lr;      /* the host schedule's value this step, before any plugin's lr_scale */
+  double lr_scale;         /* the composed on_step lr_scale (product over the stack) */
+  double peak_lr;          /* the schedule's peak (the run's --set lr). A plugin optimizer with its
+                              own tuned peak P keeps the host's schedule shape with
+                              lr * (P / peak_lr) (Lion's and Sophia's peak_lr rule). */
+  double schedule_fraction;/* the budget fraction the schedule was read at: the start of this step.
+                              ntng_step_info.budget_fraction in these hooks already includes the
+                              step's forward/backward charges. */
 } ntng_optimizer_args;
 
 /* State streams for save_state / load_state. write returns the bytes taken (may be fewer than n:
@@ -272,6 +329,7 @@ struct ntng_host {
    * layers that stay in place (a layer copied onto itself) and of the non-layer parameters;
    * every other slice (new, fresh or moved layers) restarts at `fill`, exactly as the host's own
    * optimizer state does.
+   * `fill` must be finite (else NTNG_E_INVALID); at most 64 state tensors per instance.
    * Returns an id >= 0, or a negative ntng_status. */
   int32_t (*state_tensor)(const ntng_host *h, const char *name, float fill);
   /* [hook] The data of state tensor `id` (flat_count floats), or NULL for an unknown id. */
@@ -282,10 +340,15 @@ struct ntng_host {
    * Rows must be distinct and < n_candidates. */
   ntng_status (*per_example_loss)(const ntng_host *h, const int32_t *rows, int32_t n,
                                   float *out_loss_sum, float *out_masked);
-  /* [optimizer_step] The sampled-label gradient pass (Sophia-G's estimator): the gradient of the
-   * batch-mean loss against labels drawn from the model's own softmax on this step's batch,
-   * accumulated over its micro-batches and written (overwriting) into state tensor `state_id`.
-   * Parameter gradients are left as they were. Charged as curvature. */
+  /* [optimizer_step] The sampled-label gradient pass (Sophia-G's estimator) on this step's batch:
+   * one label per masked (predicted) position drawn from the model's own softmax, then the
+   * gradient of (sum of those positions' losses) / (masked positions of the whole step) — one
+   * mean over all masked tokens of all micro-batches, exactly the normalisation of the training
+   * gradient — written (overwriting) into state tensor `state_id`. Padding positions are not
+   * targets and add nothing. It runs the full current model (every layer, output scale 1, no
+   * freezing, whatever this step's keep masks, backward flags and row weights). Parameter
+   * gradients are left as they were. Each call is a fresh pass, charged as curvature: a second
+   * call in the same step draws the same labels and costs again. */
   ntng_status (*sampled_label_gradient)(const ntng_host *h, int32_t state_id);
 
   /* [hook] Config values, declared by the descriptor and set with --set. NTNG_E_INVALID for a key
@@ -335,6 +398,25 @@ typedef struct ntng_model_stacks_v1 {
    * that fit. */
   ntng_status (*stack)(const ntng_host *h, int32_t index, ntng_stack_info *out);
 } ntng_model_stacks_v1;
+
+/* ---- Extensions a plugin serves ---------------------------------------------------------------
+ * Found by the host with hooks->get_extension(self, id) after create; NULL when not served. */
+
+/* "ntng.evaluation_weights/1" (v1.1, EXCLUSIVE): the weights every evaluation uses — mid-run and
+ * final validation, the checkpoint's evaluation copy read by `ntng eval` — for methods that train
+ * at one point and evaluate at another (schedule-free, EMA, SWA, LAWA). The training weights stay
+ * what the next step and a resume continue from. */
+#define NTNG_EXT_EVALUATION_WEIGHTS "ntng.evaluation_weights/1"
+typedef struct ntng_evaluation_weights_v1 {
+  uint32_t struct_size;
+  /* Called before each evaluation and checkpoint, between steps, uncharged. Write `count`
+   * (= model_info.flat_count) finite floats in the flat parameter layout into `out`, a host
+   * buffer pre-filled with the training weights, reading param_info values and state tensors;
+   * or return NTNG_DECLINED to evaluate the training weights. No model service may be called, no
+   * parameter or state tensor may change, and the result must be a pure function of them (the
+   * host may call it several times). */
+  ntng_status (*write)(void *self, const ntng_step_info *s, float *out, int64_t count);
+} ntng_evaluation_weights_v1;
 
 /* ---- What a plugin declares -------------------------------------------------------------------*/
 
@@ -395,6 +477,13 @@ typedef struct ntng_hooks {
 
   /* Optional plugin-side extensions by versioned id; NULL if unsupported. */
   const void *(*get_extension)(void *self, const char *id);
+
+  /* v1.1. COMPOSES. Every step, after whichever optimizer ran (a plugin's optimizer_step or the
+   * host's AdamW), in stack order: EMA, SWA/LAWA snapshots, gradient noise, weight projections.
+   * May write parameter values (param_info) and read gradients; every value must stay finite and
+   * tensors with has_gradient = 0 stay untouched (rule P11). Its own arithmetic is charged like
+   * optimizer_step's (calibrated under "<id>/after_optimizer_step", else estimated). */
+  ntng_status (*after_optimizer_step)(void *self, const ntng_step_info *s, const ntng_optimizer_args *a);
 } ntng_hooks;
 
 /* The method. Owned by the plugin, valid for the life of the process. */
@@ -430,6 +519,181 @@ typedef struct ntng_entry {
 typedef const ntng_entry *(*ntng_get_entry_fn)(void);
 NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void);
 
+/* ---- LAYOUT (generated by scripts/abi-layout; do not edit) ------------------------------------------
+ * Sizes and field offsets in bytes on 64-bit targets (LP64 and LLP64 alike: only fixed-width
+ * integers, floats and pointers cross the boundary). Compiling this header checks them; a
+ * binding in another language compares its own layout with these numbers. */
+#if !defined(NTNG_LAYOUT_SKIP) && UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+#ifdef __cplusplus
+#define NTNG_CHECK_SIZE(type, n) static_assert(sizeof(type) == (n), #type " size")
+#define NTNG_CHECK_OFFSET(type, field, n) static_assert(offsetof(type, field) == (n), #type "." #field)
+#else
+#define NTNG_CHECK_SIZE(type, n) _Static_assert(sizeof(type) == (n), #type " size")
+#define NTNG_CHECK_OFFSET(type, field, n) _Static_assert(offsetof(type, field) == (n), #type "." #field)
+#endif
+NTNG_CHECK_SIZE(ntng_step_info, 40);
+NTNG_CHECK_OFFSET(ntng_step_info, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_step_info, num_layers, 4);
+NTNG_CHECK_OFFSET(ntng_step_info, step, 8);
+NTNG_CHECK_OFFSET(ntng_step_info, rng_seed, 16);
+NTNG_CHECK_OFFSET(ntng_step_info, budget_fraction, 24);
+NTNG_CHECK_OFFSET(ntng_step_info, max_layers, 32);
+NTNG_CHECK_OFFSET(ntng_step_info, reserved0, 36);
+NTNG_CHECK_SIZE(ntng_budget, 64);
+NTNG_CHECK_OFFSET(ntng_budget, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_budget, kind, 4);
+NTNG_CHECK_OFFSET(ntng_budget, amount, 8);
+NTNG_CHECK_OFFSET(ntng_budget, elapsed, 16);
+NTNG_CHECK_OFFSET(ntng_budget, fraction, 24);
+NTNG_CHECK_OFFSET(ntng_budget, rst_seconds, 32);
+NTNG_CHECK_OFFSET(ntng_budget, steps, 40);
+NTNG_CHECK_OFFSET(ntng_budget, sequences, 48);
+NTNG_CHECK_OFFSET(ntng_budget, tokens, 56);
+NTNG_CHECK_SIZE(ntng_model_info, 56);
+NTNG_CHECK_OFFSET(ntng_model_info, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_model_info, num_layers, 4);
+NTNG_CHECK_OFFSET(ntng_model_info, max_layers, 8);
+NTNG_CHECK_OFFSET(ntng_model_info, hidden, 12);
+NTNG_CHECK_OFFSET(ntng_model_info, heads, 16);
+NTNG_CHECK_OFFSET(ntng_model_info, ffn, 20);
+NTNG_CHECK_OFFSET(ntng_model_info, vocabulary, 24);
+NTNG_CHECK_OFFSET(ntng_model_info, sequence_length, 28);
+NTNG_CHECK_OFFSET(ntng_model_info, micro_batch, 32);
+NTNG_CHECK_OFFSET(ntng_model_info, num_params, 36);
+NTNG_CHECK_OFFSET(ntng_model_info, flat_count, 40);
+NTNG_CHECK_OFFSET(ntng_model_info, parameter_count, 48);
+NTNG_CHECK_SIZE(ntng_param_info, 112);
+NTNG_CHECK_OFFSET(ntng_param_info, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_param_info, layer, 4);
+NTNG_CHECK_OFFSET(ntng_param_info, name, 8);
+NTNG_CHECK_OFFSET(ntng_param_info, kind, 16);
+NTNG_CHECK_OFFSET(ntng_param_info, decayed, 20);
+NTNG_CHECK_OFFSET(ntng_param_info, ndim, 24);
+NTNG_CHECK_OFFSET(ntng_param_info, reserved0, 28);
+NTNG_CHECK_OFFSET(ntng_param_info, shape, 32);
+NTNG_CHECK_OFFSET(ntng_param_info, offset, 64);
+NTNG_CHECK_OFFSET(ntng_param_info, count, 72);
+NTNG_CHECK_OFFSET(ntng_param_info, value, 80);
+NTNG_CHECK_OFFSET(ntng_param_info, grad, 88);
+NTNG_CHECK_OFFSET(ntng_param_info, has_gradient, 96);
+NTNG_CHECK_OFFSET(ntng_param_info, reserved1, 100);
+NTNG_CHECK_OFFSET(ntng_param_info, updates, 104);
+NTNG_CHECK_SIZE(ntng_step_plan, 40);
+NTNG_CHECK_OFFSET(ntng_step_plan, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_step_plan, lr_scale, 4);
+NTNG_CHECK_OFFSET(ntng_step_plan, num_layers, 8);
+NTNG_CHECK_OFFSET(ntng_step_plan, micro_batches, 12);
+NTNG_CHECK_OFFSET(ntng_step_plan, layer_keep, 16);
+NTNG_CHECK_OFFSET(ntng_step_plan, layer_output_scale, 24);
+NTNG_CHECK_OFFSET(ntng_step_plan, layer_backward, 32);
+NTNG_CHECK_SIZE(ntng_batch_pool, 32);
+NTNG_CHECK_OFFSET(ntng_batch_pool, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_batch_pool, n_candidates, 4);
+NTNG_CHECK_OFFSET(ntng_batch_pool, n_select, 8);
+NTNG_CHECK_OFFSET(ntng_batch_pool, sequence_length, 12);
+NTNG_CHECK_OFFSET(ntng_batch_pool, example_ids, 16);
+NTNG_CHECK_OFFSET(ntng_batch_pool, row_weights, 24);
+NTNG_CHECK_SIZE(ntng_resize_plan, 24);
+NTNG_CHECK_OFFSET(ntng_resize_plan, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_resize_plan, current_layers, 4);
+NTNG_CHECK_OFFSET(ntng_resize_plan, max_layers, 8);
+NTNG_CHECK_OFFSET(ntng_resize_plan, new_num_layers, 12);
+NTNG_CHECK_OFFSET(ntng_resize_plan, source_layer, 16);
+NTNG_CHECK_SIZE(ntng_optimizer_args, 64);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, lr, 4);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, update, 8);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, batch_sequences, 16);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, batch_tokens, 24);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, schedule_lr, 32);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, lr_scale, 40);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, peak_lr, 48);
+NTNG_CHECK_OFFSET(ntng_optimizer_args, schedule_fraction, 56);
+NTNG_CHECK_SIZE(ntng_ostream, 24);
+NTNG_CHECK_OFFSET(ntng_ostream, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_ostream, ctx, 8);
+NTNG_CHECK_OFFSET(ntng_ostream, write, 16);
+NTNG_CHECK_SIZE(ntng_istream, 24);
+NTNG_CHECK_OFFSET(ntng_istream, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_istream, ctx, 8);
+NTNG_CHECK_OFFSET(ntng_istream, read, 16);
+NTNG_CHECK_SIZE(ntng_host, 128);
+NTNG_CHECK_OFFSET(ntng_host, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_host, abi_major, 4);
+NTNG_CHECK_OFFSET(ntng_host, abi_minor, 6);
+NTNG_CHECK_OFFSET(ntng_host, host_ctx, 8);
+NTNG_CHECK_OFFSET(ntng_host, get_extension, 16);
+NTNG_CHECK_OFFSET(ntng_host, log, 24);
+NTNG_CHECK_OFFSET(ntng_host, set_error, 32);
+NTNG_CHECK_OFFSET(ntng_host, get_budget, 40);
+NTNG_CHECK_OFFSET(ntng_host, get_model_info, 48);
+NTNG_CHECK_OFFSET(ntng_host, param_info, 56);
+NTNG_CHECK_OFFSET(ntng_host, state_tensor, 64);
+NTNG_CHECK_OFFSET(ntng_host, state_data, 72);
+NTNG_CHECK_OFFSET(ntng_host, per_example_loss, 80);
+NTNG_CHECK_OFFSET(ntng_host, sampled_label_gradient, 88);
+NTNG_CHECK_OFFSET(ntng_host, config_int, 96);
+NTNG_CHECK_OFFSET(ntng_host, config_double, 104);
+NTNG_CHECK_OFFSET(ntng_host, config_bool, 112);
+NTNG_CHECK_OFFSET(ntng_host, config_string, 120);
+NTNG_CHECK_SIZE(ntng_diagnostics_v1, 16);
+NTNG_CHECK_OFFSET(ntng_diagnostics_v1, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_diagnostics_v1, record, 8);
+NTNG_CHECK_SIZE(ntng_stack_info, 32);
+NTNG_CHECK_OFFSET(ntng_stack_info, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_stack_info, num_layers, 4);
+NTNG_CHECK_OFFSET(ntng_stack_info, max_layers, 8);
+NTNG_CHECK_OFFSET(ntng_stack_info, first_layer, 12);
+NTNG_CHECK_OFFSET(ntng_stack_info, resizable, 16);
+NTNG_CHECK_OFFSET(ntng_stack_info, name, 24);
+NTNG_CHECK_SIZE(ntng_model_stacks_v1, 24);
+NTNG_CHECK_OFFSET(ntng_model_stacks_v1, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_model_stacks_v1, count, 8);
+NTNG_CHECK_OFFSET(ntng_model_stacks_v1, stack, 16);
+NTNG_CHECK_SIZE(ntng_evaluation_weights_v1, 16);
+NTNG_CHECK_OFFSET(ntng_evaluation_weights_v1, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_evaluation_weights_v1, write, 8);
+NTNG_CHECK_SIZE(ntng_config_key, 32);
+NTNG_CHECK_OFFSET(ntng_config_key, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_config_key, type, 4);
+NTNG_CHECK_OFFSET(ntng_config_key, key, 8);
+NTNG_CHECK_OFFSET(ntng_config_key, default_value, 16);
+NTNG_CHECK_OFFSET(ntng_config_key, help, 24);
+NTNG_CHECK_SIZE(ntng_hooks, 104);
+NTNG_CHECK_OFFSET(ntng_hooks, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_hooks, on_run_start, 8);
+NTNG_CHECK_OFFSET(ntng_hooks, on_run_end, 16);
+NTNG_CHECK_OFFSET(ntng_hooks, resize_model, 24);
+NTNG_CHECK_OFFSET(ntng_hooks, on_model_resized, 32);
+NTNG_CHECK_OFFSET(ntng_hooks, on_step, 40);
+NTNG_CHECK_OFFSET(ntng_hooks, select_batch, 48);
+NTNG_CHECK_OFFSET(ntng_hooks, pool_factor, 56);
+NTNG_CHECK_OFFSET(ntng_hooks, optimizer_step, 64);
+NTNG_CHECK_OFFSET(ntng_hooks, save_state, 72);
+NTNG_CHECK_OFFSET(ntng_hooks, load_state, 80);
+NTNG_CHECK_OFFSET(ntng_hooks, get_extension, 88);
+NTNG_CHECK_OFFSET(ntng_hooks, after_optimizer_step, 96);
+NTNG_CHECK_SIZE(ntng_descriptor, 80);
+NTNG_CHECK_OFFSET(ntng_descriptor, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_descriptor, abi_major, 4);
+NTNG_CHECK_OFFSET(ntng_descriptor, abi_minor, 6);
+NTNG_CHECK_OFFSET(ntng_descriptor, id, 8);
+NTNG_CHECK_OFFSET(ntng_descriptor, name, 16);
+NTNG_CHECK_OFFSET(ntng_descriptor, version, 24);
+NTNG_CHECK_OFFSET(ntng_descriptor, description, 32);
+NTNG_CHECK_OFFSET(ntng_descriptor, config_keys, 40);
+NTNG_CHECK_OFFSET(ntng_descriptor, required_extensions, 48);
+NTNG_CHECK_OFFSET(ntng_descriptor, hooks, 56);
+NTNG_CHECK_OFFSET(ntng_descriptor, create, 64);
+NTNG_CHECK_OFFSET(ntng_descriptor, destroy, 72);
+NTNG_CHECK_SIZE(ntng_entry, 24);
+NTNG_CHECK_OFFSET(ntng_entry, struct_size, 0);
+NTNG_CHECK_OFFSET(ntng_entry, abi_major, 4);
+NTNG_CHECK_OFFSET(ntng_entry, abi_minor, 6);
+NTNG_CHECK_OFFSET(ntng_entry, init, 8);
+NTNG_CHECK_OFFSET(ntng_entry, descriptor, 16);
+#endif
+/* ---- END LAYOUT */
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -20,7 +20,7 @@ import Testing
     }
 
     /// Four updates with changing rates on a matrix, a norm gain, a norm bias and an embedding,
-    /// with the default settings (β = (0.9, 0.99), λ = 0.1, rate = scheduled rate × 0.7), and once
+    /// with the default settings (β = (0.9, 0.99), λ = 0.1, rate = scheduled rate × 7e-4 / 1e-3), and once
     /// more with RMS scaling (the embedding's values are tiny, so its scale hits the 1e-3 floor).
     @Test(arguments: [false, true])
     func followsTheHandComputedTrajectory(rmsScaling: Bool) throws {
@@ -78,7 +78,7 @@ import Testing
         #expect(d.id == "lion")
         #expect(d.hooks == [.optimizerStep])
         let defaults = Dictionary(uniqueKeysWithValues: d.configKeys.map { ($0.key, $0.defaultValue) })
-        #expect(defaults == ["beta1": "0.9", "beta2": "0.99", "weight_decay": "0.1", "lr_multiplier": "0.7",
+        #expect(defaults == ["beta1": "0.9", "beta2": "0.99", "weight_decay": "0.1", "peak_lr": "7e-4",
                              "rms_scaling": "false"])
         #expect(d.configKeys.allSatisfy { !$0.help.isEmpty })
     }
@@ -89,8 +89,8 @@ import Testing
         expectPluginError(["lion", "create", "beta1"]) {
             _ = try PluginStack(libraries: [library], settings: ["beta1": "1.5"], services: services)
         }
-        expectPluginError(["lion", "lr_multiplier"]) {
-            _ = try PluginStack(libraries: [library], settings: ["lr_multiplier": "0"], services: services)
+        expectPluginError(["lion", "peak_lr"]) {
+            _ = try PluginStack(libraries: [library], settings: ["peak_lr": "0"], services: services)
         }
     }
 
@@ -108,7 +108,8 @@ import Testing
     /// Lion trains the tiny model, and its own arithmetic is charged as plugin work.
     @Test func trainsTheTinyModel() throws {
         let host = try StandaloneHost(steps: 60, seed: 5, settings: ["lr=3e-3", "warmup=0"])
-        let stack = try #require(try PluginStack.open(method: "lion", searchPath: PluginSearchPath(directories: [PluginPaths.build]), services: host))
+        // Lion's peak 2.1e-3 (the rate this test trained at before the v1.1 peak rule).
+        let stack = try #require(try PluginStack.open(method: "lion", settings: ["peak_lr": "2.1e-3"], searchPath: PluginSearchPath(directories: [PluginPaths.build]), services: host))
         try host.train(stack)
         let early = host.losses.prefix(5).reduce(0, +) / 5, late = host.losses.suffix(5).reduce(0, +) / 5
         #expect(late < early * 0.9, "loss should fall: \(early) → \(late)")

@@ -50,7 +50,7 @@ import Testing
         services.scriptSampledGradient { r in (0..<n).map { Self.sampled($0, r) } }
         var p: [Double] = (0..<n).map { k in Self.initialValue(k) }
         services.values = p
-        let settings = ["curvature_interval": "2", "rho": "\(c.rho)", "weight_decay": "0.1", "lr_multiplier": "0.5",
+        let settings = ["curvature_interval": "2", "rho": "\(c.rho)", "weight_decay": "0.1", "peak_lr": "5e-4",
                         "curvature_clip": "\(c.curvatureClip)", "rms_scaling": "\(c.rmsScaling)", "bs": "\(c.bs)"]
         let stack = try PluginStack(libraries: [try PluginLibrary.open(path: Self.path)], settings: settings, services: services)
 
@@ -125,7 +125,7 @@ import Testing
         #expect(d.id == "sophia")
         #expect(Set(d.hooks) == [.optimizerStep, .saveState, .loadState, .onRunEnd])
         let defaults = Dictionary(uniqueKeysWithValues: d.configKeys.map { ($0.key, $0.defaultValue) })
-        #expect(defaults == ["beta1": "0.965", "beta2": "0.99", "rho": "0.01", "weight_decay": "0.015", "lr_multiplier": "0.4",
+        #expect(defaults == ["beta1": "0.965", "beta2": "0.99", "rho": "0.01", "weight_decay": "0.015", "peak_lr": "4e-4",
                              "eps": "1e-15", "curvature_interval": "10", "bs": "0", "curvature_clip": "0",
                              "rms_scaling": "false"])
         #expect(d.configKeys.allSatisfy { !$0.help.isEmpty })
@@ -189,7 +189,7 @@ import Testing
 
     @Test func trainsTheTinyModel() throws {
         let host = try StandaloneHost(steps: 60, seed: 5, settings: ["lr=5e-3", "warmup=0"])
-        let stack = try #require(try PluginStack.open(method: "sophia", searchPath: PluginSearchPath(directories: [PluginPaths.build]), services: host))
+        let stack = try #require(try PluginStack.open(method: "sophia", settings: ["peak_lr": "2e-3"], searchPath: PluginSearchPath(directories: [PluginPaths.build]), services: host))
         try host.train(stack)
         let early = host.losses.prefix(5).reduce(0, +) / 5, late = host.losses.suffix(5).reduce(0, +) / 5
         #expect(late < early * 0.9, "loss should fall: \(early) → \(late)")
