@@ -11,6 +11,8 @@ public enum PluginPaths {
     public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     public static let include = root.appendingPathComponent("Sources/PluginAPI/include")
+    /// The PluginAPI v1.0 header as released, kept to build plugins exactly as v1.0 authors did.
+    public static let includeV1_0 = root.appendingPathComponent("Tests/Fixtures/PluginAPI-v1.0")
     /// The build folder: where the test binary, `ntng` and the example plugins are.
     public static let build = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     public static var sgdExample: String { build.appendingPathComponent("libExampleSGDMomentum.so").path }
@@ -19,13 +21,15 @@ public enum PluginPaths {
 }
 
 /// Compiles C source into a plugin with `cc -shared -fPIC -I <include>` (plus `defines` as
-/// `-D` flags) in a fresh temporary folder, and returns the library path.
-public func buildCPlugin(_ source: String, defines: [String] = [], name: String = "probe", extraFlags: [String] = []) throws -> String {
+/// `-D` flags) in a fresh temporary folder, and returns the library path. `include` is today's
+/// header unless a test builds against the frozen v1.0 one.
+public func buildCPlugin(_ source: String, defines: [String] = [], name: String = "probe", extraFlags: [String] = [],
+                         include: URL = PluginPaths.include) throws -> String {
     let dir = try makeTemporaryDirectory("plugin-\(name)")
     let file = dir.appendingPathComponent("\(name).c")
     try source.write(to: file, atomically: true, encoding: .utf8)
     let output = dir.appendingPathComponent("lib\(name).so").path
-    try runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-I", PluginPaths.include.path] + defines.map { "-D\($0)" }
+    try runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-I", include.path] + defines.map { "-D\($0)" }
                     + extraFlags + ["-o", output, file.path])
     return output
 }
