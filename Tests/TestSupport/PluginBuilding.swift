@@ -382,3 +382,8 @@ public func methodPluginPath(_ product: String) -> String {
 
 /// The six reference methods' library products.
 public let methodProducts = ["Stacking", "Dropping", "SelectiveBackprop", "RHO", "Lion", "Sophia"]
+
+extension PluginPaths {
+    /// The Schedule-Free AdamW example (PluginAPI v1.1 evaluation weights).
+    public static var scheduleFreeExample: String { build.appendingPathComponent("libExampleScheduleFree.so").path }
+}
