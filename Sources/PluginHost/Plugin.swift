@@ -303,7 +303,7 @@ public final class Plugin {
 
     /// Runs the plugin's optimizer update over `store`, then checks every value is finite and, for
     /// a v1.1 plugin, that tensors without a gradient this step (`hasGradient[i] == false`) are
-    /// unchanged (rule P11).
+    /// unchanged (rule G1).
     public func optimizerStep(_ s: PluginStepInfo, _ context: OptimizerContext, update: Int, store: ParameterStore,
                               hasGradient: [Bool]?) throws {
         guard let f = library.hooks.optimizer_step else { return }
@@ -336,7 +336,7 @@ public final class Plugin {
         }
         for (index, hash) in zip(frozen, before) where Self.hash(store, entry: index) != hash {
             throw PluginError(.hook, plugin: id, hook: hook.rawValue,
-                              "changed \(store.entries[index].name), which has no gradient this step (has_gradient = 0: its layer was skipped or frozen); leave such tensors and their state alone (docs/plugins.md, rule P11)")
+                              "changed \(store.entries[index].name), which has no gradient this step (has_gradient = 0: its layer was skipped or frozen); leave such tensors and their state alone (docs/plugins.md, rule G1)")
         }
     }
 

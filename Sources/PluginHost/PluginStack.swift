@@ -282,7 +282,7 @@ public final class PluginStack {
         let written = try calling(p, .evaluationWeights, in: step) { try p.writeEvaluationWeights($0, into: out, count: count) }
         if p.stateTensors.contentHash() != stateBefore {
             throw PluginError(.hook, plugin: p.id, hook: PluginHook.evaluationWeights.rawValue,
-                              "changed its state tensors; evaluation_weights.write may only read (docs/plugins.md, rule P12)")
+                              "changed its state tensors; evaluation_weights.write may only read (docs/plugins.md, rule E1)")
         }
         return written
     }

@@ -62,13 +62,13 @@ import Records
         #expect(resumed.valLoss == reference.valLoss)
     }
 
-    /// A plugin whose write changes its own state tensor is stopped (rule P12).
+    /// A plugin whose write changes its own state tensor is stopped (rule E1).
     @Test func aWriteThatChangesStateIsRefused() throws {
         let path = try buildCPlugin(stateChangingEvaluator, name: "evaluator")
         let h = try StandaloneHost(steps: 1)
         let stack = try PluginStack(libraries: [try PluginLibrary.open(path: path)], services: h)
         h.plugins = stack
-        expectPluginError(["test.evaluator", "evaluation_weights.write", "state tensors", "P12"]) { _ = try h.evaluationWeights() }
+        expectPluginError(["test.evaluator", "evaluation_weights.write", "state tensors", "E1"]) { _ = try h.evaluationWeights() }
     }
 }
 

@@ -105,11 +105,11 @@ import Storage
         #expect(diagnostics(h, "after.update") == [1, 1, 2, 2])
     }
 
-    /// A v1.1 optimizer that moves a tensor without a gradient is stopped, naming rule P11.
+    /// A v1.1 optimizer that moves a tensor without a gradient is stopped, naming rule G1.
     @Test func movingATensorWithoutAGradientIsRefused() throws {
         let h = try host()
         let s = try stack(["DROP_LAST", "OPTIMIZER", "MOVE_NOGRAD"], on: h)
-        expectPluginError(["test.v11", "optimizer_step", "has no gradient", "P11"]) { try h.train(s) }
+        expectPluginError(["test.v11", "optimizer_step", "has no gradient", "G1"]) { try h.train(s) }
     }
 
     /// Freezing layer 0: it and the embedding's norm and position scale stay put, the step is

@@ -7,12 +7,31 @@ import TestSupport
 
 /// `ntng plugin check` and `ntng plugin new`.
 @Suite struct PluginCheckerTests {
-    @Test(arguments: [PluginPaths.sgdExample, PluginPaths.lrScaleExample])
+    @Test(arguments: [PluginPaths.sgdExample, PluginPaths.lrScaleExample, PluginPaths.scheduleFreeExample])
     func examplesPassEveryCheck(path: String) {
         for check in PluginCheck.allCases {
             let result = PluginConformance.run(check, libraryPath: path)
             #expect(result.passed, "\(check): \(result.detail)")
         }
+    }
+
+    /// An optimizer that moves tensors without a gradient fails the gradients check (rule G1); the
+    /// same plugin that leaves them alone passes, and one without an optimizer is not concerned.
+    @Test func movingTensorsWithoutAGradientFailsTheGradientsCheck() throws {
+        let mover = PluginConformance.run(.gradients, libraryPath: try buildProbe(["WITH_OPTIMIZER", "MOVE_ALL"]))
+        #expect(!mover.passed && mover.detail.contains("G1") && mover.detail.contains("optimizer_step"), "\(mover.detail)")
+        #expect(PluginConformance.run(.gradients, libraryPath: try buildProbe(["WITH_OPTIMIZER"])).passed)
+        #expect(PluginConformance.run(.gradients, libraryPath: try buildProbe()).detail.contains("not applicable"))
+    }
+
+    /// Evaluation weights that differ between two calls fail the evaluation check (rule E1); the
+    /// Schedule-Free example passes it.
+    @Test func impureEvaluationWeightsFailTheEvaluationCheck() throws {
+        let path = try buildCPlugin(impureEvaluator, name: "impure")
+        let result = PluginConformance.run(.evaluation, libraryPath: path)
+        #expect(!result.passed && result.detail.contains("E1"), "\(result.detail)")
+        let sf = PluginConformance.run(.evaluation, libraryPath: PluginPaths.scheduleFreeExample)
+        #expect(sf.passed && sf.detail.contains("differ from the training weights"), "\(sf.detail)")
     }
 
     @Test func nondeterministicStateFailsTheStateCheck() throws {
@@ -144,3 +163,27 @@ import TestSupport
         expectPluginError(["1bad", "a letter followed by"]) { _ = try PluginSkeleton.files(name: "1bad", language: .c, header: "") }
     }
 }
+
+/// Writes evaluation weights that change from call to call (a counter in the instance).
+private let impureEvaluator = #"""
+#include <stdlib.h>
+#include <string.h>
+#include "ntng_plugin.h"
+typedef struct ev { float calls; } ev;
+static ntng_status create(const ntng_host *h, void **out) { (void)h; *out = calloc(1, sizeof(ev)); return NTNG_OK; }
+static void destroy(void *self) { free(self); }
+static ntng_status on_step(void *self, const ntng_step_info *s, ntng_step_plan *p) { (void)self; (void)s; (void)p; return NTNG_DECLINED; }
+static ntng_status write(void *self, const ntng_step_info *s, float *out, int64_t n) {
+  ev *e = (ev *)self; (void)s; (void)n;
+  e->calls += 1.0f;
+  out[0] += e->calls;
+  return NTNG_OK;
+}
+static const ntng_evaluation_weights_v1 table = {.struct_size = sizeof table, .write = write};
+static const void *get_extension(void *self, const char *id) { (void)self; return strcmp(id, NTNG_EXT_EVALUATION_WEIGHTS) ? NULL : &table; }
+static const ntng_hooks hooks = {.struct_size = sizeof hooks, .on_step = on_step, .get_extension = get_extension};
+static const ntng_descriptor d = {.struct_size = sizeof d, .abi_major = NTNG_ABI_MAJOR, .abi_minor = NTNG_ABI_MINOR,
+  .id = "test.impure", .name = "i", .version = "0", .hooks = &hooks, .create = create, .destroy = destroy};
+static const ntng_entry entry = {.struct_size = sizeof entry, .abi_major = NTNG_ABI_MAJOR, .abi_minor = NTNG_ABI_MINOR, .descriptor = &d};
+NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }
+"""#

@@ -299,6 +299,9 @@ static ntng_status optimizer_step(void *self, const ntng_step_info *s, const ntn
     ntng_param_info pi; memset(&pi, 0, sizeof pi); pi.struct_size = sizeof pi;
     h->param_info(h, i, &pi);
     for (int64_t j = 0; j < pi.count; j++) pi.value[j] -= a->lr * pi.grad[j];
+#ifdef MOVE_ALL
+    pi.value[0] += 1e-3f;  /* every tensor, with a gradient or not (breaks rule G1) */
+#endif
   }
 #ifdef NAN_PARAM
   ntng_param_info pi; memset(&pi, 0, sizeof pi); pi.struct_size = sizeof pi;

@@ -68,7 +68,7 @@ static ntng_status sgd_optimizer_step(void *self, const ntng_step_info *step,
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
     if (h->param_info(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
-    if (!p.has_gradient) continue; /* skipped or frozen this step: velocity and value stay (rule P11) */
+    if (!p.has_gradient) continue; /* skipped or frozen this step: velocity and value stay (rule G1) */
     const float decay = p.decayed ? (float)s->weight_decay : 0.0f;
     float *v = velocity + p.offset;
     for (int64_t j = 0; j < p.count; j++) {

@@ -24,6 +24,12 @@ public enum PluginCheck: String, Sendable, Codable, CaseIterable {
     /// A run resumed from a checkpoint (save_state, then load_state into a fresh instance)
     /// continues exactly as the run that was never stopped.
     case resume
+    /// PluginAPI v1.1, optimizers (`optimizer_step`, `after_optimizer_step`): steps in which the
+    /// checker drops the top layer or freezes the bottom one leave those tensors untouched (G1).
+    case gradients
+    /// PluginAPI v1.1, "ntng.evaluation_weights/1": the weights written are finite, the same on a
+    /// second call, and change neither parameters nor state (E1).
+    case evaluation
 }
 
 /// The outcome of one check.
@@ -70,6 +76,8 @@ public enum PluginConformance {
             case .state: detail = try state(library, settings: settings)
             case .determinism: detail = try determinism(library, settings: settings)
             case .resume: detail = try resume(library, settings: settings)
+            case .gradients: detail = try gradients(library, settings: settings)
+            case .evaluation: detail = try evaluation(library, settings: settings)
             }
             return PluginCheckResult(check: check, passed: true, detail: detail)
         } catch {
@@ -249,6 +257,53 @@ public enum PluginConformance {
                               "resuming after \(stopAfter) steps (save_state, then load_state into a fresh instance, \(resumed.bytes) state bytes) changes the run\(step.map { " from step \($0 + 1)" } ?? " (final parameters)"): state not saved? Everything that steers later steps must be in save_state or in state tensors")
         }
         return "\(steps) steps straight and resumed after \(stopAfter) (\(resumed.bytes) state bytes) agree bit for bit"
+    }
+
+    /// Four steps in which the checker's own plan drops the top layer (steps 2, 3) and freezes
+    /// layer 0 (step 4); the host stops a v1.1 optimizer that touches those tensors (rule G1).
+    static func gradients(_ lib: PluginLibrary, settings: [String: String]) throws -> String {
+        guard lib.descriptor.hooks.contains(.optimizerStep) || lib.descriptor.hooks.contains(.afterOptimizerStep) else {
+            return "not applicable: the plugin has neither optimizer_step nor after_optimizer_step"
+        }
+        guard lib.descriptor.abiMinor >= 1 else {
+            return "not applicable: built against PluginAPI 1.0, which does not report gradient presence (rebuild against 1.1 to be held to rule G1)"
+        }
+        let host = try StandaloneHost(steps: 4, seed: 13, settings: ["warmup=0"])
+        host.adjustPlan = { step, plan, depth in
+            var plan = plan
+            if step == 2 || step == 3 {
+                let rows = plan.activeLayers ?? Array(repeating: Array(0..<depth), count: host.microBatches)
+                let dropped = rows.map { row in row.count > 1 ? row.filter { $0 != depth - 1 } : row }
+                plan.activeLayers = dropped
+            } else if step == 4 {
+                plan.frozenBelow = Swift.max(plan.frozenBelow, 1)
+            }
+            return plan
+        }
+        let stack = try PluginStack(libraries: [lib], settings: settings, services: host)
+        try host.train(stack)
+        return "steps with the top layer dropped and with layer 0 frozen left those tensors untouched"
+    }
+
+    /// Three steps, then the evaluation weights twice: finite (checked by the host), identical, and
+    /// parameters and state unchanged (checked by the host around every call, rule E1).
+    static func evaluation(_ lib: PluginLibrary, settings: [String: String]) throws -> String {
+        let host = try StandaloneHost(steps: 3, seed: 17, settings: ["warmup=0"])
+        let stack = try PluginStack(libraries: [lib], settings: settings, services: host)
+        guard stack.providesEvaluationWeights else { return "not applicable: the plugin does not serve ntng.evaluation_weights/1" }
+        try host.train(stack)
+        let training = host.parameterDigest()
+        guard let first = try host.evaluationWeights() else { return "the plugin declined: evaluation uses the training weights" }
+        let second = try host.evaluationWeights()
+        guard second == first else {
+            throw PluginError(.check, plugin: lib.descriptor.id, hook: PluginHook.evaluationWeights.rawValue,
+                              "two calls with nothing changed in between wrote different weights; the write must be a pure function of parameters and state tensors (rule E1)")
+        }
+        guard host.parameterDigest() == training else {
+            throw PluginError(.check, plugin: lib.descriptor.id, hook: PluginHook.evaluationWeights.rawValue, "the training weights changed")
+        }
+        let differing = zip(first, UnsafeBufferPointer(start: host.workload.parameters.values, count: first.count)).filter { $0 != $1 }.count
+        return "evaluation weights are finite and reproducible; \(differing) of \(first.count) values differ from the training weights"
     }
 
     private static func firstDifference(_ a: [UInt8], _ b: [UInt8]) -> String {

@@ -93,6 +93,9 @@ public class TrainingStep {
     private var diagnosticsCapLogged = false
     static let maxDiagnosticsPerStep = 64
     static let maxDiagnosticsPerRun = 200_000
+    /// The conformance checker's own change to each step's composed plan (`ntng plugin check
+    /// gradients` drops and freezes layers a plugin did not ask for); nil in runs.
+    var adjustPlan: ((_ step: Int, _ plan: PluginStepPlan, _ depth: Int) -> PluginStepPlan)?
     /// Reference-over-local speed ratio, measured once if a plugin optimizer is uncalibrated.
     lazy var referenceOverLocal: Double = Self.referenceOverLocal(profile: clock.profile, parameterCount: workload.parameters.parameterCount)
 
@@ -157,7 +160,8 @@ public class TrainingStep {
             clock.charge(.plugin, seconds: PluginCharging.resizeCost(clock.profile, parameters: workload.parameters.parameterCount))
             try plugins.modelResized(plan: plan, from: old, previousLayers: previous, in: step)
         }
-        return try plugins.stepPlan(microBatches: recipe.accumulation, in: step)
+        let plan = try plugins.stepPlan(microBatches: recipe.accumulation, in: step)
+        return adjustPlan.map { $0(step.number, plan, workload.depth) } ?? plan
     }
 
     /// The step's micro-batches: the next ones of the stream, or those a selecting plugin picked

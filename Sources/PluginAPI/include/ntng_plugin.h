@@ -202,7 +202,7 @@ typedef struct ntng_param_info {
                               (layer_backward), or the backward pass stopped below a frozen layer
                               (embedding norm, position scale): grad is then all zeros, and an
                               optimizer leaves the tensor and its state untouched, as the host's
-                              AdamW, PyTorch and the reference Lion/Sophia do (rule P11). 1 outside
+                              AdamW, PyTorch and the reference Lion/Sophia do (rule G1). 1 outside
                               optimizer_step and after_optimizer_step. */
   int32_t reserved1;       /* 0 */
   uint64_t updates;        /* optimizer updates this tensor has received, counting the current one
@@ -481,7 +481,7 @@ typedef struct ntng_hooks {
   /* v1.1. COMPOSES. Every step, after whichever optimizer ran (a plugin's optimizer_step or the
    * host's AdamW), in stack order: EMA, SWA/LAWA snapshots, gradient noise, weight projections.
    * May write parameter values (param_info) and read gradients; every value must stay finite and
-   * tensors with has_gradient = 0 stay untouched (rule P11). Its own arithmetic is charged like
+   * tensors with has_gradient = 0 stay untouched (rule G1). Its own arithmetic is charged like
    * optimizer_step's (calibrated under "<id>/after_optimizer_step", else estimated). */
   ntng_status (*after_optimizer_step)(void *self, const ntng_step_info *s, const ntng_optimizer_args *a);
 } ntng_hooks;
