@@ -51,7 +51,7 @@ public enum PluginSkeleton {
 
     static func cSource(name: String, id: String) -> String {
         """
-        /* \(name): an ntng method plugin (PluginAPI v1). See docs/plugins.md for every hook and service.
+        /* \(name): an ntng method plugin (PluginAPI v1.1). See docs/plugins.md for every hook and service.
          * Build: ./build.sh   Check: ntng plugin check ./lib\(name).so   Run: ntng run --method ./lib\(name).so */
         #include <stdlib.h>
         #include <string.h>
@@ -168,7 +168,7 @@ public enum PluginSkeleton {
 
     static func swiftSource(name: String, id: String) -> String {
         """
-        // \(name): an ntng method plugin in Swift (PluginAPI v1). See docs/plugins.md.
+        // \(name): an ntng method plugin in Swift (PluginAPI v1.1). See docs/plugins.md.
         // Build: ./build.sh   Check: ntng plugin check ./lib\(name).so
         import PluginAPI
         #if canImport(Glibc)
@@ -240,6 +240,8 @@ public enum PluginSkeleton {
             return NTNG_OK
         }
 
+        // The tables, built once: a Swift global's initializer runs exactly once, under swift_once,
+        // even when two instances are created at the same time; they live for the process.
         nonisolated(unsafe) private let entryTable: UnsafePointer<ntng_entry> = {
             let key = UnsafeMutablePointer<ntng_config_key>.allocate(capacity: 1)
             key.initialize(to: ntng_config_key(struct_size: UInt32(MemoryLayout<ntng_config_key>.size), type: NTNG_CONFIG_DOUBLE,

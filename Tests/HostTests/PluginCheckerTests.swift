@@ -159,6 +159,24 @@ import TestSupport
         }
     }
 
+    /// Every negative status the skeletons and the shipped C plugins return is explained: the line
+    /// before a bare `return NTNG_E_…` calls set_error (or it goes through ntng_fail / fail).
+    @Test func skeletonsAndPluginsSayWhyBeforeEveryNegativeReturn() throws {
+        var sources = try PluginSkeleton.files(name: "M", language: .c, header: "").filter { $0.path.hasSuffix(".c") }.map { ("skeleton C", $0.contents) }
+        sources += try PluginSkeleton.files(name: "M", language: .swift, header: "").filter { $0.path.hasSuffix(".swift") }.map { ("skeleton Swift", $0.contents) }
+        let plugins = PluginPaths.root.appendingPathComponent("Plugins")
+        for case let url as URL in FileManager.default.enumerator(at: plugins, includingPropertiesForKeys: nil)! where ["c", "swift"].contains(url.pathExtension) {
+            sources.append((url.lastPathComponent, try String(contentsOf: url, encoding: .utf8)))
+        }
+        #expect(sources.count >= 10)
+        for (name, text) in sources {
+            let lines = text.components(separatedBy: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for (i, line) in lines.enumerated() where line.hasPrefix("return NTNG_E_") && !line.contains("NTNG_E_INVALID }") {
+                #expect(i > 0 && lines[i - 1].contains("set_error"), "\(name): '\(line)' after '\(i > 0 ? lines[i - 1] : "")' says nothing")
+            }
+        }
+    }
+
     @Test func skeletonNamesAreChecked() {
         expectPluginError(["1bad", "a letter followed by"]) { _ = try PluginSkeleton.files(name: "1bad", language: .c, header: "") }
     }
