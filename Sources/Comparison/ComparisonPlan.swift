@@ -30,6 +30,12 @@ public struct ComparisonPlan: Sendable {
     /// Methods whose plugin optimizer is charged by estimate (allowed with `allowEstimated`):
     /// method → plugin id. Their results are not reproducible step for step.
     public let estimatedMethods: [String: String]
+    /// The plugins of each method, in stack order (empty for the baseline): what the table and
+    /// report name them by.
+    public let methodPlugins: [String: [MethodPlugin]]
+    /// The `ntng compare` command that asks for the same trials, with every library given by path
+    /// spelled as its absolute path (so it works from any folder); names stay search-path names.
+    public let commandLine: String
 
     /// Builds and checks the plan.
     /// - Parameters:
@@ -84,15 +90,20 @@ public struct ComparisonPlan: Sendable {
                 throw CompareError.ambiguousSetting(method: method, problem)
             }
         }
-        // A plugin optimizer without a calibrated cost is charged from measured wall time: the
-        // step count would depend on this machine's load. Refused unless asked for, and marked.
+        // A plugin optimizer (or after_optimizer_step) without a calibrated cost is charged from
+        // measured wall time: the step count would depend on this machine's load. Refused unless
+        // asked for, and marked.
         var estimated: [String: String] = [:]
+        var plugins: [String: [MethodPlugin]] = [:]
+        let profile = self.profile
         for method in request.methods {
-            for library in libraries[method]! where library.descriptor.hooks.contains(.optimizerStep)
-                && profile.chargesByEstimate(plugin: library.descriptor.id) {
-                estimated[method] = library.descriptor.id
-            }
+            plugins[method] = libraries[method]!.map { MethodPlugin(library: $0, profile: profile) }
+            for plugin in plugins[method]! where plugin.charge.contains(MethodPlugin.estimated) { estimated[method] = plugin.id }
         }
+        methodPlugins = plugins
+        var reproducible = request
+        reproducible.methods = request.methods.map { Self.absoluteMethod($0, libraries: libraries[$0]!) }
+        commandLine = reproducible.commandLine
         if !estimated.isEmpty && !request.allowEstimated {
             throw CompareError.estimatedCharges(methods: estimated, profile: profile.name, model: request.model)
         }
@@ -130,6 +141,14 @@ public struct ComparisonPlan: Sendable {
             }
         }
         self.trials = trials
+    }
+
+    /// `method` with each part given as a path (`./libMine.so`) replaced by its library's absolute
+    /// path; parts given by name stay names.
+    static func absoluteMethod(_ method: String, libraries: [PluginLibrary]) -> String {
+        let parts = method.split(separator: "+").map(String.init)
+        guard parts.count == libraries.count else { return method }
+        return zip(parts, libraries).map { part, library in PluginResolver.isPath(part) ? library.path : part }.joined(separator: "+")
     }
 
     static func isPluginSetting(_ setting: String) -> Bool {

@@ -4,6 +4,7 @@ import Clock
 import Records
 import Host
 import Evaluation
+import PluginHost
 
 /// A number compared across methods: final training loss, validation loss, or any other
 /// evaluation stored with the runs (downstream scores from `ntng eval`: each headline
@@ -74,6 +75,17 @@ public struct ComparisonSummary: Sendable {
     public var failedOutcomes: [TrialOutcome] { outcomes.filter { !$0.isFinished } }
     /// Methods charged by estimate (method → plugin id), marked with † in the table and report.
     public var estimatedMethods: [String: String] = [:]
+    /// Each method's plugins (id, version, SHA-256, charge basis), in stack order.
+    public var methodPlugins: [String: [MethodPlugin]] = [:]
+
+    /// How tables name `method`: as given, except that a library given by path is named by its
+    /// plugin id (`./libSFAdamW.so` → `org.example.sf-adamw`).
+    public func label(_ method: String) -> String {
+        guard let plugins = methodPlugins[method] else { return method }
+        let parts = method.split(separator: "+").map(String.init)
+        guard parts.count == plugins.count, parts.contains(where: PluginResolver.isPath) else { return method }
+        return zip(parts, plugins).map { PluginResolver.isPath($0) ? $1.id : $0 }.joined(separator: "+")
+    }
 
     /// Aggregates the outcomes of `plan`. Extra evaluations are read from `store`.
     public init(plan: ComparisonPlan, outcomes: [TrialOutcome], store: ResultsStore) throws {
@@ -81,7 +93,8 @@ public struct ComparisonSummary: Sendable {
         corpus = plan.request.corpus
         seeds = plan.request.seedList
         methods = plan.request.methods
-        commandLine = plan.request.commandLine
+        commandLine = plan.commandLine
+        methodPlugins = plan.methodPlugins
         let reference = plan.request.referenceMethod
         self.reference = reference
         profileName = plan.profile.name

@@ -57,7 +57,8 @@ public struct ComparisonTable {
     func cells(_ row: MethodRow, markdown: Bool) -> [String] {
         let finished = row.finishedCount, total = row.outcomes.count
         let mark = result.estimatedMethods[row.method] == nil ? "" : " †"
-        var cells = [(markdown ? "`\(row.method)`" : row.method) + mark, "\(finished)/\(total)"]
+        let name = result.label(row.method)
+        var cells = [(markdown ? "`\(name)`" : name) + mark, "\(finished)/\(total)"]
         for m in result.metrics {
             let value = Self.meanStd(row.summaries[m.key])
             cells.append(row.best.contains(m.key) ? (markdown ? "**\(value)** ★" : value + " *") : value)
@@ -100,6 +101,9 @@ public struct ComparisonTable {
             "mean ± sample std over seeds; * = best mean at that budget.",
             "Δ = method − \(result.reference) on the same seeds: mean [95 % t-interval]; better/worse only when the interval excludes 0, n.s. when it contains 0.",
         ]
+        for method in result.methods {
+            for plugin in result.methodPlugins[method] ?? [] { lines.append("\(result.label(method)): plugin \(plugin.summary), \(plugin.path)") }
+        }
         if !result.estimatedMethods.isEmpty {
             let list = result.estimatedMethods.sorted(by: { $0.key < $1.key }).map { "\($0.key) (plugin \($0.value))" }.joined(separator: ", ")
             lines.append("† charged by estimate (--allow-estimated): the optimizer of \(list) has no calibrated cost in \(result.profileName), so its steps depend on this machine's load and are not reproducible.")
@@ -202,6 +206,10 @@ public struct ComparisonTable {
                  return [
                      "method": row.method, "finished": row.finishedCount, "trials": row.outcomes.count, "metrics": metrics,
                     "charges": result.estimatedMethods[row.method] == nil ? "profile" : "estimated",
+                     "label": result.label(row.method),
+                     "plugins": (result.methodPlugins[row.method] ?? []).map { p -> [String: Any] in
+                         ["id": p.id, "version": p.version, "sha256": p.sha256, "path": p.path, "charge": p.charge]
+                     },
                      "rst_s_mean": row.meanRSTSeconds ?? NSNull(), "wall_s_mean": row.meanWallSeconds ?? NSNull(),
                      "runs": row.outcomes.map { o -> [String: Any] in
                          ["seed": Int(o.trial.seed), "run_id": o.runID ?? NSNull(), "status": o.status.rawValue,

@@ -4,6 +4,7 @@ import Clock
 import Records
 import Host
 import Preparation
+import PluginHost
 
 /// One cell of a comparison: one method under one budget with one seed.
 public struct Trial: Sendable, Hashable {
@@ -49,8 +50,10 @@ public struct TrialIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
         var s = settings
         s.threads = 0
         s.pluginPaths = []
-        // Where the data lies does not change a result; what it holds does.
+        // Where the data lies does not change a result; what it holds does. Likewise a library given
+        // by path is identified by its hash (in `plugins`), not by the path it was given as.
         s.data?.directory = ""
+        s.method = s.method.split(separator: "+").map { PluginResolver.isPath(String($0)) ? "library" : String($0) }.joined(separator: "+")
 
         s.hyperparameters.pluginSettings = s.hyperparameters.pluginSettings.filter { key, _ in
             guard let dot = key.lastIndex(of: ".") else { return true }

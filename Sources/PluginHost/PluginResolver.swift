@@ -73,6 +73,9 @@ public enum PluginResolver {
         case path(String)
     }
 
+    /// Whether a part of a method names a library file (`./libMine.so`) rather than a plugin name.
+    public static func isPath(_ part: String) -> Bool { part.contains("/") || part.hasSuffix(".so") }
+
     /// Splits and classifies the method text.
     public static func parse(_ method: String) throws -> [Component] {
         let parts = method.split(separator: "+", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -81,7 +84,7 @@ public enum PluginResolver {
         }
         let components = parts.map { p -> Component in
             if p == "baseline" { return .baseline }
-            if p.contains("/") || p.hasSuffix(".so") { return .path(p) }
+            if isPath(p) { return .path(p) }
             return .name(p)
         }
         if components.contains(.baseline) && components.count > 1 {

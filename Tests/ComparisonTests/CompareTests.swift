@@ -51,6 +51,23 @@ import TrainingFixtures
         #expect(plan.estimatedMethods == [PluginPaths.sgdExample: "example.sgd-momentum"])
     }
 
+    /// A library given by a path of another spelling is the same trial, named by its plugin id in
+    /// tables, and the reproduce line spells it as an absolute path.
+    @Test func librariesGivenByPathAreIdentifiedByTheirContent() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let spelled = PluginPaths.build.path + "/./" + URL(fileURLWithPath: PluginPaths.sgdExample).lastPathComponent
+        let plain = try ComparisonPlan(request: request(f, methods: [PluginPaths.sgdExample], seeds: 1), data: f.data, executable: Self.executable)
+        let other = try ComparisonPlan(request: request(f, methods: [spelled], seeds: 1), data: f.data, executable: Self.executable)
+        #expect(plain.trials.map(\.identity) == other.trials.map(\.identity))
+        #expect(other.commandLine.contains("--methods \(PluginPaths.sgdExample) ") && !other.commandLine.contains("/./"))
+        let plugin = try #require(other.methodPlugins[spelled]?.first)
+        #expect(plugin.id == "example.sgd-momentum" && plugin.version == "1.0.0" && plugin.sha256.count == 64)
+        #expect(plugin.charge == "optimizer_step estimated")
+        #expect(try ComparisonPlan(request: request(f, methods: ["baseline", "lion"], seeds: 1), data: f.data, executable: Self.executable)
+                    .commandLine.contains("--methods baseline,lion "), "names stay search-path names")
+    }
+
     func runner(_ f: Fixture, _ r: ComparisonRequest) throws -> ComparisonRunner {
         let plan = try ComparisonPlan(request: r, data: f.data, executable: Self.executable)
         let runner = ComparisonRunner(plan: plan, store: f.store, dataDirectory: f.data.root.path)
@@ -128,7 +145,9 @@ import TrainingFixtures
         let text = table.render(.text)
         #expect(text.contains("(reference)") && text.contains("budget 0.3s RST") && text.contains("did not finish"))
         #expect(text.contains(" * "), "the best entry is marked")
-        #expect(text.contains("\(PluginPaths.sgdExample) †") && text.contains("† charged by estimate"), "estimated charges are marked")
+        #expect(text.contains("example.sgd-momentum †") && text.contains("† charged by estimate"), "estimated charges are marked")
+        #expect(text.contains("example.sgd-momentum: plugin example.sgd-momentum 1.0.0 (sha256 ") && text.contains("optimizer_step estimated), \(PluginPaths.sgdExample)"),
+                "plugins are named by id, version, hash and charge basis")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(table.render(.json).utf8)) as? [String: Any])
         let budgets = try #require(json["budgets"] as? [[String: Any]])
         #expect(budgets.count == 1 && (budgets[0]["methods"] as? [Any])?.count == 5)

@@ -390,3 +390,9 @@ extension PluginPaths {
     /// The Schedule-Free AdamW example (PluginAPI v1.1 evaluation weights).
     public static var scheduleFreeExample: String { build.appendingPathComponent("libExampleScheduleFree.so").path }
 }
+
+extension PluginPaths {
+    /// The Rust example (scripts/rust-example builds it when cargo is installed).
+    public static var rustExample: String { root.appendingPathComponent(".build/rust-example/release/libntng_example_ema.so").path }
+    public static var rustExampleBuilt: Bool { FileManager.default.fileExists(atPath: rustExample) }
+}

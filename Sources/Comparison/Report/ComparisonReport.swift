@@ -42,7 +42,7 @@ public struct ComparisonReport {
     public func html() throws -> String {
         let table = ComparisonTable(result)
         var body = ""
-        body += "<h1>ntng compare: \(esc(result.methods.joined(separator: ", ")))</h1>\n"
+        body += "<h1>ntng compare: \(esc(result.methods.map(result.label).joined(separator: ", ")))</h1>\n"
         body += "<p class=\"meta\">model <b>\(esc(result.model))</b> · corpus <b>\(esc(result.corpus))</b> · seeds \(result.seeds.map(String.init).joined(separator: ", ")) · "
             + "budgets \(result.sections.map { esc($0.budget.description) }.joined(separator: ", ")) · profile \(esc(result.profileName)) "
             + "(sha256 <code>\(result.profileSHA256.prefix(12))</code>) · \(esc(ISO8601DateFormatter().string(from: Date())))</p>\n"
@@ -64,7 +64,20 @@ public struct ComparisonReport {
             }
             body += "</table>\n"
         }
-        body += "<ul class=\"notes\">" + table.notes.filter { !$0.hasPrefix("  ") }.map { "<li>\(esc($0.replacingOccurrences(of: "* = best", with: "★ = best")))</li>" }.joined() + "</ul>\n"
+        // Which code each method ran: every plugin by id, version, library hash and charge basis.
+        body += "<h3>Methods</h3>\n<table><tr><th>method</th><th>plugin</th><th>version</th><th>SHA-256</th><th>own work charged</th><th>library</th></tr>\n"
+        for method in result.methods {
+            let plugins = result.methodPlugins[method] ?? []
+            if plugins.isEmpty {
+                body += "<tr><td class=\"method\">\(esc(result.label(method)))</td><td colspan=\"5\">the host's recipe (AdamW, one-cycle schedule), no plugin</td></tr>\n"
+            }
+            for p in plugins {
+                body += "<tr><td class=\"method\">\(esc(result.label(method)))</td><td><code>\(esc(p.id))</code></td><td>\(esc(p.version))</td>"
+                    + "<td><code title=\"\(p.sha256)\">\(p.sha256.prefix(16))…</code></td><td>\(esc(p.charge))</td><td><code>\(esc(p.path))</code></td></tr>\n"
+            }
+        }
+        body += "</table>\n"
+        body += "<ul class=\"notes\">" + table.notes.filter { !$0.contains(": plugin ") }.filter { !$0.hasPrefix("  ") }.map { "<li>\(esc($0.replacingOccurrences(of: "* = best", with: "★ = best")))</li>" }.joined() + "</ul>\n"
         let failed = result.failedOutcomes
         if !failed.isEmpty {
             body += "<h3>Trials that did not finish</h3>\n<ul class=\"failures\">"
