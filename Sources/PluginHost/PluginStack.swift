@@ -103,19 +103,19 @@ public final class PluginStack {
 
 
     /// Runs `body` (one call into `plugin`'s `hook`) with `step` as the context its service calls
-    /// act on. Only `optimizer_step` may write the model's parameters: around every other hook
+    /// act on. Only `optimizer_step` and `after_optimizer_step` may write the model's parameters: around every other hook
     /// the parameter values are hashed, and a change stops the run naming the plugin and hook
     /// (a plugin holds raw pointers to them, so nothing else could stop it).
     private func calling<T>(_ plugin: Plugin, _ hook: PluginHook, in step: StepContext,
                             _ body: (PluginStepInfo) throws -> T) throws -> T {
         plugin.context.step = step
         defer { plugin.context.step = nil }
-        let store = hook == .optimizerStep ? nil : try host().parameters
+        let store = hook == .optimizerStep || hook == .afterOptimizerStep ? nil : try host().parameters
         let before = store.map(Self.valuesHash)
         let result = try body(try stepInfo(for: plugin))
         if let store, let before, Self.valuesHash(store) != before {
             throw PluginError(.hook, plugin: plugin.id, hook: hook.rawValue,
-                              "changed the model's parameters, which only optimizer_step may write (docs/plugins.md, rule F6); the run is stopped so that nothing trained or stored depends on it")
+                              "changed the model's parameters, which only optimizer_step and after_optimizer_step may write (docs/plugins.md, rule F6); the run is stopped so that nothing trained or stored depends on it")
         }
         return result
     }

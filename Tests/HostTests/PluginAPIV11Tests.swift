@@ -105,6 +105,15 @@ import Storage
         #expect(diagnostics(h, "after.update") == [1, 1, 2, 2])
     }
 
+    /// after_optimizer_step may write parameters (rule F6): halving the first tensor after every
+    /// update is what the next step starts from.
+    @Test func afterOptimizerStepMayWriteParameters() throws {
+        let h = try host(steps: 1, ["warmup=0"])
+        let s = try stack(["AFTER", "AFTER_SHRINKS"], on: h)
+        try h.train(s)
+        #expect(diagnostics(h, "after.p0") == [Double(h.workload.parameters.values[0] * 2)])
+    }
+
     /// A v1.1 optimizer that moves a tensor without a gradient is stopped, naming rule G1.
     @Test func movingATensorWithoutAGradientIsRefused() throws {
         let h = try host()
@@ -269,6 +278,9 @@ static ntng_status after_optimizer_step(void *self, const ntng_step_info *s, con
   record(h, "after.update", (double)a->update);
   float *ema = h->state_data(h, p->ema);
   for (int64_t j = 0; j < pi.count; j++) ema[pi.offset + j] = 0.9f * ema[pi.offset + j] + 0.1f * pi.value[j];
+#ifdef AFTER_SHRINKS
+  for (int64_t j = 0; j < pi.count; j++) pi.value[j] *= 0.5f; /* writes parameters: allowed here */
+#endif
   return NTNG_OK;
 }
 

@@ -50,7 +50,7 @@ import Testing
     @Test func writesOutsideWhatAHookMayWriteStopTheRun() throws {
         let (writer, services) = try stack(["WRITE_PARAMS_ON_STEP"])
         let before = services.parameters.values[0]
-        expectPluginError(["test.probe", "on_step", "changed the model's parameters, which only optimizer_step may write"]) {
+        expectPluginError(["test.probe", "on_step", "changed the model's parameters, which only optimizer_step and after_optimizer_step may write"]) {
             _ = try writer.stepPlan(microBatches: 1, in: StepContext(number: 1))
         }
         #expect(services.parameters.values[0] == before + 1, "the probe really wrote")
