@@ -19,7 +19,7 @@ struct CalibrateCommand: ParsableCommand {
     @OptionGroup var compute: ThreadOptions
     @Option(parsing: .unconditional, help: "Timed repetitions per measurement (the median is kept).") var repetitions = 5
     @Option(name: .customLong("set"), help: "model.KEY=VALUE shape override; repeatable.") var settings: [String] = []
-    @Option(help: "Calibrate this plugin optimizer (id, name or path) and add its cost to the profile instead of measuring the model.") var plugin: String?
+    @Option(help: "Calibrate this plugin (id, name or path): add the cost of its optimizer_step and after_optimizer_step to the profile instead of measuring the model.") var plugin: String?
     @Flag(help: "Replace each per-layer table by its least-squares line in the number of layers (steadier on a noisy machine).") var smooth = false
 
     func validate() throws {
@@ -45,13 +45,16 @@ struct CalibrateCommand: ParsableCommand {
                   !plugin.contains("+") else {
                 throw ValidationError("--plugin takes one plugin (an id, a name or a path), got '\(plugin)'")
             }
-            let measured = try PluginCalibration.measureOptimizerStep(libraryPath: library.path, preset: model)
-            profile.pluginCostPerParameter[measured.pluginID] = measured.secondsPerParameter
+            let measurements = try PluginCalibration.measure(libraryPath: library.path, preset: model)
+            for m in measurements { profile.pluginCostPerParameter[m.profileKey] = m.secondsPerParameter }
             let target = output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.userDirectory.appendingPathComponent(profileName + ".json")
             try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
             try profile.save(to: target)
-            print(String(format: "plugin %@: %.3f ns per parameter per step (mean of %d steps); wrote %@",
-                         measured.pluginID, measured.secondsPerParameter * 1e9, measured.timedSteps, target.path))
+            for m in measurements {
+                print(String(format: "plugin %@ %@: %.3f ns per parameter per step (mean of %d steps) as %@",
+                             m.pluginID, m.hook, m.secondsPerParameter * 1e9, m.timedSteps, m.profileKey))
+            }
+            print("wrote \(target.path)")
             return
         }
         var profile = try Calibration(config: config, threads: compute.threads, repetitions: repetitions)

@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 @testable import Host
 import Storage
+import Workloads
 @testable import Benchmarks
 @testable import PluginHost
 
@@ -170,4 +171,50 @@ import Storage
             _ = try PluginCalibration.measureOptimizerStep(libraryPath: PluginPaths.lrScaleExample, preset: "tiny")
         }
     }
+
+    /// A plugin with after_optimizer_step is priced under "<id>/after_optimizer_step", which is
+    /// then the key its runs are charged from (calibrated, so reproducible).
+    @Test func calibrationMeasuresAfterOptimizerStep() throws {
+        let path = try buildCPlugin(afterOnly, name: "afteronly")
+        let measured = try PluginCalibration.measure(libraryPath: path, preset: "tiny", steps: 3, warmup: 1)
+        #expect(measured.map(\.profileKey) == ["test.after-only/after_optimizer_step"])
+        #expect(measured[0].secondsPerParameter > 0)
+        let host = try StandaloneHost(steps: 2)
+        var profile = host.clock.profile
+        profile.pluginCostPerParameter[measured[0].profileKey] = 1e-9
+        let calibrated = try StandaloneHost(settings: { var s = RunSettings(budget: try .steps(2)); s.model = "tiny"; return s }(),
+                                            batches: SyntheticBatches(config: host.workload.config, seed: 1), profile: profile)
+        let stack = try PluginStack(libraries: [try PluginLibrary.open(path: path)], services: calibrated)
+        try calibrated.train(stack)
+        #expect(stack.afterOptimizerChargeBasis["test.after-only"] == .calibrated)
+        #expect(calibrated.clock.charged[.plugin] == 2 * 1e-9 * Double(calibrated.workload.parameters.parameterCount))
+        #expect(calibrated.clock.charged[.optimizer] ?? 0 > 0, "the host's AdamW ran and was charged as well")
+    }
 }
+
+/// Only an after_optimizer_step that scales nothing but reads every value (some own work to time).
+private let afterOnly = #"""
+#include <stdlib.h>
+#include <string.h>
+#include "ntng_plugin.h"
+typedef struct a { const ntng_host *h; int32_t t; } a;
+static ntng_status create(const ntng_host *h, void **out) { a *x = (a *)calloc(1, sizeof *x); x->h = h; x->t = h->state_tensor(h, "sum", 0.0f); *out = x; return NTNG_OK; }
+static void destroy(void *self) { free(self); }
+static ntng_status after(void *self, const ntng_step_info *s, const ntng_optimizer_args *args) {
+  a *x = (a *)self; (void)s; (void)args;
+  ntng_model_info mi; memset(&mi, 0, sizeof mi); mi.struct_size = sizeof mi;
+  x->h->get_model_info(x->h, &mi);
+  float *sum = x->h->state_data(x->h, x->t);
+  for (int32_t i = 0; i < mi.num_params; i++) {
+    ntng_param_info p; memset(&p, 0, sizeof p); p.struct_size = sizeof p;
+    x->h->param_info(x->h, i, &p);
+    for (int64_t j = 0; j < p.count; j++) sum[p.offset + j] += p.value[j];
+  }
+  return NTNG_OK;
+}
+static const ntng_hooks hooks = {.struct_size = sizeof hooks, .after_optimizer_step = after};
+static const ntng_descriptor d = {.struct_size = sizeof d, .abi_major = NTNG_ABI_MAJOR, .abi_minor = NTNG_ABI_MINOR,
+  .id = "test.after-only", .name = "a", .version = "0", .hooks = &hooks, .create = create, .destroy = destroy};
+static const ntng_entry entry = {.struct_size = sizeof entry, .abi_major = NTNG_ABI_MAJOR, .abi_minor = NTNG_ABI_MINOR, .descriptor = &d};
+NTNG_EXPORT const ntng_entry *ntng_get_entry_v1(void) { return &entry; }
+"""#
