@@ -43,6 +43,11 @@ import Records
         #expect(x != training)
         #expect(try trainer.training.evaluationWeights() == x)
         print("schedule-free: \(summary.steps) steps, validation at x \(atX), at y \(atY)")
+        // Its own rate (reported as the diagnostic "lr") is the rate stored for each step: the
+        // constant peak 2e-3 after warm-up, not the host's decaying one-cycle rate.
+        let curve = try f.store.lossCurve(runID: trainer.runID)
+        #expect(curve.last?.learningRate == 2e-3)
+        #expect(curve.last?.learningRate != trainer.training.recipe.schedule.learningRate(atFraction: 0.97))
     }
 
     @Test func aResumedScheduleFreeRunEndsWhereAnUninterruptedOneDoes() throws {

@@ -19,9 +19,9 @@
  * z starts equal to y: a state tensor "started" (fill 0) marks the tensors already seeded, so a
  * tensor that a resize creates afresh is seeded again from its new values.
  *
- * The host's one-cycle schedule is ignored on purpose (schedule-free means no decay to plan for);
- * `ntng runs show` therefore prints the host schedule's rate in its lr column, which is not the
- * rate this plugin used (its diagnostics record "sf_lr").
+ * The host's one-cycle schedule is ignored on purpose (schedule-free means no decay to plan for).
+ * The rate used is recorded as the diagnostic "lr", which the host then shows in the progress line
+ * and stores as the step's rate (`ntng runs show`), instead of its own schedule's.
  *
  * Build on its own with
  *     cc -shared -fPIC -fvisibility=hidden -I Sources/PluginAPI/include \
@@ -119,7 +119,7 @@ static ntng_status sf_optimizer_step(void *self, const ntng_step_info *step, con
     }
   }
   const ntng_diagnostics_v1 *diagnostics = (const ntng_diagnostics_v1 *)h->get_extension(h, NTNG_EXT_DIAGNOSTICS);
-  if (diagnostics && diagnostics->record) return diagnostics->record(h, "sf_lr", lr);
+  if (diagnostics && diagnostics->record) return diagnostics->record(h, "lr", lr);
   return NTNG_OK;
 }
 

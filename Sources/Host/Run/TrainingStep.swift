@@ -145,7 +145,7 @@ public class TrainingStep {
             record("active_depth", Double(depthSum) / Double(step.batches.count), in: step)
             record("depth", Double(workload.depth), in: step)
         }
-        return StepResult(loss: loss, learningRate: rate, forwardBackwardSeconds: Double(optimizerStarted - started) / 1e9,
+        return StepResult(loss: loss, learningRate: reportedRate(in: step) ?? rate, forwardBackwardSeconds: Double(optimizerStarted - started) / 1e9,
                           optimizerSeconds: Double(ended - optimizerStarted) / 1e9)
     }
 
@@ -241,6 +241,16 @@ public class TrainingStep {
             clock.charge(.plugin, seconds: plugins.afterOptimizerCharge(outcome, profile: clock.profile, referenceOverLocal: ratioIfEstimated(key)).seconds)
         }
     }
+
+    /// The rate a plugin optimizer with its own schedule says it used this step (diagnostic key
+    /// ``reportedRateKey``), which the loss point and progress line then show instead of the host
+    /// schedule's.
+    private func reportedRate(in step: StepContext) -> Double? {
+        guard plugins != nil else { return nil }
+        return diagnostics.last { $0.step == step.number && $0.key == Self.reportedRateKey }?.value
+    }
+    /// The diagnostics key of ``reportedRate(in:)``.
+    public static let reportedRateKey = "lr"
 
     /// The measured machine-speed ratio when `key` has no calibrated cost in the profile.
     private func ratioIfEstimated(_ key: String) -> Double? {
