@@ -81,11 +81,7 @@ public enum DownstreamEvaluation {
         let settings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
         let url = store.checkpointURL(runID: record.id)
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
-        let (checkpoint, workload, _) = try Checkpoint.load(from: url, adamW: settings.hyperparameters.adamW)
-        // A method that evaluates elsewhere than it trains (schedule-free, EMA) stored those weights.
-        if let weights = checkpoint.evaluationWeights {
-            weights.withUnsafeBufferPointer { workload.parameters.values.update(from: $0.baseAddress!, count: $0.count) }
-        }
+        let workload = try Checkpoint.loadForEvaluation(from: url, adamW: settings.hyperparameters.adamW)
         // Fine-tuning puts a classifier head on an encoder; other workloads get their own protocol.
         guard let model = (workload as? MaskedLMWorkload)?.model else {
             throw TaskError.unsupported(task: "*", reason: "run \(record.id) trained a \(workload.kind) model; `ntng eval` fine-tunes masked-LM encoders only")

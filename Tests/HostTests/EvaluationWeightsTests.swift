@@ -42,6 +42,9 @@ import Records
         let x = try #require(checkpoint.evaluationWeights)
         #expect(x != training)
         #expect(try trainer.training.evaluationWeights() == x)
+        // `ntng eval` fine-tunes from x.
+        let evaluated = try Checkpoint.loadForEvaluation(from: f.store.checkpointURL(runID: trainer.runID), adamW: .init())
+        #expect(Array(UnsafeBufferPointer(start: evaluated.parameters.values, count: evaluated.parameters.count)) == x)
         print("schedule-free: \(summary.steps) steps, validation at x \(atX), at y \(atY)")
         // Its own rate (reported as the diagnostic "lr") is the rate stored for each step: the
         // constant peak 2e-3 after warm-up, not the host's decaying one-cycle rate.

@@ -193,6 +193,16 @@ public struct Checkpoint {
 }
 
 extension Checkpoint {
+    /// The workload to evaluate from a checkpoint: its weights are the evaluation copy when a
+    /// method stored one (schedule-free's x, an EMA), else the training weights.
+    public static func loadForEvaluation(from url: URL, adamW settings: AdamW.Settings) throws -> any Workload {
+        let (checkpoint, workload, _) = try load(from: url, adamW: settings)
+        if let weights = checkpoint.evaluationWeights {
+            weights.withUnsafeBufferPointer { workload.parameters.values.update(from: $0.baseAddress!, count: $0.count) }
+        }
+        return workload
+    }
+
     /// Metadata in key order, without the hash itself.
     static func hashMetadata(_ metadata: [String: String], into hash: inout ContentHash64) {
         for key in metadata.keys.sorted() where key != "content_hash" { hash.update("\(key)=\(metadata[key]!)\n") }
