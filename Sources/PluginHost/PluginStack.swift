@@ -240,12 +240,16 @@ public final class PluginStack {
     }
 
     /// `after_optimizer_step` of every plugin that has it, in stack order, after whichever optimizer
-    /// ran (`update` is that optimizer's count including this step). One outcome per plugin called.
-    public func afterOptimizerStep(_ context: OptimizerContext, update: Int, hasGradient: [Bool]?, in step: StepContext) throws -> [PluginOptimizerOutcome] {
+    /// ran (`update` is that optimizer's count including this step). `hostUpdates` are the host
+    /// AdamW's per-tensor counts when it ran (`param_info.updates`); a plugin optimizer's are the
+    /// stack's own. One outcome per plugin called.
+    public func afterOptimizerStep(_ context: OptimizerContext, update: Int, hostUpdates: [String: Int]?, hasGradient: [Bool]?,
+                                   in step: StepContext) throws -> [PluginOptimizerOutcome] {
         let hooked = plugins.filter { $0.implements(.afterOptimizerStep) }
         guard !hooked.isEmpty else { return [] }
         let store = try host().parameters
-        if step.parameterUpdates == nil { step.parameterUpdates = store.entries.map { parameterUpdates[$0.name] ?? 0 } }
+        let counts = hostUpdates ?? parameterUpdates
+        step.parameterUpdates = store.entries.map { counts[$0.name] ?? 0 }
         step.hasGradient = hasGradient
         defer { (step.hasGradient, step.parameterUpdates) = (nil, nil) }
         return try hooked.map { p in

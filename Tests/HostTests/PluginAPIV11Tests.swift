@@ -103,6 +103,7 @@ import Storage
         let first = h.workload.parameters.values[0]
         #expect(diagnostics(h, "after.p0").last == Double(first))
         #expect(diagnostics(h, "after.update") == [1, 1, 2, 2])
+        #expect(diagnostics(h, "after.updates.first") == [1, 1, 2, 2], "the per-tensor counts of whichever optimizer ran")
     }
 
     /// after_optimizer_step may write parameters (rule F6): halving the first tensor after every
@@ -276,6 +277,7 @@ static ntng_status after_optimizer_step(void *self, const ntng_step_info *s, con
   h->param_info(h, 0, &pi);
   record(h, "after.p0", pi.value[0]);
   record(h, "after.update", (double)a->update);
+  record(h, "after.updates.first", (double)pi.updates);
   float *ema = h->state_data(h, p->ema);
   for (int64_t j = 0; j < pi.count; j++) ema[pi.offset + j] = 0.9f * ema[pi.offset + j] + 0.1f * pi.value[j];
 #ifdef AFTER_SHRINKS

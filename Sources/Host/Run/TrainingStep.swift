@@ -223,20 +223,20 @@ public class TrainingStep {
     /// the host's AdamW (charged per parameter), then every plugin's `after_optimizer_step`.
     private func optimize(_ step: StepContext, _ context: OptimizerContext, plan: PluginStepPlan) throws {
         let hasGradient = gradientPresence(plan)
-        let update: Int
+        let update: Int, hostUpdates: [String: Int]?
         if let plugins, plugins.replacesOptimizer {
             GradientClipping.clip(workload.parameters, maxNorm: recipe.clipNorm)
             let outcome = try plugins.optimizerStep(context, hasGradient: hasGradient, in: step)!
             clock.charge(.plugin, seconds: plugins.optimizerCharge(outcome, profile: clock.profile, referenceOverLocal: ratioIfEstimated(outcome.pluginID)).seconds)
-            update = plugins.optimizerUpdates
+            (update, hostUpdates) = (plugins.optimizerUpdates, nil)
         } else {
             Self.hostOptimizerUpdate(workload.parameters, optimizer, clipNorm: recipe.clipNorm, learningRate: context.learningRate,
                                      hasGradient: hasGradient)
             clock.chargeOptimizer(parameters: workload.parameters.parameterCount)
-            update = optimizer.step
+            (update, hostUpdates) = (optimizer.step, optimizer.parameterSteps)
         }
         guard let plugins else { return }
-        for outcome in try plugins.afterOptimizerStep(context, update: update, hasGradient: hasGradient, in: step) {
+        for outcome in try plugins.afterOptimizerStep(context, update: update, hostUpdates: hostUpdates, hasGradient: hasGradient, in: step) {
             let key = PluginCharging.afterOptimizerKey(outcome.pluginID)
             clock.charge(.plugin, seconds: plugins.afterOptimizerCharge(outcome, profile: clock.profile, referenceOverLocal: ratioIfEstimated(key)).seconds)
         }
