@@ -78,6 +78,23 @@ import Testing
         #expect(rows.allSatisfy { $0.contains(true) })
     }
 
+    /// rescale=true: every layer's output scale is 1/p with p = 1 − (1 − θ)(i+1)/L its keep
+    /// probability (Algorithm 2); without it the plan has no scales. Masks are the same either way.
+    @Test func rescaleScalesKeptLayersByTheInverseKeepProbability() throws {
+        let layers = 8, fraction = 1.0
+        let (plain, plainHost) = try Self.open(layers: layers)
+        let (scaled, scaledHost) = try Self.open(layers: layers, settings: ["rescale": "true"])
+        plainHost.set(fraction: fraction, step: 3)
+        scaledHost.set(fraction: fraction, step: 3)
+        let a = try plain.stepPlan(microBatches: 2, in: StepContext(number: 4))
+        let b = try scaled.stepPlan(microBatches: 2, in: StepContext(number: 4))
+        #expect(a.outputScales == nil && a.activeLayers == b.activeLayers)
+        let drop = 1 - Self.theta(fraction)
+        let expected = (0..<layers).map { Float(1 / (1 - drop * Double($0 + 1) / Double(layers))) }
+        #expect(b.outputScales == [expected, expected])
+        #expect(expected.last! == 2, "the top layer is kept with probability 1/2 at the floor")
+    }
+
     /// Part way down the schedule the expected depth is L − (1 − θ)(L + 1)/2.
     @Test func sampledDepthFollowsThetaOnTheWayDown() throws {
         let layers = 8, fraction = 0.005
