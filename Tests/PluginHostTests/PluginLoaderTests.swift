@@ -165,6 +165,19 @@ import PluginAPI
         try runTool("/usr/bin/env", ["c++", "-std=c++17", "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only", "-I", PluginPaths.include.path, cxx.path])
     }
 
+    /// The header's LAYOUT block states today's layout (scripts/abi-layout regenerates it), and
+    /// Swift's view of the structs agrees with it.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "python3 is needed to run scripts/abi-layout"))
+    func layoutBlockIsCurrent() throws {
+        try runTool("/usr/bin/python3", [PluginPaths.root.appendingPathComponent("scripts/abi-layout").path, "--check"])
+        let header = try String(contentsOf: PluginPaths.include.appendingPathComponent("ntng_plugin.h"), encoding: .utf8)
+        for (name, size) in [("ntng_param_info", MemoryLayout<ntng_param_info>.size), ("ntng_step_plan", MemoryLayout<ntng_step_plan>.size),
+                             ("ntng_batch_pool", MemoryLayout<ntng_batch_pool>.size), ("ntng_optimizer_args", MemoryLayout<ntng_optimizer_args>.size),
+                             ("ntng_hooks", MemoryLayout<ntng_hooks>.size), ("ntng_host", MemoryLayout<ntng_host>.size)] {
+            #expect(header.contains("NTNG_CHECK_SIZE(\(name), \(size));"), "\(name): Swift sees \(size) bytes")
+        }
+    }
+
     @Test func pinnedV1SizesMatchTheHeader() {
         // The loader's minimum sizes are the v1.0 layouts: the entry, descriptor and config key
         // have not grown; the hooks table grew in v1.1, and its v1.0 size is where the first v1.1
