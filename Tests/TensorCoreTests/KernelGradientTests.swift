@@ -163,6 +163,40 @@ import Testing
         #expect(maxRelativeError(logits.values, numeric) < tolerance)
     }
 
+    /// A confident row over a realistic vocabulary (the label's logit 20, 8,191 others 0): the loss
+    /// is log(1 + 8191·e⁻²⁰) ≈ 1.69e-5. A float32 running sum loses every e⁻²⁰ term once it holds
+    /// the 1 and reports 0 (biased low by 100 %); the compensated sum matches float64.
+    @Test func aConfidentRowOverALargeVocabularyIsNotBiasedLow() {
+        let v = 8192
+        var values = [Float](repeating: 0, count: 2 * v)
+        values[17] = 20                 // row 0: label 17
+        values[v + 5] = 9               // row 1: label 5, moderately confident, random rest
+        var rng = SplitMix64(seed: 3)
+        for j in 0..<v where j != 5 { values[v + j] = Float(rng.nextNormal()) }
+        let logits = OwnedTensor([2, v], values), losses = OwnedTensor([2])
+        let labels: [Int32] = [17, 5]
+        labels.withUnsafeBufferPointer { l in
+            SoftmaxCrossEntropy.run(logits: logits.tensor, rows: 2, labels: .given(l.baseAddress!), losses: losses.pointer, gradientScale: 1)
+        }
+        let reference = crossEntropyReference(values.map(Double.init), rows: 2, v: v, labels: labels)
+        #expect(abs(reference[0] - 8191 * Foundation.exp(-20.0)) < 1e-9)
+        #expect(maxRelativeError(losses.values, reference) < 1e-4, "\(losses.values) vs \(reference)")
+        // The gradient of the label (p − 1) carries the same small mass, with its sign.
+        #expect(abs(Double(logits.values[17]) + reference[0]) < 1e-6)
+    }
+
+    /// The compensated sum of many small terms after a large one is exact to float64 rounding of
+    /// the terms, whatever their number; a float32 running sum drops them all.
+    @Test func compensatedSumDoesNotDropSmallTerms() {
+        for n in [9, 1000, 100_003] {
+            let terms = [Float(1)] + [Float](repeating: 1e-8, count: n - 1)
+            let exact = 1 + Double(n - 1) * Double(Float(1e-8))
+            let compensated = terms.withUnsafeBufferPointer { SoftmaxCrossEntropy.compensatedSum($0.baseAddress!, count: n) }
+            #expect(abs(compensated - exact) <= 1e-12 * exact, "n = \(n): \(compensated) vs \(exact)")
+            #expect(terms.reduce(0, +) == 1, "the plain float32 sum loses them (n = \(n))")
+        }
+    }
+
     @Test func sampledLabelsFollowTheSoftmax() {
         // Rows with the same logits: label frequencies over many rows approach the softmax.
         let rows = 20_000, v = 4
