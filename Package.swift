@@ -40,9 +40,12 @@ let package = Package(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
 
+        // oneDNN's sgemm (Debian libdnnl-dev), the faster of the two matrix libraries where it runs.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+
         // Float32 CPU tensor core: buffers, kernels (forward and backward side by side), GEMM.
         // Knows nothing of models, plugins or the CLI.
-        .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: numericSettings),
 
         // The BERT-style encoder built from TensorCore kernels, with the controls methods need.
         .target(name: "Models", dependencies: ["TensorCore"], swiftSettings: numericSettings),

@@ -48,7 +48,7 @@ struct GEMMCeiling {
 
     /// Measures each shape (median of several runs) and returns the total FLOPs and the
     /// FLOP-weighted throughput in GFLOP/s.
-    func measure(threads: Int) -> (flops: Double, gflops: Double) {
+    func measure(threads: Int, library: MatrixLibrary = .openBLAS) -> (flops: Double, gflops: Double) {
         ComputeThreads.set(threads)
         var totalFLOPs = 0.0, totalSeconds = 0.0
         for shape in shapes {
@@ -75,7 +75,7 @@ struct GEMMCeiling {
                             } else {
                                 GEMM.multiply(transposeA: shape.transposeA, transposeB: shape.transposeB,
                                               m: shape.m, n: shape.n, k: shape.k, a: ap.baseAddress!, lda: lda,
-                                              b: bp.baseAddress!, ldb: ldb, c: cBase, ldc: shape.n)
+                                              b: bp.baseAddress!, ldb: ldb, c: cBase, ldc: shape.n, library: library)
                             }
                             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                         }

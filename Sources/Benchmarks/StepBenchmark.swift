@@ -12,6 +12,8 @@ public struct StepBenchmark {
     /// Figures for one thread count.
     public struct Result: Codable, Sendable {
         public var threads: Int
+        /// The compute backend (`cpu-openblas`, `cpu-onednn`).
+        public var backend: String
         public var stepMillisecondsMedian: Double
         public var stepMillisecondsMin: Double
         /// Every timed step, in order (machine noise shows here).
@@ -32,11 +34,14 @@ public struct StepBenchmark {
     public let config: ModelConfig
     public let steps: Int
     public let warmup: Int
+    /// The backend the step runs on (its matrix library also prices the ceiling).
+    public let backend: CPUBackend
 
-    public init(config: ModelConfig, steps: Int = 20, warmup: Int = 2) {
+    public init(config: ModelConfig, steps: Int = 20, warmup: Int = 2, backend: CPUBackend = .shared) {
         self.config = config
         self.steps = steps
         self.warmup = warmup
+        self.backend = backend
     }
 
     /// A synthetic micro-batch of the preset: random tokens, 15 % of positions masked.
@@ -67,7 +72,7 @@ public struct StepBenchmark {
         settings.model = config.name
         let examples = syntheticExamples()
         let batch = MaskedLMBatch(examples: examples, sequenceLength: config.sequenceLength)
-        let workload = try Workloads.make(config: config, seed: 0)
+        let workload = try Workloads.make(config: config, seed: 0, backend: backend)
         let training = TrainingStep(
             workload: workload, optimizer: AdamW(parameterCount: workload.parameters.count),
             clock: RSTClock(budget: settings.budget, profile: StandaloneHost.syntheticProfile(config)),
@@ -90,10 +95,11 @@ public struct StepBenchmark {
         }
         let median = Median.of(stepTimes)
         let flops = config.trainingFLOPs(sequences: batch.sequences, masked: batch.maskedCount)
-        let ceiling = GEMMCeiling(config: config, sequences: batch.sequences, masked: batch.maskedCount).measure(threads: threads)
+        let ceiling = GEMMCeiling(config: config, sequences: batch.sequences, masked: batch.maskedCount)
+            .measure(threads: threads, library: backend.library)
         let achieved = flops / (median / 1e3) / 1e9
         return Result(
-            threads: threads, stepMillisecondsMedian: median, stepMillisecondsMin: stepTimes.min() ?? 0,
+            threads: threads, backend: backend.name, stepMillisecondsMedian: median, stepMillisecondsMin: stepTimes.min() ?? 0,
             stepMillisecondsSamples: stepTimes,
             forwardMillisecondsMedian: Median.of(forwardTimes), optimizerMillisecondsMedian: Median.of(optimizerTimes),
             tokensPerSecond: Double(batch.sequences * config.sequenceLength) / (median / 1e3),

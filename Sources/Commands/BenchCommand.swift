@@ -3,6 +3,7 @@ import Foundation
 import Models
 import Host
 import Benchmarks
+import TensorCore
 
 /// `ntng bench`: training-step speed of a model preset at 1 and 2 threads.
 struct BenchCommand: ParsableCommand {
@@ -28,6 +29,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Untimed warm-up steps.")
     var warmup = 2
 
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Matrix libraries to measure: \(MatrixLibrary.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var backend: [MatrixLibrary] = [.openBLAS]
+
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -42,11 +47,13 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let config: ModelConfig
         do { config = try ModelConfig.preset(model) } catch { throw ValidationError("\(error)") }
-        let benchmark = StepBenchmark(config: config, steps: steps, warmup: warmup)
         var results: [StepBenchmark.Result] = []
-        for t in threads {
-            if !json { FileHandle.standardError.write(Data("measuring \(model) at \(t) thread(s)…\n".utf8)) }
-            results.append(try benchmark.run(threads: t))
+        for library in backend {
+            let benchmark = StepBenchmark(config: config, steps: steps, warmup: warmup, backend: library == .oneDNN ? .oneDNN : .shared)
+            for t in threads {
+                if !json { FileHandle.standardError.write(Data("measuring \(model) on \(benchmark.backend.name) at \(t) thread(s)…\n".utf8)) }
+                results.append(try benchmark.run(threads: t))
+            }
         }
         if json {
             struct Report: Codable {
@@ -62,10 +69,10 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print("model \(config.name): \(config.parameterCount) parameters, \(config.microBatch) × \(config.sequenceLength) tokens per step (\(Self.buildKind) build)")
-        print("threads  step ms (median/min)  fwd ms  optim ms  tokens/s  model GFLOP/s  sgemm ceiling  MFU")
+        print("backend       threads  step ms (median/min)  fwd ms  optim ms  tokens/s  model GFLOP/s  sgemm ceiling  MFU")
         for r in results {
-            print(String(format: "%7d  %8.1f / %8.1f  %6.1f  %8.1f  %8.0f  %13.1f  %13.1f  %3.0f%%",
-                         r.threads, r.stepMillisecondsMedian, r.stepMillisecondsMin, r.forwardMillisecondsMedian,
+            print(String(format: "%-12@  %7d  %8.1f / %8.1f  %6.1f  %8.1f  %8.0f  %13.1f  %13.1f  %3.0f%%",
+                         r.backend as NSString, r.threads, r.stepMillisecondsMedian, r.stepMillisecondsMin, r.forwardMillisecondsMedian,
                          r.optimizerMillisecondsMedian, r.tokensPerSecond, r.modelGFLOPS, r.sgemmCeilingGFLOPS, r.mfu * 100))
         }
         print(String(format: "model FLOPs per step: %.1f GFLOP", results.first?.modelGFLOPPerStep ?? 0))

@@ -3,6 +3,7 @@ import Corpus
 import Foundation
 import Records
 import Storage
+import TensorCore
 
 /// `--results` and `--data-dir`, declared once for every command that reads or writes runs.
 struct StoreOptions: ParsableArguments {
@@ -61,3 +62,5 @@ enum OptionRange {
         return "between \(r.lowerBound) and \(r.upperBound)"
     }
 }
+
+extension MatrixLibrary: ExpressibleByArgument {}

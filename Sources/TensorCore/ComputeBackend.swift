@@ -64,17 +64,27 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor)
 }
 
-/// Float32 on the host's cores: this module's kernels, matrix products through OpenBLAS
-/// (``GEMM``), threads from ``ComputeThreads``. The only backend today, so the default of every
-/// model.
+/// Float32 on the host's cores: this module's kernels, matrix products through OpenBLAS or oneDNN
+/// (``GEMM``, ``MatrixLibrary``), threads from ``ComputeThreads``. `shared` (OpenBLAS) is the
+/// default of every model; ``named(_:)`` finds the other.
 public final class CPUBackend: ComputeBackend {
-    /// The process's CPU backend (it holds no state).
-    public static let shared = CPUBackend()
+    /// The OpenBLAS backend (it holds no state).
+    public static let shared = CPUBackend(.openBLAS)
+    /// The oneDNN backend.
+    public static let oneDNN = CPUBackend(.oneDNN)
+    /// Every CPU backend, by ``name``.
+    public static let all = [shared, oneDNN]
 
-    private init() {}
+    /// The library computing its matrix products.
+    public let library: MatrixLibrary
 
-    public var name: String { "cpu-openblas" }
-    public var libraryDescription: String { GEMM.libraryDescription }
+    private init(_ library: MatrixLibrary) { self.library = library }
+
+    /// The backend called `name` (`cpu-openblas`, `cpu-onednn`), or nil.
+    public static func named(_ name: String) -> CPUBackend? { all.first { $0.name == name } }
+
+    public var name: String { "cpu-" + library.rawValue }
+    public var libraryDescription: String { library.description }
 
     public func layout<T>(_ build: (TensorArena) -> T) -> (arena: TensorArena, value: T) {
         TensorArena.layout(build)
@@ -83,19 +93,19 @@ public final class CPUBackend: ComputeBackend {
     public func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool, scale: Float) {
         let n = w.shape[0], k = w.shape[1]
         GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, alpha: scale, a: x.base, lda: k,
-                      b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n)
+                      b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n, library: library)
     }
 
     public func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int, scale: Float) {
         let n = w.shape[0], k = w.shape[1]
         GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, alpha: scale, a: dy.base, lda: n,
-                      b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k)
+                      b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k, library: library)
     }
 
     public func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int, scale: Float) {
         let n = dw.shape[0], k = dw.shape[1]
         GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, alpha: scale, a: dy.base, lda: n,
-                      b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k)
+                      b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k, library: library)
     }
 
     public func layerNormForward(input: Tensor, gain: Tensor, bias: Tensor, output: Tensor,

@@ -1,6 +1,27 @@
 import COpenBLAS
+import CDNNL
 
-/// Row-major matrix products through OpenBLAS `cblas_sgemm`.
+/// The library that computes float32 matrix products. Both give results that differ only by
+/// rounding; a run records which one it used (``CPUBackend/name``), since its losses depend on it.
+public enum MatrixLibrary: String, Sendable, Codable, CaseIterable {
+    /// OpenBLAS (`cblas_sgemm`), ntng's original library.
+    case openBLAS = "openblas"
+    /// oneDNN (`dnnl_sgemm`): about twice OpenBLAS's throughput on AVX-512 machines
+    /// (docs/performance).
+    case oneDNN = "onednn"
+
+    /// The library and its build.
+    public var description: String {
+        switch self {
+        case .openBLAS: return String(cString: openblas_get_config())
+        case .oneDNN:
+            let v = dnnl_version().pointee
+            return "oneDNN \(v.major).\(v.minor).\(v.patch) (\(String(cString: v.cpu_runtime == UInt32(DNNL_RUNTIME_OMP) ? "OpenMP" : "other")) runtime, one thread per call)"
+        }
+    }
+}
+
+/// Row-major matrix products through OpenBLAS `cblas_sgemm` or oneDNN `dnnl_sgemm`.
 ///
 /// `C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C`. Large products are split across
 /// `ComputeThreads` along the larger of M and N, each thread calling single-threaded sgemm on its
@@ -19,12 +40,12 @@ public enum GEMM {
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
-        threads: Int = ComputeThreads.count
+        threads: Int = ComputeThreads.count, library: MatrixLibrary = .openBLAS
     ) {
         if m == 0 || n == 0 { return }
         let work = m * n * k
         if threads <= 1 || work < splitThreshold {
-            serial(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            serial(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, library: library)
             return
         }
         if m >= n {
@@ -32,17 +53,19 @@ public enum GEMM {
             ComputeThreads.forEachChunk(of: m, grain: 16) { _, r in
                 let aBlock = transposeA ? a + r.lowerBound : a + r.lowerBound * lda
                 serial(transposeA, transposeB, r.count, n, k, alpha, aBlock, lda, b, ldb, beta,
-                       c + r.lowerBound * ldc, ldc)
+                       c + r.lowerBound * ldc, ldc, library: library)
             }
         } else {
             // Split columns of C: op(B) columns n0..<n1.
             ComputeThreads.forEachChunk(of: n, grain: 16) { _, r in
                 let bBlock = transposeB ? b + r.lowerBound * ldb : b + r.lowerBound
                 serial(transposeA, transposeB, m, r.count, k, alpha, a, lda, bBlock, ldb, beta,
-                       c + r.lowerBound, ldc)
+                       c + r.lowerBound, ldc, library: library)
             }
         }
     }
+
+    @usableFromInline static let transposed = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
 
     /// One single-threaded sgemm call on the calling thread.
     @inlinable
@@ -50,8 +73,17 @@ public enum GEMM {
         _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int,
         _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
         _ b: UnsafePointer<Float>, _ ldb: Int,
-        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+        library: MatrixLibrary = .openBLAS
     ) {
+        if library == .oneDNN {
+            // The calling thread's OpenMP team size is 1: ntng's threads are the only ones.
+            omp_set_num_threads(1)
+            let status = dnnl_sgemm(transposeA ? transposed : plain, transposeB ? transposed : plain, Int64(m), Int64(n), Int64(k),
+                                    alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+            precondition(status == dnnl_success, "host error: dnnl_sgemm refused \(m)×\(n)×\(k) (status \(status.rawValue))")
+            return
+        }
         ComputeThreads.pinBLAS()
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,

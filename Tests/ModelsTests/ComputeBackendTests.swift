@@ -88,3 +88,32 @@ final class CountingBackend: ComputeBackend, @unchecked Sendable {
         #expect(counting.calls["layout"] == 2)
     }
 }
+
+/// The oneDNN backend computes what the OpenBLAS one does up to rounding, and repeats itself bit
+/// for bit (same machine, same threads).
+@Suite struct OneDNNBackendTests {
+    private func pass(_ backend: CPUBackend, threads: Int) throws -> (loss: Double, gradients: [Float]) {
+        let saved = ComputeThreads.count
+        ComputeThreads.set(threads)
+        defer { ComputeThreads.set(saved) }
+        var config = try tinyConfig()
+        config.hidden = 64; config.heads = 2; config.ffn = 128; config.microBatch = 8; config.sequenceLength = 32
+        let model = try MaskedLanguageModel(config: config, seed: 11, backend: backend)
+        let batch = randomBatch(config, seed: 12)
+        model.parameters.zeroGradients()
+        let loss = model.forwardBackward(batch).sum
+        return (loss, model.parameters.allGradients)
+    }
+
+    @Test(arguments: [1, 2])
+    func matchesOpenBLASUpToRoundingAndIsDeterministic(threads: Int) throws {
+        #expect(CPUBackend.oneDNN.name == "cpu-onednn" && CPUBackend.named("cpu-onednn") === CPUBackend.oneDNN)
+        #expect(CPUBackend.oneDNN.libraryDescription.hasPrefix("oneDNN "))
+        let blas = try pass(.shared, threads: threads), dnnl = try pass(.oneDNN, threads: threads), again = try pass(.oneDNN, threads: threads)
+        #expect(abs(blas.loss - dnnl.loss) <= 1e-5 * abs(blas.loss), "\(blas.loss) vs \(dnnl.loss)")
+        let scale = blas.gradients.map(abs).max()!
+        let worst = zip(blas.gradients, dnnl.gradients).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-4 * scale, "largest gradient difference \(worst) of \(scale)")
+        #expect(dnnl.loss.bitPattern == again.loss.bitPattern && dnnl.gradients == again.gradients)
+    }
+}
