@@ -12,17 +12,20 @@ public struct Calibration {
     public let config: ModelConfig
     public let threads: Int
     public let repetitions: Int
+    /// The backend measured (the profile records its library).
+    public let backend: CPUBackend
 
-    public init(config: ModelConfig, threads: Int, repetitions: Int = 5) {
+    public init(config: ModelConfig, threads: Int, repetitions: Int = 5, backend: CPUBackend = .shared) {
         self.config = config
         self.threads = threads
         self.repetitions = repetitions
+        self.backend = backend
     }
 
     /// Runs every measurement; `progress` receives one line per measured depth.
     public func measure(name: String, toolchain: String, progress: (String) -> Void = { _ in }) throws -> ReferenceProfile {
         ComputeThreads.set(threads)
-        let workload = try Workloads.make(config: config, seed: 0)
+        let workload = try Workloads.make(config: config, seed: 0, backend: backend)
         // One full micro-batch of the workload's own synthetic stream.
         let batch = try workload.syntheticBatches(seed: 1, firstID: 0).batch(microBatches: 0..<1)
         let b = Double(batch.sequences), scale = 1 / Float(Swift.max(batch.targetTokens, 1))

@@ -4,6 +4,7 @@ import Models
 import Host
 import Clock
 import Benchmarks
+import TensorCore
 import PluginHost
 
 /// `ntng calibrate`: measure a reference profile on this machine.
@@ -18,6 +19,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Write the profile to this path instead.") var output: String?
     @OptionGroup var compute: ThreadOptions
     @Option(parsing: .unconditional, help: "Timed repetitions per measurement (the median is kept).") var repetitions = 5
+    @Option(help: "Matrix library to measure with: \(MatrixLibrary.allCases.map(\.rawValue).joined(separator: ", ")) (recorded in the profile).") var backend: MatrixLibrary = .openBLAS
     @Option(name: .customLong("set"), help: "model.KEY=VALUE shape override; repeatable.") var settings: [String] = []
     @Option(help: "Calibrate this plugin (id, name or path): add the cost of its optimizer_step and after_optimizer_step to the profile instead of measuring the model.") var plugin: String?
     @Flag(help: "Replace each per-layer table by its least-squares line in the number of layers (steadier on a noisy machine).") var smooth = false
@@ -57,7 +59,8 @@ struct CalibrateCommand: ParsableCommand {
             print("wrote \(target.path)")
             return
         }
-        var profile = try Calibration(config: config, threads: compute.threads, repetitions: repetitions)
+        var profile = try Calibration(config: config, threads: compute.threads, repetitions: repetitions,
+                                      backend: backend == .oneDNN ? .oneDNN : .shared)
             .measure(name: profileName, toolchain: "Swift 6.3") { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         if smooth { profile = try profile.smoothedByLinearFit() }
         let url = output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.userDirectory.appendingPathComponent(profileName + ".json")

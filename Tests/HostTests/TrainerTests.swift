@@ -96,6 +96,32 @@ import Storage
         #expect(try f.store.lossCurve(runID: interrupted.runID).count == result.steps)
     }
 
+    /// `--set backend=onednn` builds the model on oneDNN, is recorded with the run (and absent
+    /// from the settings of an OpenBLAS run, as in runs recorded before the choice), and a resumed
+    /// oneDNN run ends exactly where an uninterrupted one does.
+    @Test func theOneDNNBackendIsRecordedAndResumesExactly() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let plain = try f.settings()
+        #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("matrixLibrary"))
+        let settings = try f.settings(["backend=onednn"])
+        #expect(settings.hyperparameters.backend === CPUBackend.oneDNN)
+        let straightTrainer = try f.start(settings)
+        #expect(straightTrainer.workload.backend.name == "cpu-onednn")
+        guard case .finished(let reference) = try straightTrainer.train() else { Issue.record("not finished"); return }
+        #expect(try f.store.run(id: straightTrainer.runID).configJSON.contains("\"matrixLibrary\":\"onednn\""))
+        let interrupted = try f.start(settings)
+        var seen = 0
+        guard case .interrupted = try interrupted.train(shouldStop: { seen >= 9 }, progress: { _ in seen += 1 }) else {
+            Issue.record("expected an interruption"); return
+        }
+        let resumed = try Trainer.resume(runID: interrupted.runID, data: f.data, store: f.store)
+        #expect(resumed.workload.backend.name == "cpu-onednn")
+        guard case .finished(let result) = try resumed.train() else { Issue.record("not finished"); return }
+        #expect(result.steps == reference.steps && result.finalTrainLoss == reference.finalTrainLoss && result.valLoss == reference.valLoss)
+        #expect(throws: RunSettingsError.self) { try f.settings(["backend=mkl"]) }
+    }
+
     @Test func aNaNLossStopsTheRunAndStoresItAsFailed() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }

@@ -5,6 +5,7 @@ import Clock
 import Records
 import PluginHost
 import Workloads
+import TensorCore
 
 /// Everything needed to continue a run exactly: the workload's kind, weights and shape, optimizer moments, the
 /// clock, the step and the data position, stored as one safetensors file. All randomness in
@@ -127,7 +128,7 @@ public struct Checkpoint {
     /// default its depth) and the optimizer it describes. Files from before workloads were
     /// recorded hold a masked LM.
     public static func load(from url: URL, adamW settings: AdamW.Settings, maxLayers: Int? = nil,
-                            expecting binding: Binding? = nil) throws -> (Checkpoint, any Workload, AdamW) {
+                            expecting binding: Binding? = nil, backend: CPUBackend = .shared) throws -> (Checkpoint, any Workload, AdamW) {
         let file = try SafeTensorsFile(contentsOf: url)
         func meta(_ key: String) throws -> String {
             guard let v = file.metadata[key] else { throw CheckpointError.corrupt(url.path, "metadata '\(key)' is missing") }
@@ -151,7 +152,7 @@ public struct Checkpoint {
         let workload: any Workload
         do {
             workload = try Workloads.make(kind: file.metadata["workload"] ?? MaskedLMWorkload.kind, config: config, seed: 0,
-                                          maxLayers: maxLayers.map { Swift.max($0, config.layers) })
+                                          maxLayers: maxLayers.map { Swift.max($0, config.layers) }, backend: backend)
         } catch {
             throw CheckpointError.corrupt(url.path, "\(error)")
         }

@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Clock
 import PluginHost
+import TensorCore
 
 /// Everything that defines a training run; stored with the run so it can be audited and resumed.
 public struct RunSettings: Codable, Equatable, Sendable {
@@ -119,12 +120,18 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     public var validationSequences = 256
     /// Settings addressed to plugins, `PLUGIN.KEY` → value.
     public var pluginSettings: [String: String] = [:]
+    /// The matrix library (`--set backend=onednn`); nil is OpenBLAS, the library of every run
+    /// recorded before there was a choice, so their settings (and trial identities) read the same.
+    public var matrixLibrary: MatrixLibrary?
+
+    /// The compute backend the run's model is built on.
+    public var backend: CPUBackend { matrixLibrary == .oneDNN ? .oneDNN : .shared }
 
     public init() {}
 
     public static let keys = [
         "lr", "warmup", "batch", "micro-batch", "clip", "beta1", "beta2", "eps", "wd", "decay-all",
-        "eval-every", "checkpoint-every", "val-sequences", "rms-scaling",
+        "eval-every", "checkpoint-every", "val-sequences", "rms-scaling", "backend",
     ]
 
     mutating func apply(key: String, value: String) throws {
@@ -172,6 +179,12 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
         case "eval-every": evaluateEveryPercent = try percent()
         case "checkpoint-every": checkpointEveryPercent = try percent()
         case "val-sequences": validationSequences = try positiveInt(atMost: 1 << 16)
+        case "backend":
+            guard let library = MatrixLibrary(rawValue: value) else {
+                throw RunSettingsError.badValue(key: key, value: value, expected: MatrixLibrary.allCases.map(\.rawValue).joined(separator: " or "))
+            }
+            // OpenBLAS is recorded as nil, as runs from before the choice are.
+            matrixLibrary = library == .openBLAS ? nil : library
         default: throw RunSettingsError.unknownKey(key)
         }
     }
