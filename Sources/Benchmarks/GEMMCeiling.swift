@@ -69,7 +69,7 @@ struct GEMMCeiling {
                                     for _ in range {
                                         GEMM.serial(shape.transposeA, shape.transposeB, shape.m, shape.n, shape.k, 1,
                                                     ap.baseAddress!, lda, bp.baseAddress!, ldb, 0,
-                                                    cBase + chunk * shape.m * shape.n, shape.n)
+                                                    cBase + chunk * shape.m * shape.n, shape.n, library: library)
                                     }
                                 }
                             } else {

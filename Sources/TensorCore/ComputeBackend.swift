@@ -134,13 +134,14 @@ public final class CPUBackend: ComputeBackend {
 
     public func attentionForward(_ shape: Attention, qkv: Tensor, validLengths: UnsafePointer<Int32>,
                                  probabilities: Tensor, context: Tensor, batchRows: Int) {
-        shape.forward(qkv: qkv, validLengths: validLengths, probabilities: probabilities, context: context, batchRows: batchRows)
+        shape.forward(qkv: qkv, validLengths: validLengths, probabilities: probabilities, context: context, batchRows: batchRows,
+                      library: library)
     }
 
     public func attentionBackward(_ shape: Attention, dContext: Tensor, qkv: Tensor, probabilities: Tensor,
                                   dProbabilities: Tensor, dQKV: Tensor, batchRows: Int) {
         shape.backward(dContext: dContext, qkv: qkv, probabilities: probabilities, dProbabilities: dProbabilities,
-                       dQKV: dQKV, batchRows: batchRows)
+                       dQKV: dQKV, batchRows: batchRows, library: library)
     }
 
     public func softmaxCrossEntropy(logits: Tensor, rows: Int, labels: SoftmaxCrossEntropy.Labels,
