@@ -45,7 +45,9 @@ let package = Package(
 
         // Float32 CPU tensor core: buffers, kernels (forward and backward side by side), GEMM.
         // Knows nothing of models, plugins or the CLI.
-        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: numericSettings),
+        // bf16 matrix products through oneDNN's matmul primitive (C: the primitive API is C's).
+        .target(name: "OneDNNKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL", "OneDNNKernels"], swiftSettings: numericSettings),
 
         // The BERT-style encoder built from TensorCore kernels, with the controls methods need.
         .target(name: "Models", dependencies: ["TensorCore"], swiftSettings: numericSettings),
@@ -149,7 +151,7 @@ let package = Package(
         .testTarget(name: "ClockTests", dependencies: ["Clock", "TestSupport"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records", "Clock", "Storage", "TestSupport", grdb]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "OneDNNKernels"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tasks", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "Models", "TensorCore", "Corpus"]),

@@ -48,7 +48,7 @@ struct GEMMCeiling {
 
     /// Measures each shape (median of several runs) and returns the total FLOPs and the
     /// FLOP-weighted throughput in GFLOP/s.
-    func measure(threads: Int, library: MatrixLibrary = .openBLAS) -> (flops: Double, gflops: Double) {
+    func measure(threads: Int, library: MatrixLibrary = .openBLAS, precision: Precision = .fp32) -> (flops: Double, gflops: Double) {
         ComputeThreads.set(threads)
         var totalFLOPs = 0.0, totalSeconds = 0.0
         for shape in shapes {
@@ -69,13 +69,13 @@ struct GEMMCeiling {
                                     for _ in range {
                                         GEMM.serial(shape.transposeA, shape.transposeB, shape.m, shape.n, shape.k, 1,
                                                     ap.baseAddress!, lda, bp.baseAddress!, ldb, 0,
-                                                    cBase + chunk * shape.m * shape.n, shape.n, library: library)
+                                                    cBase + chunk * shape.m * shape.n, shape.n, library: library, precision: precision)
                                     }
                                 }
                             } else {
                                 GEMM.multiply(transposeA: shape.transposeA, transposeB: shape.transposeB,
                                               m: shape.m, n: shape.n, k: shape.k, a: ap.baseAddress!, lda: lda,
-                                              b: bp.baseAddress!, ldb: ldb, c: cBase, ldc: shape.n, library: library)
+                                              b: bp.baseAddress!, ldb: ldb, c: cBase, ldc: shape.n, library: library, precision: precision)
                             }
                             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                         }

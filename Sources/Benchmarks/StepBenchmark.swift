@@ -96,7 +96,7 @@ public struct StepBenchmark {
         let median = Median.of(stepTimes)
         let flops = config.trainingFLOPs(sequences: batch.sequences, masked: batch.maskedCount)
         let ceiling = GEMMCeiling(config: config, sequences: batch.sequences, masked: batch.maskedCount)
-            .measure(threads: threads, library: backend.library)
+            .measure(threads: threads, library: backend.library, precision: backend.precision)
         let achieved = flops / (median / 1e3) / 1e9
         return Result(
             threads: threads, backend: backend.name, stepMillisecondsMedian: median, stepMillisecondsMin: stepTimes.min() ?? 0,

@@ -33,6 +33,10 @@ struct BenchCommand: ParsableCommand {
             help: "Matrix libraries to measure: \(MatrixLibrary.allCases.map(\.rawValue).joined(separator: ", ")).")
     var backend: [MatrixLibrary] = [.openBLAS]
 
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Precisions to measure: fp32, bf16 (bf16 with the libraries that offer it, on CPUs with native bf16).")
+    var precision: [Precision] = [.fp32]
+
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -49,11 +53,20 @@ struct BenchCommand: ParsableCommand {
         do { config = try ModelConfig.preset(model) } catch { throw ValidationError("\(error)") }
         var results: [StepBenchmark.Result] = []
         for library in backend {
-            let benchmark = StepBenchmark(config: config, steps: steps, warmup: warmup, backend: library == .oneDNN ? .oneDNN : .shared)
+          for p in precision {
+            guard let chosen = CPUBackend.with(library, p) else {
+                FileHandle.standardError.write(Data("skipping \(library.rawValue) at \(p.rawValue): the library has no \(p.rawValue) products\n".utf8))
+                continue
+            }
+            if p == .bf16 && !Precision.bf16IsNative {
+                throw ValidationError("--precision bf16: this CPU has no native bf16 dot products (AVX512-BF16 or AMX); oneDNN's emulation would not measure anything useful")
+            }
+            let benchmark = StepBenchmark(config: config, steps: steps, warmup: warmup, backend: chosen)
             for t in threads {
                 if !json { FileHandle.standardError.write(Data("measuring \(model) on \(benchmark.backend.name) at \(t) thread(s)…\n".utf8)) }
                 results.append(try benchmark.run(threads: t))
             }
+          }
         }
         if json {
             struct Report: Codable {

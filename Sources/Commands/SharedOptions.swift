@@ -64,3 +64,4 @@ enum OptionRange {
 }
 
 extension MatrixLibrary: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}

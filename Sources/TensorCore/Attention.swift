@@ -25,7 +25,7 @@ public struct Attention {
     /// `validLengths[b]` is the number of non-padding tokens of sequence `b` (at least 1).
     public func forward(
         qkv: Tensor, validLengths: UnsafePointer<Int32>, probabilities: Tensor, context: Tensor,
-        batchRows: Int? = nil, library: MatrixLibrary = .openBLAS
+        batchRows: Int? = nil, library: MatrixLibrary = .openBLAS, precision: Precision = .fp32
     ) {
         let s = sequence, h = hidden, d = headSize, nh = heads
         let scale = 1 / Float(d).squareRoot()
@@ -37,9 +37,9 @@ public struct Attention {
                 let q = qkvBase + b * s * 3 * h + head * d
                 let k = q + h, v = q + 2 * h
                 let p = pBase + pair * s * s
-                GEMM.serial(false, true, s, s, d, scale, q, 3 * h, k, 3 * h, 0, p, s, library: library)
+                GEMM.serial(false, true, s, s, d, scale, q, 3 * h, k, 3 * h, 0, p, s, library: library, precision: precision)
                 Self.maskedSoftmaxRows(p, rows: s, columns: s, valid: Int(validLengths[b]))
-                GEMM.serial(false, false, s, d, s, 1, p, s, v, 3 * h, 0, ctx + b * s * h + head * d, h, library: library)
+                GEMM.serial(false, false, s, d, s, 1, p, s, v, 3 * h, 0, ctx + b * s * h + head * d, h, library: library, precision: precision)
             }
         }
     }
@@ -47,7 +47,7 @@ public struct Attention {
     /// Overwrites `dQKV` from `dContext`; `dProbabilities` is scratch of the probabilities' shape.
     public func backward(
         dContext: Tensor, qkv: Tensor, probabilities: Tensor, dProbabilities: Tensor, dQKV: Tensor,
-        batchRows: Int? = nil, library: MatrixLibrary = .openBLAS
+        batchRows: Int? = nil, library: MatrixLibrary = .openBLAS, precision: Precision = .fp32
     ) {
         let s = sequence, h = hidden, d = headSize, nh = heads
         let scale = 1 / Float(d).squareRoot()
@@ -62,8 +62,8 @@ public struct Attention {
                 let dq = dqkv + offset, dk = dq + h, dv = dq + 2 * h
                 let p = pBase + pair * s * s, dp = dpBase + pair * s * s
                 let dc = dctx + b * s * h + head * d
-                GEMM.serial(false, true, s, s, d, 1, dc, h, v, 3 * h, 0, dp, s, library: library)
-                GEMM.serial(true, false, s, d, s, 1, p, s, dc, h, 0, dv, 3 * h, library: library)
+                GEMM.serial(false, true, s, s, d, 1, dc, h, v, 3 * h, 0, dp, s, library: library, precision: precision)
+                GEMM.serial(true, false, s, d, s, 1, p, s, dc, h, 0, dv, 3 * h, library: library, precision: precision)
                 // Softmax backward: dS = P ⊙ (dP − rowsum(P ⊙ dP)).
                 for i in 0..<s {
                     let pr = p + i * s, dr = dp + i * s
@@ -71,8 +71,8 @@ public struct Attention {
                     for j in 0..<s { dot += pr[j] * dr[j] }
                     for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
                 }
-                GEMM.serial(false, false, s, d, s, scale, dp, s, k, 3 * h, 0, dq, 3 * h, library: library)
-                GEMM.serial(true, false, s, d, s, scale, dp, s, q, 3 * h, 0, dk, 3 * h, library: library)
+                GEMM.serial(false, false, s, d, s, scale, dp, s, k, 3 * h, 0, dq, 3 * h, library: library, precision: precision)
+                GEMM.serial(true, false, s, d, s, scale, dp, s, q, 3 * h, 0, dk, 3 * h, library: library, precision: precision)
             }
         }
     }

@@ -70,21 +70,33 @@ public protocol ComputeBackend: AnyObject, Sendable {
 public final class CPUBackend: ComputeBackend {
     /// The OpenBLAS backend (it holds no state).
     public static let shared = CPUBackend(.openBLAS)
-    /// The oneDNN backend.
+    /// The oneDNN backend, float32.
     public static let oneDNN = CPUBackend(.oneDNN)
+    /// The oneDNN backend with bf16 matrix products (``Precision/bf16``).
+    public static let oneDNNBF16 = CPUBackend(.oneDNN, precision: .bf16)
     /// Every CPU backend, by ``name``.
-    public static let all = [shared, oneDNN]
+    public static let all = [shared, oneDNN, oneDNNBF16]
 
     /// The library computing its matrix products.
     public let library: MatrixLibrary
+    /// The precision of its matrix products.
+    public let precision: Precision
 
-    private init(_ library: MatrixLibrary) { self.library = library }
+    private init(_ library: MatrixLibrary, precision: Precision = .fp32) {
+        self.library = library
+        self.precision = precision
+    }
 
-    /// The backend called `name` (`cpu-openblas`, `cpu-onednn`), or nil.
+    /// The backend called `name` (`cpu-openblas`, `cpu-onednn`, `cpu-onednn-bf16`), or nil.
     public static func named(_ name: String) -> CPUBackend? { all.first { $0.name == name } }
 
-    public var name: String { "cpu-" + library.rawValue }
-    public var libraryDescription: String { library.description }
+    /// The backend of `library` at `precision` (bf16 only with a library that offers it).
+    public static func with(_ library: MatrixLibrary, _ precision: Precision) -> CPUBackend? {
+        all.first { $0.library == library && $0.precision == precision }
+    }
+
+    public var name: String { "cpu-" + library.rawValue + (precision == .fp32 ? "" : "-" + precision.rawValue) }
+    public var libraryDescription: String { library.description + (precision == .bf16 ? ", bf16 matmul (f32 accumulation)" : "") }
 
     public func layout<T>(_ build: (TensorArena) -> T) -> (arena: TensorArena, value: T) {
         TensorArena.layout(build)
@@ -93,19 +105,19 @@ public final class CPUBackend: ComputeBackend {
     public func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool, scale: Float) {
         let n = w.shape[0], k = w.shape[1]
         GEMM.multiply(transposeA: false, transposeB: true, m: rows, n: n, k: k, alpha: scale, a: x.base, lda: k,
-                      b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n, library: library)
+                      b: w.base, ldb: k, beta: accumulate ? 1 : 0, c: y.base, ldc: n, library: library, precision: precision)
     }
 
     public func linearBackwardInput(_ dy: Tensor, _ w: Tensor, into dx: Tensor, rows: Int, scale: Float) {
         let n = w.shape[0], k = w.shape[1]
         GEMM.multiply(transposeA: false, transposeB: false, m: rows, n: k, k: n, alpha: scale, a: dy.base, lda: n,
-                      b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k, library: library)
+                      b: w.base, ldb: k, beta: 0, c: dx.base, ldc: k, library: library, precision: precision)
     }
 
     public func linearBackwardWeight(_ dy: Tensor, _ x: Tensor, into dw: Tensor, rows: Int, scale: Float) {
         let n = dw.shape[0], k = dw.shape[1]
         GEMM.multiply(transposeA: true, transposeB: false, m: n, n: k, k: rows, alpha: scale, a: dy.base, lda: n,
-                      b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k, library: library)
+                      b: x.base, ldb: k, beta: 1, c: dw.base, ldc: k, library: library, precision: precision)
     }
 
     public func layerNormForward(input: Tensor, gain: Tensor, bias: Tensor, output: Tensor,
@@ -135,13 +147,13 @@ public final class CPUBackend: ComputeBackend {
     public func attentionForward(_ shape: Attention, qkv: Tensor, validLengths: UnsafePointer<Int32>,
                                  probabilities: Tensor, context: Tensor, batchRows: Int) {
         shape.forward(qkv: qkv, validLengths: validLengths, probabilities: probabilities, context: context, batchRows: batchRows,
-                      library: library)
+                      library: library, precision: precision)
     }
 
     public func attentionBackward(_ shape: Attention, dContext: Tensor, qkv: Tensor, probabilities: Tensor,
                                   dProbabilities: Tensor, dQKV: Tensor, batchRows: Int) {
         shape.backward(dContext: dContext, qkv: qkv, probabilities: probabilities, dProbabilities: dProbabilities,
-                       dQKV: dQKV, batchRows: batchRows, library: library)
+                       dQKV: dQKV, batchRows: batchRows, library: library, precision: precision)
     }
 
     public func softmaxCrossEntropy(logits: Tensor, rows: Int, labels: SoftmaxCrossEntropy.Labels,

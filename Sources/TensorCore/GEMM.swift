@@ -1,5 +1,6 @@
 import COpenBLAS
 import CDNNL
+import OneDNNKernels
 
 /// The library that computes float32 matrix products. Both give results that differ only by
 /// rounding; a run records which one it used (``CPUBackend/name``), since its losses depend on it.
@@ -9,6 +10,9 @@ public enum MatrixLibrary: String, Sendable, Codable, CaseIterable {
     /// oneDNN (`dnnl_sgemm`): about twice OpenBLAS's throughput on AVX-512 machines
     /// (docs/performance).
     case oneDNN = "onednn"
+
+    /// Whether it can multiply in bfloat16 (``Precision/bf16``).
+    public var offersBF16: Bool { self == .oneDNN }
 
     /// The library and its build.
     public var description: String {
@@ -21,7 +25,20 @@ public enum MatrixLibrary: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// Row-major matrix products through OpenBLAS `cblas_sgemm` or oneDNN `dnnl_sgemm`.
+/// The precision of a model's matrix products. `bf16` is what PyTorch's CPU autocast does for these
+/// models: GEMM inputs (activations and weights) rounded to bfloat16, float32 accumulation and
+/// result; everything else (master weights, gradients, optimizer state, LayerNorm, softmax,
+/// cross-entropy, the residual stream) stays float32.
+public enum Precision: String, Sendable, Codable, CaseIterable {
+    case fp32, bf16
+
+    /// Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX, as oneDNN detects it).
+    /// Without it oneDNN would emulate bf16 far slower than float32, so ntng refuses instead.
+    public static var bf16IsNative: Bool { ntng_bf16_native() != 0 }
+}
+
+/// Row-major matrix products through OpenBLAS `cblas_sgemm` or oneDNN `dnnl_sgemm`, or in bf16
+/// through oneDNN's matmul primitive.
 ///
 /// `C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C`. Large products are split across
 /// `ComputeThreads` along the larger of M and N, each thread calling single-threaded sgemm on its
@@ -40,12 +57,12 @@ public enum GEMM {
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
-        threads: Int = ComputeThreads.count, library: MatrixLibrary = .openBLAS
+        threads: Int = ComputeThreads.count, library: MatrixLibrary = .openBLAS, precision: Precision = .fp32
     ) {
         if m == 0 || n == 0 { return }
         let work = m * n * k
         if threads <= 1 || work < splitThreshold {
-            serial(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, library: library)
+            serial(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, library: library, precision: precision)
             return
         }
         if m >= n {
@@ -53,14 +70,14 @@ public enum GEMM {
             ComputeThreads.forEachChunk(of: m, grain: 16) { _, r in
                 let aBlock = transposeA ? a + r.lowerBound : a + r.lowerBound * lda
                 serial(transposeA, transposeB, r.count, n, k, alpha, aBlock, lda, b, ldb, beta,
-                       c + r.lowerBound * ldc, ldc, library: library)
+                       c + r.lowerBound * ldc, ldc, library: library, precision: precision)
             }
         } else {
             // Split columns of C: op(B) columns n0..<n1.
             ComputeThreads.forEachChunk(of: n, grain: 16) { _, r in
                 let bBlock = transposeB ? b + r.lowerBound * ldb : b + r.lowerBound
                 serial(transposeA, transposeB, m, r.count, k, alpha, a, lda, bBlock, ldb, beta,
-                       c + r.lowerBound, ldc, library: library)
+                       c + r.lowerBound, ldc, library: library, precision: precision)
             }
         }
     }
@@ -74,8 +91,14 @@ public enum GEMM {
         _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
         _ b: UnsafePointer<Float>, _ ldb: Int,
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-        library: MatrixLibrary = .openBLAS
+        library: MatrixLibrary = .openBLAS, precision: Precision = .fp32
     ) {
+        if precision == .bf16 {
+            let status = ntng_bf16_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
+                                        b, Int64(ldb), beta, c, Int64(ldc))
+            precondition(status == 0, "host error: oneDNN's bf16 matmul refused \(m)×\(n)×\(k) (status \(status))")
+            return
+        }
         if library == .oneDNN {
             // The calling thread's OpenMP team size is 1: ntng's threads are the only ones.
             omp_set_num_threads(1)

@@ -105,7 +105,7 @@ import Storage
         let plain = try f.settings()
         #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("matrixLibrary"))
         let settings = try f.settings(["backend=onednn"])
-        #expect(settings.hyperparameters.backend === CPUBackend.oneDNN)
+        #expect(try settings.hyperparameters.backend === CPUBackend.oneDNN)
         let straightTrainer = try f.start(settings)
         #expect(straightTrainer.workload.backend.name == "cpu-onednn")
         guard case .finished(let reference) = try straightTrainer.train() else { Issue.record("not finished"); return }

@@ -1,6 +1,7 @@
 import Testing
 @testable import Models
 import TensorCore
+import OneDNNKernels
 
 /// A backend that forwards to the CPU and counts what it was asked to do: a model built with it
 /// must route every kernel through it and compute exactly what the default backend computes.
@@ -115,5 +116,66 @@ final class CountingBackend: ComputeBackend, @unchecked Sendable {
         let worst = zip(blas.gradients, dnnl.gradients).map { abs($0 - $1) }.max()!
         #expect(worst <= 1e-4 * scale, "largest gradient difference \(worst) of \(scale)")
         #expect(dnnl.loss.bitPattern == again.loss.bitPattern && dnnl.gradients == again.gradients)
+    }
+}
+
+/// bf16 matrix products (oneDNN's matmul): exactly the float64 product of the bf16-rounded
+/// operands up to float32 accumulation, for every transpose and both betas; a whole model in bf16
+/// tracks fp32 within bf16's rounding, and repeats itself bit for bit.
+@Suite(.enabled(if: Precision.bf16IsNative, "this CPU has no native bf16"))
+struct BF16BackendTests {
+    @Test(arguments: [(false, true), (false, false), (true, false)])
+    func gemmIsTheProductOfTheRoundedOperands(_ transposes: (Bool, Bool)) {
+        let (ta, tb) = transposes
+        let m = 37, n = 29, k = 53
+        var rng = SplitMix64(seed: 5)
+        let a = (0..<(m * k)).map { _ in Float(rng.nextNormal()) }, b = (0..<(k * n)).map { _ in Float(rng.nextNormal()) }
+        var c = (0..<(m * n)).map { _ in Float(rng.nextNormal()) }
+        let c0 = c
+        var ar = [Float](repeating: 0, count: a.count), br = [Float](repeating: 0, count: b.count)
+        ntngRound(a, &ar); ntngRound(b, &br)
+        for beta: Float in [0, 1] {
+            c = c0
+            GEMM.serial(ta, tb, m, n, k, 0.5, a, ta ? m : k, b, tb ? k : n, beta, &c, n, library: .oneDNN, precision: .bf16)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact = 0.0
+                    for p in 0..<k {
+                        let x = ta ? ar[p * m + i] : ar[i * k + p], y = tb ? br[j * k + p] : br[p * n + j]
+                        exact += Double(x) * Double(y)
+                    }
+                    exact = 0.5 * exact + Double(beta) * Double(c0[i * n + j])
+                    #expect(abs(Double(c[i * n + j]) - exact) <= 1e-5 * (1 + abs(exact)), "[\(i),\(j)] \(c[i * n + j]) vs \(exact)")
+                }
+            }
+        }
+        // The rounding is real: bf16 products differ from fp32 ones.
+        var fp32 = c0
+        GEMM.serial(ta, tb, m, n, k, 0.5, a, ta ? m : k, b, tb ? k : n, 1, &fp32, n)
+        #expect(fp32 != c)
+    }
+
+    private func ntngRound(_ x: [Float], _ out: inout [Float]) {
+        x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { ntng_round_to_bf16(xp.baseAddress!, $0.baseAddress!, Int64(x.count)) } }
+    }
+
+    @Test func aModelInBF16TracksFP32AndRepeatsItself() throws {
+        var config = try tinyConfig()
+        config.hidden = 64; config.heads = 2; config.ffn = 128; config.microBatch = 8; config.sequenceLength = 32
+        func pass(_ backend: CPUBackend) throws -> (Double, [Float]) {
+            let model = try MaskedLanguageModel(config: config, seed: 11, backend: backend)
+            let batch = randomBatch(config, seed: 12)
+            model.parameters.zeroGradients()
+            let loss = model.forwardBackward(batch).sum
+            return (loss, model.parameters.allGradients)
+        }
+        let (fp32Loss, fp32Grad) = try pass(.oneDNN), (bf16Loss, bf16Grad) = try pass(.oneDNNBF16), (again, againGrad) = try pass(.oneDNNBF16)
+        #expect(CPUBackend.oneDNNBF16.name == "cpu-onednn-bf16")
+        #expect(bf16Loss != fp32Loss && abs(bf16Loss - fp32Loss) <= 2e-2 * abs(fp32Loss), "\(bf16Loss) vs \(fp32Loss)")
+        // Gradients agree in direction: cosine similarity close to 1.
+        let dot = zip(fp32Grad, bf16Grad).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let norms = (fp32Grad.reduce(0.0) { $0 + Double($1 * $1) } * bf16Grad.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot()
+        #expect(dot / norms > 0.99, "cosine \(dot / norms)")
+        #expect(again.bitPattern == bf16Loss.bitPattern && againGrad == bf16Grad)
     }
 }

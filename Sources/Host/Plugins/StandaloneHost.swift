@@ -44,7 +44,7 @@ public final class StandaloneHost: TrainingStep {
     /// A host that trains `settings`' model with `settings`' recipe on `batches`, priced by `profile`.
     public init(settings: RunSettings, batches: TrainingBatches, profile: ReferenceProfile, vocabularySize: Int? = nil) throws {
         let config = try settings.modelConfig(vocabularySize: vocabularySize)
-        let workload = try Workloads.make(config: config, seed: settings.seed, backend: settings.hyperparameters.backend)
+        let workload = try Workloads.make(config: config, seed: settings.seed, backend: try settings.hyperparameters.backend)
         runSeed = settings.seed
         let recipe = try TrainingRecipe(settings: settings, config: config)
         batchSize = recipe.accumulation * config.microBatch

@@ -123,15 +123,29 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     /// The matrix library (`--set backend=onednn`); nil is OpenBLAS, the library of every run
     /// recorded before there was a choice, so their settings (and trial identities) read the same.
     public var matrixLibrary: MatrixLibrary?
+    /// The matrix products' precision (`--set precision=bf16`); nil is fp32, as in every run
+    /// recorded before the choice. bf16 computes with oneDNN.
+    public var precision: Precision?
 
-    /// The compute backend the run's model is built on.
-    public var backend: CPUBackend { matrixLibrary == .oneDNN ? .oneDNN : .shared }
+    /// The compute backend the run's model is built on (bf16 refused where the CPU lacks it).
+    public var backend: CPUBackend {
+        get throws {
+            guard precision == .bf16 else { return matrixLibrary == .oneDNN ? .oneDNN : .shared }
+            guard matrixLibrary == nil || matrixLibrary == .oneDNN else {
+                throw RunSettingsError.invalid("--set precision=bf16 needs the oneDNN backend (OpenBLAS has no bf16 products here); drop --set backend=openblas")
+            }
+            guard Precision.bf16IsNative else {
+                throw RunSettingsError.invalid("--set precision=bf16: this CPU has no native bf16 dot products (AVX512-BF16 or AMX), and oneDNN's emulation would run many times slower than fp32; use fp32 here")
+            }
+            return .oneDNNBF16
+        }
+    }
 
     public init() {}
 
     public static let keys = [
         "lr", "warmup", "batch", "micro-batch", "clip", "beta1", "beta2", "eps", "wd", "decay-all",
-        "eval-every", "checkpoint-every", "val-sequences", "rms-scaling", "backend",
+        "eval-every", "checkpoint-every", "val-sequences", "rms-scaling", "backend", "precision",
     ]
 
     mutating func apply(key: String, value: String) throws {
@@ -185,6 +199,11 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
             }
             // OpenBLAS is recorded as nil, as runs from before the choice are.
             matrixLibrary = library == .openBLAS ? nil : library
+        case "precision":
+            guard let p = Precision(rawValue: value) else {
+                throw RunSettingsError.badValue(key: key, value: value, expected: Precision.allCases.map(\.rawValue).joined(separator: " or "))
+            }
+            precision = p == .fp32 ? nil : p
         default: throw RunSettingsError.unknownKey(key)
         }
     }

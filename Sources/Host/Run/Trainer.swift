@@ -65,7 +65,7 @@ public final class Trainer {
         var settings = requested
         settings.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
-        let workload = try Workloads.make(config: config, seed: settings.seed, backend: settings.hyperparameters.backend)
+        let workload = try Workloads.make(config: config, seed: settings.seed, backend: try settings.hyperparameters.backend)
         let profile = try ProfileCatalog.load(profileName, for: workload)
         let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed)
         let recipe = try TrainingRecipe(settings: settings, config: config)
@@ -118,7 +118,7 @@ public final class Trainer {
         }
         let (checkpoint, workload, optimizer) = try Checkpoint.load(
             from: url, adamW: settings.hyperparameters.adamW, maxLayers: try settings.modelConfig(vocabularySize: corpus.vocabSize).layers,
-            expecting: binding, backend: settings.hyperparameters.backend)
+            expecting: binding, backend: try settings.hyperparameters.backend)
         let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed)
         let training = TrainingStep(workload: workload, optimizer: optimizer, clock: checkpoint.clock,
                                     recipe: try TrainingRecipe(settings: settings, config: checkpoint.modelConfig), batches: source,
