@@ -35,12 +35,13 @@ static _Thread_local uint16_t *scratch_a = NULL, *scratch_b = NULL;
 static _Thread_local int64_t capacity_a = 0, capacity_b = 0;
 static _Thread_local dnnl_stream_t stream = NULL;
 
-static uint16_t to_bf16(float x) {
+/* Nearest-even rounding to bfloat16, branch-free so the conversion loops vectorise. */
+static inline uint16_t to_bf16(float x) {
   uint32_t u;
   memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN */
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet = (u >> 16) | 0x40u; /* a NaN stays a NaN */
+  return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 
 void ntng_round_to_bf16(const float *x, float *out, int64_t n) {
@@ -48,6 +49,15 @@ void ntng_round_to_bf16(const float *x, float *out, int64_t n) {
     uint32_t u = (uint32_t)to_bf16(x[i]) << 16;
     memcpy(out + i, &u, 4);
   }
+}
+
+/* One row: compiled for AVX-512, AVX2 and baseline x86-64, picked at load time by the CPU, so the
+ * conversion runs at memory speed on every machine of the kind. */
+#if defined(__x86_64__)
+__attribute__((target_clones("avx512bw", "avx2", "default")))
+#endif
+static void convert_row(const float *restrict row, uint16_t *restrict out, int64_t n) {
+  for (int64_t j = 0; j < n; j++) out[j] = to_bf16(row[j]);
 }
 
 /* Rounds rows × cols (leading dimension ld) into compact scratch with the same orientation. */
@@ -60,11 +70,7 @@ static uint16_t *convert(const float *x, int64_t rows, int64_t cols, int64_t ld,
     if (!*buffer) return NULL;
   }
   uint16_t *out = *buffer;
-  for (int64_t r = 0; r < rows; r++) {
-    const float *row = x + r * ld;
-    uint16_t *o = out + r * cols;
-    for (int64_t j = 0; j < cols; j++) o[j] = to_bf16(row[j]);
-  }
+  for (int64_t r = 0; r < rows; r++) convert_row(x + r * ld, out + r * cols, cols);
   return out;
 }
 
