@@ -82,10 +82,10 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print("model \(config.name): \(config.parameterCount) parameters, \(config.microBatch) × \(config.sequenceLength) tokens per step (\(Self.buildKind) build)")
-        print("backend       threads  step ms (median/min)  fwd ms  optim ms  tokens/s  model GFLOP/s  sgemm ceiling  MFU")
+        print("backend           threads  step ms (median/min)  fwd ms  optim ms  tokens/s  model GFLOP/s  sgemm ceiling  MFU")
         for r in results {
             print(String(format: "%@  %7d  %8.1f / %8.1f  %6.1f  %8.1f  %8.0f  %13.1f  %13.1f  %3.0f%%",
-                         r.backend.padding(toLength: 12, withPad: " ", startingAt: 0) as NSString, r.threads, r.stepMillisecondsMedian, r.stepMillisecondsMin, r.forwardMillisecondsMedian,
+                         r.backend.padding(toLength: 16, withPad: " ", startingAt: 0) as NSString, r.threads, r.stepMillisecondsMedian, r.stepMillisecondsMin, r.forwardMillisecondsMedian,
                          r.optimizerMillisecondsMedian, r.tokensPerSecond, r.modelGFLOPS, r.sgemmCeilingGFLOPS, r.mfu * 100))
         }
         print(String(format: "model FLOPs per step: %.1f GFLOP", results.first?.modelGFLOPPerStep ?? 0))

@@ -122,6 +122,29 @@ import Storage
         #expect(throws: RunSettingsError.self) { try f.settings(["backend=mkl"]) }
     }
 
+    /// `--set precision=bf16` computes with oneDNN's bf16 products, is recorded, and is refused
+    /// with OpenBLAS (or, on a CPU without native bf16, with the reason).
+    @Test func bf16IsRecordedAndRefusedWhereItCannotRun() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let settings = try f.settings(["precision=bf16"])
+        #expect(String(decoding: try JSONEncoder().encode(settings), as: UTF8.self).contains("\"precision\":\"bf16\""))
+        do {
+            _ = try f.settings(["backend=openblas", "precision=bf16"]).hyperparameters.backend
+            Issue.record("bf16 on OpenBLAS was accepted")
+        } catch {
+            #expect("\(error)".contains("needs the oneDNN backend"), "\(error)")
+        }
+        guard Precision.bf16IsNative else {
+            #expect(throws: RunSettingsError.self) { _ = try settings.hyperparameters.backend }
+            return
+        }
+        let trainer = try f.start(settings)
+        #expect(trainer.workload.backend.name == "cpu-onednn-bf16")
+        guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
+        #expect(summary.valLoss?.isFinite == true)
+    }
+
     @Test func aNaNLossStopsTheRunAndStoresItAsFailed() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }

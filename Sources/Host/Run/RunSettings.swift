@@ -120,8 +120,9 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     public var validationSequences = 256
     /// Settings addressed to plugins, `PLUGIN.KEY` → value.
     public var pluginSettings: [String: String] = [:]
-    /// The matrix library (`--set backend=onednn`); nil is OpenBLAS, the library of every run
-    /// recorded before there was a choice, so their settings (and trial identities) read the same.
+    /// The matrix library (`--set backend=onednn`); nil (never set) is OpenBLAS, the library of
+    /// every run recorded before there was a choice, so their settings (and trial identities) read
+    /// the same.
     public var matrixLibrary: MatrixLibrary?
     /// The matrix products' precision (`--set precision=bf16`); nil is fp32, as in every run
     /// recorded before the choice. bf16 computes with oneDNN.
@@ -197,8 +198,8 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
             guard let library = MatrixLibrary(rawValue: value) else {
                 throw RunSettingsError.badValue(key: key, value: value, expected: MatrixLibrary.allCases.map(\.rawValue).joined(separator: " or "))
             }
-            // OpenBLAS is recorded as nil, as runs from before the choice are.
-            matrixLibrary = library == .openBLAS ? nil : library
+            // Recorded as given; a run that never set it has nil, which means OpenBLAS.
+            matrixLibrary = library
         case "precision":
             guard let p = Precision(rawValue: value) else {
                 throw RunSettingsError.badValue(key: key, value: value, expected: Precision.allCases.map(\.rawValue).joined(separator: " or "))
