@@ -124,34 +124,41 @@ final class CountingBackend: ComputeBackend, @unchecked Sendable {
 /// tracks fp32 within bf16's rounding, and repeats itself bit for bit.
 @Suite(.enabled(if: Precision.bf16IsNative, "this CPU has no native bf16"))
 struct BF16BackendTests {
-    @Test(arguments: [(false, true), (false, false), (true, false)])
-    func gemmIsTheProductOfTheRoundedOperands(_ transposes: (Bool, Bool)) {
-        let (ta, tb) = transposes
+    /// Every transpose, both betas, compact and padded leading dimensions (as attention's
+    /// per-head products have: lda = 3h, ldc = h).
+    @Test(arguments: [(false, true, 0), (false, false, 0), (true, false, 0), (false, true, 5), (false, false, 5), (true, false, 5)])
+    func gemmIsTheProductOfTheRoundedOperands(_ setup: (Bool, Bool, Int)) {
+        let (ta, tb, pad) = setup
         let m = 37, n = 29, k = 53
+        let lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + 2 * pad, ldc = n + 3 * pad
         var rng = SplitMix64(seed: 5)
-        let a = (0..<(m * k)).map { _ in Float(rng.nextNormal()) }, b = (0..<(k * n)).map { _ in Float(rng.nextNormal()) }
-        var c = (0..<(m * n)).map { _ in Float(rng.nextNormal()) }
+        let a = (0..<((ta ? k : m) * lda)).map { _ in Float(rng.nextNormal()) }, b = (0..<((tb ? n : k) * ldb)).map { _ in Float(rng.nextNormal()) }
+        var c = (0..<(m * ldc)).map { _ in Float(rng.nextNormal()) }
         let c0 = c
         var ar = [Float](repeating: 0, count: a.count), br = [Float](repeating: 0, count: b.count)
         ntngRound(a, &ar); ntngRound(b, &br)
         for beta: Float in [0, 1] {
             c = c0
-            GEMM.serial(ta, tb, m, n, k, 0.5, a, ta ? m : k, b, tb ? k : n, beta, &c, n, library: .oneDNN, precision: .bf16)
+            GEMM.serial(ta, tb, m, n, k, 0.5, a, lda, b, ldb, beta, &c, ldc, library: .oneDNN, precision: .bf16)
             for i in 0..<m {
-                for j in 0..<n {
+                for j in 0..<ldc {
+                    guard j < n else {
+                        #expect(c[i * ldc + j] == c0[i * ldc + j], "padding [\(i),\(j)] was written")
+                        continue
+                    }
                     var exact = 0.0
                     for p in 0..<k {
-                        let x = ta ? ar[p * m + i] : ar[i * k + p], y = tb ? br[j * k + p] : br[p * n + j]
+                        let x = ta ? ar[p * lda + i] : ar[i * lda + p], y = tb ? br[j * ldb + p] : br[p * ldb + j]
                         exact += Double(x) * Double(y)
                     }
-                    exact = 0.5 * exact + Double(beta) * Double(c0[i * n + j])
-                    #expect(abs(Double(c[i * n + j]) - exact) <= 1e-5 * (1 + abs(exact)), "[\(i),\(j)] \(c[i * n + j]) vs \(exact)")
+                    exact = 0.5 * exact + Double(beta) * Double(c0[i * ldc + j])
+                    #expect(abs(Double(c[i * ldc + j]) - exact) <= 1e-5 * (1 + abs(exact)), "[\(i),\(j)] \(c[i * ldc + j]) vs \(exact)")
                 }
             }
         }
         // The rounding is real: bf16 products differ from fp32 ones.
         var fp32 = c0
-        GEMM.serial(ta, tb, m, n, k, 0.5, a, ta ? m : k, b, tb ? k : n, 1, &fp32, n)
+        GEMM.serial(ta, tb, m, n, k, 0.5, a, lda, b, ldb, 1, &fp32, ldc)
         #expect(fp32 != c)
     }
 
