@@ -32,6 +32,7 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "Do not write an HTML report.") var noReport = false
     @Option(help: "Table format: text, json, csv or markdown.") var format = "text"
     @OptionGroup var storage: StoreOptions
+    @OptionGroup var choice: ComputeChoiceOptions
     @Option(name: .customLong("set"), help: "KEY=VALUE for every trial (PLUGIN.KEY only for methods with that plugin); repeatable.") var settings: [String] = []
     @Option(name: .customLong("free"), help: "Charge kind not to charge in every trial (scoring, curvature); repeatable.") var free: [String] = []
     @Option(help: "Reference profile name or path (default: default-<preset>).") var profile: String?
@@ -57,7 +58,7 @@ struct CompareCommand: ParsableCommand {
         var request = ComparisonRequest(methods: ComparisonRequest.list(methods), budgets: ComparisonRequest.list(budgets), seeds: seeds)
         request.model = model
         request.corpus = corpus
-        request.settings = settings
+        request.settings = choice.settings + settings
         request.free = free
         request.profile = profile
         request.pluginPaths = pluginPath

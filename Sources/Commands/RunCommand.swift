@@ -30,6 +30,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("free"), help: "Charge kind not to charge (scoring, curvature); repeatable.") var free: [String] = []
     @Option(name: .customLong("set"), help: "KEY=VALUE hyperparameter, model.KEY or PLUGIN.KEY; repeatable.") var settings: [String] = []
     @OptionGroup var compute: ThreadOptions
+    @OptionGroup var choice: ComputeChoiceOptions
     @Option(help: "Extra folder to search for plugin libraries; repeatable.") var pluginPath: [String] = []
     @Option(help: "Resume the interrupted run with this id.") var resume: String?
     @OptionGroup var storage: StoreOptions
@@ -114,7 +115,7 @@ struct RunCommand: ParsableCommand {
         s.free = try free.map(ChargeKind.parseFree)
         s.pluginPaths = pluginPath
         _ = try ModelConfig.preset(model)
-        for setting in settings { try s.apply(setting: setting) }
+        for setting in choice.settings + settings { try s.apply(setting: setting) }
         try Self.refuseAmbiguousSettings(settings, method: method, pluginPaths: pluginPath)
         return s
     }

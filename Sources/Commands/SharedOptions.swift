@@ -21,6 +21,20 @@ struct StoreOptions: ParsableArguments {
 }
 
 /// `--threads`, declared once: compute threads change wall time, never a budget's steps.
+/// `--precision` and `--backend`, declared once for `run` and `compare`: shorthands for
+/// `--set precision=…` and `--set backend=…`, recorded with every run (and in trial identity).
+struct ComputeChoiceOptions: ParsableArguments {
+    @Option(help: "Matrix products in fp32 or bf16 (bf16: oneDNN, bfloat16 inputs, float32 accumulation; needs a CPU with native bf16).")
+    var precision: Precision?
+    @Option(help: "Matrix library: openblas (default) or onednn.")
+    var backend: MatrixLibrary?
+
+    /// The `--set` texts these stand for.
+    var settings: [String] {
+        (backend.map { ["backend=\($0.rawValue)"] } ?? []) + (precision.map { ["precision=\($0.rawValue)"] } ?? [])
+    }
+}
+
 struct ThreadOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Compute threads (changes wall time, never the budget's steps).")
     var threads = ProcessInfo.processInfo.activeProcessorCount

@@ -133,7 +133,7 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
         get throws {
             guard precision == .bf16 else { return matrixLibrary == .oneDNN ? .oneDNN : .shared }
             guard matrixLibrary == nil || matrixLibrary == .oneDNN else {
-                throw RunSettingsError.invalid("--set precision=bf16 needs the oneDNN backend (OpenBLAS has no bf16 products here); drop --set backend=openblas")
+                throw RunSettingsError.invalid("--set precision=bf16 needs the oneDNN backend (OpenBLAS has no bf16 products here); drop --backend openblas (--set backend=openblas)")
             }
             guard Precision.bf16IsNative else {
                 throw RunSettingsError.invalid("--set precision=bf16: this CPU has no native bf16 dot products (AVX512-BF16 or AMX), and oneDNN's emulation would run many times slower than fp32; use fp32 here")
