@@ -118,6 +118,9 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
     public var pluginCostPerParameter: [String: Double]
     /// Free-form notes, e.g. how the tables were smoothed.
     public var notes: String?
+    /// The precision of the matrix products it prices: nil for fp32 (every profile from before the
+    /// choice), "bf16" for bf16 work. A run is priced only by a profile of its own precision.
+    public var precision: String?
 
     public init(
         name: String, preset: String, shape: ModelShape,
@@ -147,7 +150,7 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case formatVersion, name, preset, shape, machine, toolchain, blas, threads, date
         case forwardBackwardPerSequence, forwardOnlyPerSequence, sampledLabelPassPerSequence
-        case optimizerUpdatePerParameter, pluginCostPerParameter, notes
+        case optimizerUpdatePerParameter, pluginCostPerParameter, notes, precision
     }
 
     public init(from decoder: any Decoder) throws {
@@ -168,6 +171,7 @@ public struct ReferenceProfile: Codable, Sendable, Equatable {
         // Optional so that profiles written before any plugin was calibrated stay valid.
         pluginCostPerParameter = try c.decodeIfPresent([String: Double].self, forKey: .pluginCostPerParameter) ?? [:]
         notes = try c.decodeIfPresent(String.self, forKey: .notes)
+        precision = try c.decodeIfPresent(String.self, forKey: .precision)
     }
 
     // MARK: - Cost look-ups

@@ -20,6 +20,7 @@ struct CalibrateCommand: ParsableCommand {
     @OptionGroup var compute: ThreadOptions
     @Option(parsing: .unconditional, help: "Timed repetitions per measurement (the median is kept).") var repetitions = 5
     @Option(help: "Matrix library to measure with: \(MatrixLibrary.allCases.map(\.rawValue).joined(separator: ", ")) (recorded in the profile).") var backend: MatrixLibrary = .openBLAS
+    @Option(help: "Precision of the work the profile prices: fp32 or bf16 (bf16 measures oneDNN's bf16 products; the profile is named default-<preset>-bf16 and prices only bf16 runs).") var precision: Precision = .fp32
     @Option(name: .customLong("set"), help: "model.KEY=VALUE shape override; repeatable.") var settings: [String] = []
     @Option(help: "Calibrate this plugin (id, name or path): add the cost of its optimizer_step and after_optimizer_step to the profile instead of measuring the model.") var plugin: String?
     @Flag(help: "Replace each per-layer table by its least-squares line in the number of layers (steadier on a noisy machine).") var smooth = false
@@ -37,7 +38,7 @@ struct CalibrateCommand: ParsableCommand {
         }
         let config: ModelConfig
         do { config = try ModelConfig.preset(model, overrides: overrides) } catch { throw ValidationError("\(error)") }
-        let profileName = name ?? ProfileCatalog.defaultName(for: model)
+        let profileName = name ?? ProfileCatalog.defaultName(for: model, precision: precision)
         if let plugin {
             // A plugin's own optimizer arithmetic, added to an existing profile of this preset.
             let url = try output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.locate(profileName)
@@ -59,9 +60,15 @@ struct CalibrateCommand: ParsableCommand {
             print("wrote \(target.path)")
             return
         }
-        var profile = try Calibration(config: config, threads: compute.threads, repetitions: repetitions,
-                                      backend: backend == .oneDNN ? .oneDNN : .shared)
+        guard let chosen = CPUBackend.with(precision == .bf16 ? .oneDNN : backend, precision) else {
+            throw ValidationError("--precision \(precision.rawValue) is not offered by --backend \(backend.rawValue)")
+        }
+        if precision == .bf16 && !Precision.bf16IsNative {
+            throw ValidationError("--precision bf16: this CPU has no native bf16 dot products; a bf16 profile must be measured on a machine that has them")
+        }
+        var profile = try Calibration(config: config, threads: compute.threads, repetitions: repetitions, backend: chosen)
             .measure(name: profileName, toolchain: "Swift 6.3") { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        profile.precision = ProfileCatalog.recordedPrecision(precision)
         if smooth { profile = try profile.smoothedByLinearFit() }
         let url = output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.userDirectory.appendingPathComponent(profileName + ".json")
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -6,6 +6,7 @@ import Clock
 import Records
 import Host
 import PluginHost
+import TensorCore
 
 /// Every trial of a comparison, built and checked before anything runs: the corpus must be
 /// prepared, the profile must fit the model, every method must resolve to loadable plugins, and
@@ -72,7 +73,9 @@ public struct ComparisonPlan: Sendable {
         // a re-prepared corpus never mixes with trials trained on the old tokens.
         base.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)
         let config = try base.modelConfig(vocabularySize: corpus.vocabSize)
-        profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config))
+        let precision: Precision
+        do { precision = try base.hyperparameters.backend.precision } catch { throw CompareError.badSetting("precision", detail: "\(error)") }
+        profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config), precision: precision)
         profileJSON = String(decoding: try profile.jsonData(), as: UTF8.self)
         profileSHA256 = SHA256Digest.hex(Array(profileJSON.utf8))
 

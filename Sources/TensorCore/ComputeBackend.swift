@@ -12,6 +12,8 @@ public protocol ComputeBackend: AnyObject, Sendable {
     var name: String { get }
     /// The library behind the matrix products, e.g. OpenBLAS's build string.
     var libraryDescription: String { get }
+    /// The precision of its matrix products (the profile that prices its work must match).
+    var precision: Precision { get }
 
     /// Lays out zero-filled memory for the tensors `build` asks for (see ``TensorArena/layout(_:)``).
     func layout<T>(_ build: (TensorArena) -> T) -> (arena: TensorArena, value: T)
@@ -185,6 +187,9 @@ public final class CPUBackend: ComputeBackend {
 }
 
 extension ComputeBackend {
+    /// Float32 unless a backend says otherwise.
+    public var precision: Precision { .fp32 }
+
     /// The unscaled products (`scale` 1), what every caller but a rescaled layer uses.
     public func linear(_ x: Tensor, _ w: Tensor, into y: Tensor, rows: Int, accumulate: Bool) {
         linear(x, w, into: y, rows: rows, accumulate: accumulate, scale: 1)

@@ -139,7 +139,18 @@ import Storage
             #expect(throws: RunSettingsError.self) { _ = try settings.hyperparameters.backend }
             return
         }
-        let trainer = try f.start(settings)
+        // An fp32 profile does not price bf16 work; a bf16 one does.
+        do {
+            _ = try f.start(settings)
+            Issue.record("an fp32 profile priced a bf16 run")
+        } catch {
+            #expect("\(error)".contains("prices fp32 work but the run computes in bf16"), "\(error)")
+        }
+        var profile = try ReferenceProfile.load(from: URL(fileURLWithPath: f.profilePath))
+        profile.precision = "bf16"
+        let bf16Profile = f.directory.appendingPathComponent("test-tiny-bf16.json").path
+        try profile.save(to: URL(fileURLWithPath: bf16Profile))
+        let trainer = try Trainer.start(settings: settings, data: f.data, store: f.store, profile: bf16Profile)
         #expect(trainer.workload.backend.name == "cpu-onednn-bf16")
         guard case .finished(let summary) = try trainer.train() else { Issue.record("not finished"); return }
         #expect(summary.valLoss?.isFinite == true)
