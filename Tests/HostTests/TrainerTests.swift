@@ -122,6 +122,24 @@ import Storage
         #expect(throws: RunSettingsError.self) { try f.settings(["backend=mkl"]) }
     }
 
+    /// The shipped bf16 defaults price bf16 work only, and are what a bf16 run gets by default.
+    @Test func shippedBF16ProfilesAreChosenByPrecision() throws {
+        for preset in ["tiny", "small"] {
+            let shape = ProfileCatalog.shape(of: try ModelConfig.preset(preset))
+            let bf16 = try ProfileCatalog.load(nil, preset: preset, shape: shape, precision: .bf16)
+            #expect(bf16.name == "default-\(preset)-bf16" && bf16.precision == "bf16" && bf16.blas.hasPrefix("oneDNN"))
+            let fp32 = try ProfileCatalog.load(nil, preset: preset, shape: shape)
+            #expect(fp32.precision == nil && bf16.pluginCostPerParameter == fp32.pluginCostPerParameter)
+            #expect(throws: ProfileCatalogError.self) { _ = try ProfileCatalog.load("default-\(preset)-bf16", preset: preset, shape: shape) }
+        }
+        do {
+            _ = try ProfileCatalog.load(nil, preset: "medium", shape: ProfileCatalog.shape(of: try ModelConfig.preset("medium")), precision: .bf16)
+            Issue.record("a bf16 medium profile was found")
+        } catch {
+            #expect("\(error)".contains("ntng calibrate --model medium --precision bf16"), "\(error)")
+        }
+    }
+
     /// `--set precision=bf16` computes with oneDNN's bf16 products, is recorded, and is refused
     /// with OpenBLAS (or, on a CPU without native bf16, with the reason).
     @Test func bf16IsRecordedAndRefusedWhereItCannotRun() throws {
