@@ -120,6 +120,19 @@ import Storage
         guard case .finished(let result) = try resumed.train() else { Issue.record("not finished"); return }
         #expect(result.steps == reference.steps && result.finalTrainLoss == reference.finalTrainLoss && result.valLoss == reference.valLoss)
         #expect(throws: RunSettingsError.self) { try f.settings(["backend=mkl"]) }
+        // The checkpoint names its backend and precision; resuming it on another backend is refused.
+        let url = f.store.checkpointURL(runID: interrupted.runID)
+        let metadata = try SafeTensorsFile(contentsOf: url).metadata
+        #expect(metadata["backend"] == "cpu-onednn" && metadata["precision"] == "fp32")
+        let record = try f.store.run(id: interrupted.runID)
+        let binding = Checkpoint.Binding(runID: record.id, settingsSHA256: SHA256Digest.hex(Array(record.configJSON.utf8)),
+                                         dataFingerprint: settings.data?.fingerprint ?? record.configJSON.components(separatedBy: "\"fingerprint\":\"").last!.components(separatedBy: "\"").first!)
+        do {
+            _ = try Checkpoint.load(from: url, adamW: settings.hyperparameters.adamW, expecting: binding, backend: .shared)
+            Issue.record("a oneDNN checkpoint was resumed on OpenBLAS")
+        } catch {
+            #expect("\(error)".contains("written by a run on cpu-onednn"), "\(error)")
+        }
     }
 
     /// The shipped bf16 defaults price bf16 work only, and are what a bf16 run gets by default.

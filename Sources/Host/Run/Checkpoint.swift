@@ -98,6 +98,10 @@ public struct Checkpoint {
         var metadata: [String: String] = [
             "format": format,
             "workload": workload.kind,
+            // The backend and precision the weights were trained with (informational for
+            // `ntng eval`; resume rebuilds on the run's recorded backend, which must match).
+            "backend": workload.backend.name,
+            "precision": workload.backend.precision.rawValue,
             "step": String(c.step),
             "data_position": String(c.dataPosition),
             "optimizer_step": String(optimizer.step),
@@ -155,6 +159,9 @@ public struct Checkpoint {
                                           maxLayers: maxLayers.map { Swift.max($0, config.layers) }, backend: backend)
         } catch {
             throw CheckpointError.corrupt(url.path, "\(error)")
+        }
+        if binding != nil, let recorded = file.metadata["backend"], recorded != backend.name {
+            throw CheckpointError.corrupt(url.path, "it was written by a run on \(recorded), but the run resumes on \(backend.name); a run resumes only on the backend it recorded")
         }
         let store = workload.parameters
         for e in store.entries {
