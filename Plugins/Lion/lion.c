@@ -99,9 +99,7 @@ static ntng_status lion_optimizer_step(void *self, const ntng_step_info *step, c
   const ntng_host *h = s->host;
   (void)step;
   ntng_model_info model;
-  memset(&model, 0, sizeof model);
-  model.struct_size = sizeof model;
-  if (h->get_model_info(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
+  if (ntng_get_model(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
   float *momentum = h->state_data(h, s->momentum); /* re-fetched every step: buffers move on resize */
   if (!momentum) return ntng_fail(h, NTNG_E_INTERNAL, "the momentum state tensor vanished");
 
@@ -109,9 +107,7 @@ static ntng_status lion_optimizer_step(void *self, const ntng_step_info *step, c
   const double lr = (double)args->lr * (s->peak_lr / args->peak_lr);
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
-    memset(&p, 0, sizeof p);
-    p.struct_size = sizeof p;
-    if (h->param_info(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (ntng_get_param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     if (!p.has_gradient) continue; /* skipped or frozen this step: no update, no momentum decay */
     double tensor_lr = lr;
     if (s->rms_scaling) tensor_lr *= rms_scale(p.value, p.count);

@@ -111,12 +111,6 @@ static ntng_status sophia_create(const ntng_host *h, void **out_self) {
 
 static void sophia_destroy(void *self) { free(self); }
 
-static ntng_status param(const ntng_host *h, int32_t i, ntng_param_info *p) {
-  memset(p, 0, sizeof *p);
-  p->struct_size = sizeof *p;
-  return h->param_info(h, i, p);
-}
-
 /* max(1e-3, RMS of a tensor's values), accumulated in double: the T5 recipes' rate scale. */
 static double rms_scale(const float *x, int64_t n) {
   double sum = 0;
@@ -147,7 +141,7 @@ static ntng_status refresh_curvature(sophia *s, const ntng_model_info *model) {
     double sum = 0;
     for (int32_t i = 0; i < model->num_params; i++) {
       ntng_param_info p;
-      if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+      if (ntng_get_param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
       for (int64_t j = 0; j < p.count; j++) sum += (double)sampled[p.offset + j] * (double)sampled[p.offset + j];
     }
     const double norm = sqrt(sum);
@@ -155,7 +149,7 @@ static ntng_status refresh_curvature(sophia *s, const ntng_model_info *model) {
   }
   for (int32_t i = 0; i < model->num_params; i++) {
     ntng_param_info p;
-    if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (ntng_get_param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     refresh_slice(hess + p.offset, sampled + p.offset, p.count, s->beta2, scale);
   }
   s->refreshes++;
@@ -198,9 +192,7 @@ static ntng_status sophia_optimizer_step(void *self, const ntng_step_info *step,
   const ntng_host *h = s->host;
   (void)step;
   ntng_model_info model;
-  memset(&model, 0, sizeof model);
-  model.struct_size = sizeof model;
-  if (h->get_model_info(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
+  if (ntng_get_model(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
 
   if ((args->update - 1) % (uint64_t)s->interval == 0) {
     ntng_status status = refresh_curvature(s, &model);
@@ -220,7 +212,7 @@ static ntng_status sophia_optimizer_step(void *self, const ntng_step_info *step,
   int64_t wins = 0, coordinates = 0;
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
-    if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (ntng_get_param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     if (!p.has_gradient) continue; /* skipped or frozen this step */
     double step_lr = lr;
     if (s->rms_scaling) step_lr *= rms_scale(p.value, p.count);

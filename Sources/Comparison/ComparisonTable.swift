@@ -91,8 +91,15 @@ public struct ComparisonTable {
                 if i == 0 { out += "  " + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
             }
         }
-        out += "\n" + notes.joined(separator: "\n") + "\n"
+        out += "\n" + (notes + pluginLines).joined(separator: "\n") + "\n"
         return out
+    }
+
+    /// Which code each method ran: one line per plugin (the HTML report shows them as a table).
+    var pluginLines: [String] {
+        result.methods.flatMap { method in
+            (result.methodPlugins[method] ?? []).map { "\(result.label(method)): plugin \($0.summary), \($0.path)" }
+        }
     }
 
     /// What the marks mean, what was checked, and what failed.
@@ -101,9 +108,6 @@ public struct ComparisonTable {
             "mean ± sample std over seeds; * = best mean at that budget.",
             "Δ = method − \(result.reference) on the same seeds: mean [95 % t-interval]; better/worse only when the interval excludes 0, n.s. when it contains 0.",
         ]
-        for method in result.methods {
-            for plugin in result.methodPlugins[method] ?? [] { lines.append("\(result.label(method)): plugin \(plugin.summary), \(plugin.path)") }
-        }
         if !result.estimatedMethods.isEmpty {
             let list = result.estimatedMethods.sorted(by: { $0.key < $1.key }).map { "\($0.key) (plugin \($0.value))" }.joined(separator: ", ")
             lines.append("† charged by estimate (--allow-estimated): the optimizer of \(list) has no calibrated cost in \(result.profileName), so its steps depend on this machine's load and are not reproducible.")
@@ -140,7 +144,7 @@ public struct ComparisonTable {
                 out += "| " + cells(row, markdown: true).map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
             }
         }
-        out += "\n" + notes.map { $0.hasPrefix("  ") ? "    " + $0.dropFirst(2) : "- " + $0 }.joined(separator: "\n") + "\n"
+        out += "\n" + (notes + pluginLines).map { $0.hasPrefix("  ") ? "    " + $0.dropFirst(2) : "- " + $0 }.joined(separator: "\n") + "\n"
         return out
     }
 

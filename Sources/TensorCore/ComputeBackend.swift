@@ -89,9 +89,6 @@ public final class CPUBackend: ComputeBackend {
         self.precision = precision
     }
 
-    /// The backend called `name` (`cpu-openblas`, `cpu-onednn`, `cpu-onednn-bf16`), or nil.
-    public static func named(_ name: String) -> CPUBackend? { all.first { $0.name == name } }
-
     /// The backend of `library` at `precision` (bf16 only with a library that offers it).
     public static func with(_ library: MatrixLibrary, _ precision: Precision) -> CPUBackend? {
         all.first { $0.library == library && $0.precision == precision }

@@ -7,8 +7,8 @@ import OneDNNKernels
 public enum MatrixLibrary: String, Sendable, Codable, CaseIterable {
     /// OpenBLAS (`cblas_sgemm`), ntng's original library.
     case openBLAS = "openblas"
-    /// oneDNN (`dnnl_sgemm`): about twice OpenBLAS's throughput on AVX-512 machines
-    /// (docs/performance).
+    /// oneDNN (`dnnl_sgemm`): `ntng bench --backend openblas onednn` measures both (on the AVX-512
+    /// EPYC of 2026-12-02, `medium`: ceilings 90–97 vs 180–194 GFLOP/s with one thread).
     case oneDNN = "onednn"
 
     /// Whether it can multiply in bfloat16 (``Precision/bf16``).

@@ -71,20 +71,12 @@ static ntng_status sf_create(const ntng_host *h, void **out_self) {
 
 static void sf_destroy(void *self) { free(self); }
 
-static ntng_status param(const ntng_host *h, int32_t i, ntng_param_info *p) {
-  memset(p, 0, sizeof *p);
-  p->struct_size = sizeof *p;
-  return h->param_info(h, i, p);
-}
-
 static ntng_status sf_optimizer_step(void *self, const ntng_step_info *step, const ntng_optimizer_args *args) {
   schedule_free *s = (schedule_free *)self;
   const ntng_host *h = s->host;
   (void)step;
   ntng_model_info model;
-  memset(&model, 0, sizeof model);
-  model.struct_size = sizeof model;
-  if (h->get_model_info(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
+  if (ntng_get_model(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
   float *z = h->state_data(h, s->z), *v = h->state_data(h, s->v), *started = h->state_data(h, s->started);
   if (!z || !v || !started) return ntng_fail(h, NTNG_E_INTERNAL, "a state tensor vanished");
 
@@ -98,7 +90,7 @@ static ntng_status sf_optimizer_step(void *self, const ntng_step_info *step, con
 
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
-    if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (ntng_get_param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     if (!p.has_gradient) continue; /* no micro-batch ran it, or frozen: leave y, z and v alone */
     float *y = p.value, *zp = z + p.offset, *vp = v + p.offset;
     if (started[p.offset] == 0.0f) {
@@ -129,16 +121,14 @@ static ntng_status sf_evaluation_weights(void *self, const ntng_step_info *step,
   const ntng_host *h = s->host;
   (void)step;
   ntng_model_info model;
-  memset(&model, 0, sizeof model);
-  model.struct_size = sizeof model;
-  if (h->get_model_info(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
+  if (ntng_get_model(h, &model) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "no model info");
   if (count != model.flat_count) return ntng_fail(h, NTNG_E_INVALID, "the buffer does not have the model's flat layout");
   const float *z = h->state_data(h, s->z), *started = h->state_data(h, s->started);
   if (!z || !started) return ntng_fail(h, NTNG_E_INTERNAL, "a state tensor vanished");
   const float toward_z = (float)(1.0 - 1.0 / s->beta1);
   for (int32_t i = 0; i < model.num_params; i++) {
     ntng_param_info p;
-    if (param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
+    if (ntng_get_param(h, i, &p) != NTNG_OK) return ntng_fail(h, NTNG_E_INTERNAL, "param_info failed");
     if (started[p.offset] == 0.0f) continue; /* never stepped: x = y, already in out */
     for (int64_t j = 0; j < p.count; j++) {
       const float y = p.value[j];

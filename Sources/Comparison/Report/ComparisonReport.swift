@@ -77,7 +77,7 @@ public struct ComparisonReport {
             }
         }
         body += "</table>\n"
-        body += "<ul class=\"notes\">" + table.notes.filter { !$0.contains(": plugin ") }.filter { !$0.hasPrefix("  ") }.map { "<li>\(esc($0.replacingOccurrences(of: "* = best", with: "★ = best")))</li>" }.joined() + "</ul>\n"
+        body += "<ul class=\"notes\">" + table.notes.filter { !$0.hasPrefix("  ") }.map { "<li>\(esc($0.replacingOccurrences(of: "* = best", with: "★ = best")))</li>" }.joined() + "</ul>\n"
         let failed = result.failedOutcomes
         if !failed.isEmpty {
             body += "<h3>Trials that did not finish</h3>\n<ul class=\"failures\">"

@@ -247,7 +247,12 @@ public class TrainingStep {
     /// schedule's.
     private func reportedRate(in step: StepContext) -> Double? {
         guard plugins != nil else { return nil }
-        return diagnostics.last { $0.step == step.number && $0.key == Self.reportedRateKey }?.value
+        // Diagnostics are appended in step order: only this step's tail needs looking at.
+        for d in diagnostics.reversed() {
+            guard d.step == step.number else { return nil }
+            if d.key == Self.reportedRateKey { return d.value }
+        }
+        return nil
     }
     /// The diagnostics key of ``reportedRate(in:)``.
     public static let reportedRateKey = "lr"

@@ -5,6 +5,7 @@
 #define NTNG_PLUGIN_UTIL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "ntng_plugin.h"
 
@@ -13,6 +14,20 @@
 static inline ntng_status ntng_fail(const ntng_host *h, ntng_status code, const char *message) {
   h->set_error(h, code, message);
   return code;
+}
+
+/* The model's shape and parameter tensor `index`, each zero-filled with struct_size set first (rule
+ * V2): the two lookups every optimizer makes. Same status as the services. */
+static inline ntng_status ntng_get_model(const ntng_host *h, ntng_model_info *out) {
+  memset(out, 0, sizeof *out);
+  out->struct_size = sizeof *out;
+  return h->get_model_info(h, out);
+}
+
+static inline ntng_status ntng_get_param(const ntng_host *h, int32_t index, ntng_param_info *out) {
+  memset(out, 0, sizeof *out);
+  out->struct_size = sizeof *out;
+  return h->param_info(h, index, out);
 }
 
 /* Writes all `n` bytes to a state stream (save_state); 1 on success, 0 if the host refused. */
