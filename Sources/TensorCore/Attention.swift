@@ -78,21 +78,35 @@ public struct Attention {
     }
 
     /// Row-wise softmax over the first `valid` columns; the rest become exactly zero.
+    ///
+    /// The exponentials and the scaling run as separate loops so they vectorise; only the sum
+    /// stays a sequential loop, which keeps its order (and so every probability) the same as a
+    /// plain scalar softmax.
     @inline(__always)
     static func maskedSoftmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, columns: Int, valid: Int) {
         for i in 0..<rows {
             let row = p + i * columns
-            var maximum = -Float.infinity
-            for j in 0..<valid { maximum = Swift.max(maximum, row[j]) }
+            let maximum = rowMaximum(row, count: valid)
+            for j in 0..<valid { row[j] = FastMath.exp(row[j] - maximum) }
             var sum: Float = 0
-            for j in 0..<valid {
-                let e = FastMath.exp(row[j] - maximum)
-                row[j] = e
-                sum += e
-            }
+            for j in 0..<valid { sum += row[j] }
             let inverse = 1 / sum
             for j in 0..<valid { row[j] *= inverse }
             for j in valid..<columns { row[j] = 0 }
         }
+    }
+
+    /// The largest of `count` values, in eight lanes (a maximum does not depend on the order).
+    @inline(__always)
+    static func rowMaximum(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD8<Float>(repeating: -.infinity)
+        var j = 0
+        while j + 8 <= count {
+            lanes = pointwiseMax(lanes, UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self))
+            j += 8
+        }
+        var maximum = lanes.max()
+        while j < count { maximum = Swift.max(maximum, row[j]); j += 1 }
+        return maximum
     }
 }
