@@ -17,7 +17,9 @@ struct EvalCommand: ParsableCommand {
             --tasks-dir reads a folder of GLUE (TSV) or SuperGLUE (JSONL) task folders instead. \
             Scores are the final epoch's on the dev split; --best-epoch also stores the best epoch's, \
             labelled downstream_best_epoch.* (optimistic: chosen on the split it reports). \
-            The same fine-tuning settings and seeds are used for every method; no budget is charged.
+            The same fine-tuning settings and seeds are used for every method; no budget is charged. \
+            Fine-tuning computes with the run's own precision and matrix library unless --precision or \
+            --backend says otherwise.
             """)
 
     @Argument(help: "Run id (or a unique prefix).") var runID: String
@@ -32,6 +34,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Split to score: dev or test.") var split = "dev"
     @Option(parsing: .unconditional, help: "Fine-tuning seed (head initialisation and shuffling).") var seed = 0
     @OptionGroup var compute: ThreadOptions
+    @OptionGroup var computeChoice: ComputeChoiceOptions
     @Flag(help: "Also store the best epoch's scores (labelled downstream_best_epoch.*).") var bestEpoch = false
     @Flag(help: "Print the report as JSON.") var json = false
 
@@ -59,6 +62,8 @@ struct EvalCommand: ParsableCommand {
         options.settings.seed = UInt64(seed)
         options.bestEpoch = bestEpoch
         options.threads = compute.threads
+        options.precision = computeChoice.precision
+        options.matrixLibrary = computeChoice.backend
         let report = try DownstreamEvaluation.run(runID: runID, store: store, data: storage.data,
                                                   options: options) { line in
             FileHandle.standardError.write(Data(("ntng eval: " + line + "\n").utf8))
@@ -67,10 +72,10 @@ struct EvalCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             struct Output: Encodable {
-                let run: String, average: Double, majorityAverage: Double, bestEpochAverage: Double?, seconds: Double
+                let run: String, backend: String, average: Double, majorityAverage: Double, bestEpochAverage: Double?, seconds: Double
                 let settings: FineTuningSettings, tasks: [TaskResult]
             }
-            let out = Output(run: report.runID, average: report.average, majorityAverage: report.majorityAverage,
+            let out = Output(run: report.runID, backend: report.backend, average: report.average, majorityAverage: report.majorityAverage,
                              bestEpochAverage: bestEpoch ? report.bestEpochAverage : nil, seconds: report.seconds,
                              settings: options.settings, tasks: report.results)
             print(String(decoding: try encoder.encode(out), as: UTF8.self))
@@ -82,7 +87,7 @@ struct EvalCommand: ParsableCommand {
     /// One line per task: headline score, majority baseline, data.md's reference baselines.
     func table(_ report: DownstreamReport) -> String {
         let split = self.split
-        var lines = ["run \(report.runID): downstream scores on \(split) (final epoch of \(epochs))" + (bestEpoch ? "; best epoch shown separately (optimistic)" : "")]
+        var lines = ["run \(report.runID): downstream scores on \(split) (final epoch of \(epochs), fine-tuned on \(report.backend))" + (bestEpoch ? "; best epoch shown separately (optimistic)" : "")]
         var header = "task             metric     score  majority    acc"
         if bestEpoch { header += "  best-epoch" }
         header += "   data.md maj / BoW (test acc)   train   eval  len    time"

@@ -21,6 +21,10 @@ public struct DownstreamOptions: Sendable, Equatable {
     public var bestEpoch = false
     /// Kernel threads.
     public var threads = 2
+    /// The matrix products' precision and library of fine-tuning; nil: those the run trained
+    /// with (a bf16 run fine-tunes in bf16, as the paper's BF16 rows did).
+    public var precision: Precision?
+    public var matrixLibrary: MatrixLibrary?
 
     public init() {}
 }
@@ -30,6 +34,8 @@ public struct DownstreamReport: Sendable {
     public var runID: String
     public var results: [TaskResult]
     public var seconds: Double
+    /// The backend fine-tuning ran on, e.g. "cpu-onednn-bf16".
+    public var backend: String
     /// Mean of the tasks' final-epoch headline scores.
     public var average: Double { results.isEmpty ? .nan : results.map(\.score).reduce(0, +) / Double(results.count) }
     /// Mean of the tasks' best-epoch headline scores (optimistic).
@@ -91,6 +97,10 @@ public enum DownstreamEvaluation {
         guard tokenizer.vocabSize == model.config.vocabularySize else {
             throw TaskError.unsupported(task: "*", reason: "the run's tokenizer (\(corpus.tokenizerURL.path)) has \(tokenizer.vocabSize) ids but the checkpoint's model \(model.config.vocabularySize)")
         }
+        var compute = settings.hyperparameters
+        if let precision = options.precision { compute.precision = precision }
+        if let library = options.matrixLibrary { compute.matrixLibrary = library }
+        let backend = try compute.backend
         let tasks = try loadTasks(options, data: data)
         let savedThreads = ComputeThreads.count
         ComputeThreads.set(options.threads)
@@ -98,9 +108,11 @@ public enum DownstreamEvaluation {
         var results = [TaskResult]()
         for task in tasks {
             progress("\(task.info.name): \(task.examples(.train).count) train / \(task.examples(options.settings.evaluationSplit).count) \(options.settings.evaluationSplit.rawValue) examples, \(task.info.labels.count) labels, metric \(task.info.metric.rawValue)")
-            results.append(try FineTuning.run(task: task, pretrained: model, tokenizer: tokenizer, settings: options.settings, progress: progress))
+            results.append(try FineTuning.run(task: task, pretrained: model, tokenizer: tokenizer, settings: options.settings,
+                                              backend: backend, progress: progress))
         }
-        let report = DownstreamReport(runID: record.id, results: results, seconds: Date().timeIntervalSince(start))
+        let report = DownstreamReport(runID: record.id, results: results, seconds: Date().timeIntervalSince(start),
+                                      backend: backend.name)
         try store.record(runID: record.id, evaluations: evaluations(report, bestEpoch: options.bestEpoch,
                                                                     step: record.steps, rstSeconds: record.rstSeconds))
         return report

@@ -73,8 +73,10 @@ public struct TaskResult: Codable, Sendable, Equatable {
 /// Fine-tunes a copy of a pre-trained encoder with a `SequenceClassifier` head on one task.
 /// Runs no plugin code and charges no budget: it only reads the encoder's weights.
 public enum FineTuning {
+    /// Fine-tunes on `backend` (OpenBLAS fp32 unless given: `ntng eval` passes the run's own).
     public static func run(task: LoadedTask, pretrained: MaskedLanguageModel, tokenizer: Tokenizer,
-                           settings s: FineTuningSettings, progress: (String) -> Void = { _ in }) throws -> TaskResult {
+                           settings s: FineTuningSettings, backend: any ComputeBackend = CPUBackend.shared,
+                           progress: (String) -> Void = { _ in }) throws -> TaskResult {
         let start = Date()
         let info = task.info
         guard info.labels.count >= 2 else { throw TaskError.unsupported(task: info.name, reason: "it has fewer than two labels") }
@@ -95,7 +97,7 @@ public enum FineTuning {
         var config = pretrained.config
         config.sequenceLength = length
         config.microBatch = s.batchSize
-        let encoder = try MaskedLanguageModel(config: config, seed: 0)
+        let encoder = try MaskedLanguageModel(config: config, seed: 0, backend: backend)
         encoder.parameters.copyValues(from: pretrained.parameters)
         let taskSeed = SplitMix64.mix(s.seed ^ FNV1a64.hash(info.name))
         let classifier = SequenceClassifier(encoder: encoder, classes: info.labels.count, seed: taskSeed)

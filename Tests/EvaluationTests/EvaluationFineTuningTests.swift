@@ -78,6 +78,28 @@ import TestSupport
         #expect(again.epochs == result.epochs)
     }
 
+    /// `ntng eval --precision bf16` fine-tunes on the bf16 backend: it still learns the task, and its
+    /// losses are its own (bf16 products), not the fp32 ones.
+    @Test(.enabled(if: Precision.bf16IsNative)) func bf16FineTuningLearnsWithItsOwnNumbers() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tokenizer = try Self.tokenizer(in: dir)
+        var config = try ModelConfig.preset("tiny")
+        config.vocabularySize = tokenizer.vocabSize
+        let pretrained = try MaskedLanguageModel(config: config, seed: 1)
+        var settings = FineTuningSettings()
+        settings.learningRate = 3e-3
+        settings.epochs = 4
+        settings.maxLength = 16
+        let task = Self.keywordTask(train: 480, dev: 200)
+        let fp32 = try FineTuning.run(task: task, pretrained: pretrained, tokenizer: tokenizer, settings: settings)
+        let bf16 = try FineTuning.run(task: task, pretrained: pretrained, tokenizer: tokenizer, settings: settings,
+                                      backend: CPUBackend.oneDNNBF16)
+        #expect(bf16.final.accuracy > 0.8, "\(bf16.epochs)")
+        #expect(bf16.epochs.map(\.trainLoss) != fp32.epochs.map(\.trainLoss))
+        #expect(abs(bf16.epochs[0].trainLoss - fp32.epochs[0].trainLoss) < 0.05 * fp32.epochs[0].trainLoss)
+    }
+
     @Test func encodingAddsSpecialTokensAndTruncatesLongestFirst() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -125,7 +147,8 @@ import TestSupport
                        majority: ClassificationScores(accuracy: 0.5, f1: 0, mcc: 0), trainExamples: 10, evaluationExamples: 5,
                        evaluationSplit: .dev, sequenceLength: 16, truncated: 0, seconds: 1)
         }
-        let report = DownstreamReport(runID: run.id, results: [result("wic_wn", .accuracy, [0.6, 0.8, 0.7]), result("def_match", .f1, [0.4, 0.6])], seconds: 2)
+        let report = DownstreamReport(runID: run.id, results: [result("wic_wn", .accuracy, [0.6, 0.8, 0.7]), result("def_match", .f1, [0.4, 0.6])], seconds: 2,
+                                      backend: "cpu-openblas")
         #expect(abs(report.average - (0.7 + 0.3) / 2) < 1e-12)          // final epochs: 0.7 and F1 0.6/2
         #expect(abs(report.bestEpochAverage - (0.8 + 0.3) / 2) < 1e-12)  // best epochs: 0.8 and 0.3
         try store.record(runID: run.id, evaluations: DownstreamEvaluation.evaluations(report, bestEpoch: true, step: 7, rstSeconds: 60))
