@@ -21,7 +21,7 @@ struct CompareCommand: ParsableCommand {
             command again (for example after Ctrl-C) reuses them and runs only what is missing.
             """)
 
-    @Option(help: "Comma-separated methods: baseline, plugin names or ids, library paths, a+b stacks.") var methods: String
+    @Option(help: "Comma-separated methods: baseline, plugin names or ids, library paths, a+b stacks; a row ending in @fp32 or @bf16 computes in that precision (baseline,baseline@bf16 compares the precisions, each priced by its own profile).") var methods: String
     @Option(help: "Comma-separated RST budgets, e.g. 5m,10m (any order).") var budgets: String
     @Option(parsing: .unconditional, help: "Number of seeds (0, 1, … n−1); every method runs every seed.") var seeds = 3
     @Option(help: "Model preset.") var model = "small"
@@ -35,7 +35,7 @@ struct CompareCommand: ParsableCommand {
     @OptionGroup var choice: ComputeChoiceOptions
     @Option(name: .customLong("set"), help: "KEY=VALUE for every trial (PLUGIN.KEY only for methods with that plugin); repeatable.") var settings: [String] = []
     @Option(name: .customLong("free"), help: "Charge kind not to charge in every trial (scoring, curvature); repeatable.") var free: [String] = []
-    @Option(help: "Reference profile name or path (default: default-<preset>).") var profile: String?
+    @Option(help: "Reference profile name or path (default: default-<preset>, and default-<preset>-bf16 for bf16 rows); repeat it to give one per precision.") var profile: [String] = []
     @Option(help: "Extra folder to search for plugin libraries; repeatable.") var pluginPath: [String] = []
     @Option(help: "Method the others are compared with (default: baseline if listed, else the first).") var reference: String?
     @Option(parsing: .unconditional, help: "Watchdog: kill a trial after this many times its expected wall time.") var timeoutFactor = 4.0
@@ -60,7 +60,7 @@ struct CompareCommand: ParsableCommand {
         request.corpus = corpus
         request.settings = choice.settings + settings
         request.free = free
-        request.profile = profile
+        request.profiles = profile
         request.pluginPaths = pluginPath
         request.jobs = jobs
         request.cores = threads

@@ -20,10 +20,15 @@ public struct ComparisonPlan: Sendable {
     public let budgets: [Budget]
     /// Trials ordered budget-major, then seed, then method (so a smaller budget's table fills first).
     public let trials: [Trial]
-    /// The reference profile every trial is charged from, its JSON and SHA-256.
+    /// The rows as `--methods` names them (a method, maybe pinned to a precision).
+    public let rows: [ComparedMethod]
+    /// The reference profile the comparison's own precision is charged from, its JSON and SHA-256.
     public let profile: ReferenceProfile
     public let profileJSON: String
     public let profileSHA256: String
+    /// The profile of each precision the rows compute in (one entry unless a row pins another
+    /// precision: then the precision is a compared variable and each is priced by its own).
+    public let profiles: [Precision: PricedProfile]
     /// The executable the trials run (`ntng`).
     public let executable: URL
     /// Its build identity, which its runs record and every trial identity includes.
@@ -73,19 +78,40 @@ public struct ComparisonPlan: Sendable {
         // a re-prepared corpus never mixes with trials trained on the old tokens.
         base.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)
         let config = try base.modelConfig(vocabularySize: corpus.vocabSize)
-        let precision: Precision
-        do { precision = try base.hyperparameters.backend.precision } catch { throw CompareError.badSetting("precision", detail: "\(error)") }
-        profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config), precision: precision)
-        profileJSON = String(decoding: try profile.jsonData(), as: UTF8.self)
-        profileSHA256 = SHA256Digest.hex(Array(profileJSON.utf8))
+        let rows = try request.comparedMethods
+        self.rows = rows
+        // Each row's settings: the shared ones, with its own precision if it pins one.
+        var rowSettings: [String: RunSettings] = [:]
+        var precisions: [Precision] = []
+        for row in rows {
+            var s = base
+            if let p = row.precision { s.hyperparameters.precision = p }
+            let precision: Precision
+            do { precision = try s.hyperparameters.backend.precision } catch { throw CompareError.badSetting(row.precision.map { "\(row.entry) (precision=\($0.rawValue))" } ?? "precision", detail: "\(error)") }
+            rowSettings[row.entry] = s
+            if !precisions.contains(precision) { precisions.append(precision) }
+        }
+        let named = try Self.profileNames(request.profiles, for: precisions)
+        var priced: [Precision: PricedProfile] = [:]
+        for precision in precisions {
+            let name = named[precision]
+            priced[precision] = try PricedProfile(ProfileCatalog.load(name, preset: request.model, shape: ProfileCatalog.shape(of: config), precision: precision),
+                                                  argument: name)
+        }
+        profiles = priced
+        // The first row's profile names the comparison (the only one unless precision is compared).
+        let main = priced[try rowSettings[rows[0].entry]!.hyperparameters.backend.precision]!
+        profile = main.profile
+        profileJSON = main.json
+        profileSHA256 = main.sha256
 
         // Resolve each method once: its libraries' hashes go into the identity, their setting
         // prefixes decide which plugin settings it gets.
         let searchPath = PluginSearchPath.standard(extra: request.pluginPaths, executable: executable)
         var libraries: [String: [PluginLibrary]] = [:]
-        for method in request.methods {
-            do { libraries[method] = try PluginResolver.resolve(method: method, searchPath: searchPath) } catch {
-                throw CompareError.unknownMethod(method, detail: "\(error)")
+        for row in rows {
+            do { libraries[row.entry] = try PluginResolver.resolve(method: row.method, searchPath: searchPath) } catch {
+                throw CompareError.unknownMethod(row.entry, detail: "\(error)")
             }
         }
         for method in request.methods {
@@ -98,14 +124,17 @@ public struct ComparisonPlan: Sendable {
         // asked for, and marked.
         var estimated: [String: String] = [:]
         var plugins: [String: [MethodPlugin]] = [:]
-        let profile = self.profile
-        for method in request.methods {
+        for row in rows {
+            let method = row.entry
+            let profile = profiles[try rowSettings[method]!.hyperparameters.backend.precision]!.profile
             plugins[method] = libraries[method]!.map { MethodPlugin(library: $0, profile: profile) }
             for plugin in plugins[method]! where plugin.charge.contains(MethodPlugin.estimated) { estimated[method] = plugin.id }
         }
         methodPlugins = plugins
         var reproducible = request
-        reproducible.methods = request.methods.map { Self.absoluteMethod($0, libraries: libraries[$0]!) }
+        reproducible.methods = rows.map { row in
+            Self.absoluteMethod(row.method, libraries: libraries[row.entry]!) + (row.precision.map { "@" + $0.rawValue } ?? "")
+        }
         commandLine = reproducible.commandLine
         if !estimated.isEmpty && !request.allowEstimated {
             throw CompareError.estimatedCharges(methods: estimated, profile: profile.name, model: request.model)
@@ -128,22 +157,48 @@ public struct ComparisonPlan: Sendable {
         var trials: [Trial] = []
         for (budgetText, budget) in zip(request.budgets, budgets) {
             for seed in request.seedList {
-                for method in request.methods {
-                    var s = base
-                    s.method = method
+                for row in rows {
+                    var s = rowSettings[row.entry]!
+                    s.method = row.method
                     s.budget = budget
                     s.seed = seed
-                    let own = perMethodSettings[method]!
+                    let own = perMethodSettings[row.entry]!
                     for setting in own { try s.apply(setting: setting) }
-                    let hashes = libraries[method]!.map(\.sha256)
+                    let hashes = libraries[row.entry]!.map(\.sha256)
                     let nonPlugin = request.settings.filter { !pluginSettings.contains($0) }
-                    trials.append(Trial(method: method, budgetText: budgetText, budget: budget, seed: seed, settings: s,
-                                        setArguments: nonPlugin + own,
-                                        identity: TrialIdentity(settings: s, profileJSON: profileJSON, pluginSHA256: hashes, build: build)))
+                    let pinned = row.precision.map { ["precision=\($0.rawValue)"] } ?? []
+                    let priced = profiles[try s.hyperparameters.backend.precision]!
+                    trials.append(Trial(method: row.method, row: row.entry, budgetText: budgetText, budget: budget, seed: seed, settings: s,
+                                        setArguments: nonPlugin + pinned + own, profileJSON: priced.json, profileArgument: priced.argument,
+                                        identity: TrialIdentity(settings: s, profileJSON: priced.json, pluginSHA256: hashes, build: build)))
                 }
             }
         }
         self.trials = trials
+    }
+
+    /// Which `--profile` prices which precision: one profile for one precision is that precision's
+    /// (loading it checks it really prices it); otherwise each goes to the precision it records.
+    /// Precisions without one get their default profile.
+    static func profileNames(_ given: [String], for precisions: [Precision]) throws -> [Precision: String] {
+        if given.isEmpty { return [:] }
+        if given.count == 1 && precisions.count == 1 { return [precisions[0]: given[0]] }
+        var named: [Precision: String] = [:]
+        for name in given {
+            let recorded: String?
+            do { recorded = try ReferenceProfile.load(from: try ProfileCatalog.locate(name)).precision } catch {
+                throw CompareError.badSetting("--profile \(name)", detail: "\(error)")
+            }
+            let precision = Precision(rawValue: recorded ?? "fp32") ?? .fp32
+            guard precisions.contains(precision) else {
+                throw CompareError.badSetting("--profile \(name)", detail: "it prices \(precision.rawValue) work, and no row computes in \(precision.rawValue) (rows compute in \(precisions.map(\.rawValue).joined(separator: " and ")))")
+            }
+            if let other = named[precision] {
+                throw CompareError.badSetting("--profile \(name)", detail: "\(other) already prices \(precision.rawValue); give one profile per precision")
+            }
+            named[precision] = name
+        }
+        return named
     }
 
     /// `method` with each part given as a path (`./libMine.so`) replaced by its library's absolute
@@ -161,9 +216,10 @@ public struct ComparisonPlan: Sendable {
     }
 
     /// Expected wall seconds of a trial: its RST budget, slowed by running on fewer threads than
-    /// the profile was measured with, plus start-up and validation.
+    /// its profile was measured with, plus start-up and validation.
     public func expectedWallSeconds(_ trial: Trial) -> Double {
-        let slowdown = max(1, Double(profile.threads) / Double(max(trial.settings.threads, 1)))
+        let threads = profiles.values.first { $0.json == trial.profileJSON }?.profile.threads ?? profile.threads
+        let slowdown = max(1, Double(threads) / Double(max(trial.settings.threads, 1)))
         return trial.budget.amount * slowdown + request.startupAllowance
     }
 
@@ -171,5 +227,21 @@ public struct ComparisonPlan: Sendable {
     /// much slower than idle the machine is), at least `timeoutFloor`.
     public func timeoutSeconds(_ trial: Trial, load: Double = 1) -> Double {
         max(request.timeoutFloor, request.timeoutFactor * expectedWallSeconds(trial) * max(load, 1))
+    }
+}
+
+/// A reference profile with its canonical JSON (what runs record) and that JSON's SHA-256.
+public struct PricedProfile: Sendable {
+    public let profile: ReferenceProfile
+    public let json: String
+    public let sha256: String
+    /// The `--profile` it was given as (nil: the default, which the child finds itself).
+    public let argument: String?
+
+    init(_ profile: ReferenceProfile, argument: String?) throws {
+        self.profile = profile
+        self.argument = argument
+        json = String(decoding: try profile.jsonData(), as: UTF8.self)
+        sha256 = SHA256Digest.hex(Array(json.utf8))
     }
 }

@@ -22,8 +22,9 @@ public struct ComparisonRequest: Sendable {
     public var settings: [String] = []
     /// Charge kinds not charged (`--free scoring`), for every trial.
     public var free: [String] = []
-    /// Reference profile name or path (nil: `default-<model>`).
-    public var profile: String?
+    /// Reference profiles, names or paths: one per precision the rows compute in (none:
+    /// `default-<model>`, `default-<model>-bf16`).
+    public var profiles: [String] = []
     /// Extra plugin folders.
     public var pluginPaths: [String] = []
     /// Trials run at once; the cores are split between them.
@@ -49,6 +50,11 @@ public struct ComparisonRequest: Sendable {
         self.seeds = seeds
     }
 
+    /// The rows, parsed (`baseline@bf16` pins a precision).
+    public var comparedMethods: [ComparedMethod] {
+        get throws { try methods.map(ComparedMethod.init) }
+    }
+
     /// The checked budgets, in the order given (ascending order is not required).
     public func parsedBudgets() throws -> [Budget] {
         guard !budgets.isEmpty else { throw CompareError.noBudgets }
@@ -71,6 +77,7 @@ public struct ComparisonRequest: Sendable {
             if m.trimmingCharacters(in: .whitespaces).isEmpty { throw CompareError.unknownMethod(m, detail: "an empty name") }
             guard seen.insert(m).inserted else { throw CompareError.duplicateMethod(m) }
         }
+        _ = try comparedMethods
         _ = try parsedBudgets()
         guard seeds >= 1 else { throw CompareError.badSeeds(seeds) }
         guard jobs >= 1 else { throw CompareError.badJobs(jobs) }
@@ -87,7 +94,7 @@ public struct ComparisonRequest: Sendable {
                  "--seeds", String(seeds), "--model", model, "--corpus", corpus]
         for s in settings { a += ["--set", s] }
         for f in free { a += ["--free", f] }
-        if let profile { a += ["--profile", profile] }
+        for profile in profiles { a += ["--profile", profile] }
         for p in pluginPaths { a += ["--plugin-path", p] }
         if let reference { a += ["--reference", reference] }
         if allowEstimated { a.append("--allow-estimated") }

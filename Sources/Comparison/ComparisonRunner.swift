@@ -246,11 +246,11 @@ public final class ComparisonRunner: @unchecked Sendable {
                 // The work runs in a child (a no-op when it is done), so Ctrl-C stops it and a crash
                 // fails only this method's trials; then the host finds it and names it in the settings.
                 if let arguments = preparation.preparationArguments(
-                    for: settings, library: library, reachBudget: largestBudget, profile: plan.request.profile,
+                    for: settings, library: library, reachBudget: largestBudget, profile: trial.profileArgument,
                     dataDirectory: dataDirectory, hostSettings: plan.request.settings.filter { !ComparisonPlan.isPluginSetting($0) }) {
                     try runPreparation(trial, arguments: arguments, what: preparation.pluginID, shouldStop: shouldStop)
                 }
-                try preparation.prepare(run: &settings, library: library, data: data, profile: plan.request.profile,
+                try preparation.prepare(run: &settings, library: library, data: data, profile: trial.profileArgument,
                                         reachBudget: largestBudget, log: log)
             }
         }
@@ -262,7 +262,7 @@ public final class ComparisonRunner: @unchecked Sendable {
                  "--budget", trial.budgetText, "--budget-kind", "rst", "--seed", String(trial.seed),
                  "--threads", String(trial.settings.threads)]
         a += commonArguments()
-        if let profile = plan.request.profile { a += ["--profile", profile] }
+        if let profile = trial.profileArgument { a += ["--profile", profile] }
         for p in plan.request.pluginPaths { a += ["--plugin-path", p] }
         for f in plan.request.free { a += ["--free", f] }
         for s in trial.setArguments + derived { a += ["--set", s] }
@@ -372,7 +372,7 @@ public final class ComparisonRunner: @unchecked Sendable {
                 stored = try store.createRun(NewRun(
                     method: trial.method, model: trial.settings.model, corpus: trial.settings.corpus, seed: Int(trial.seed),
                     budget: trial.budget, configJSON: String(decoding: try encoder.encode(trial.settings), as: UTF8.self),
-                    profileJSON: plan.profileJSON, codeVersion: plan.build))
+                    profileJSON: trial.profileJSON, codeVersion: plan.build))
             }
             try store.failRun(id: stored!.id, error: error, failedStep: nil)
             stored = try store.run(id: stored!.id)

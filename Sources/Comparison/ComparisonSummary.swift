@@ -61,6 +61,14 @@ public struct ComparisonSummary: Sendable {
     public var reference: String
     public var profileName: String
     public var profileSHA256: String
+    /// The profiles of precisions other than the first row's (when a row pins a precision):
+    /// precision, name, SHA-256.
+    public var otherProfiles: [(precision: String, name: String, sha256: String)] = []
+    /// "default-small (sha256 0123456789ab)", then each other precision's profile.
+    public var profileDescription: String {
+        ([ "\(profileName) (sha256 \(profileSHA256.prefix(12)))" ]
+         + otherProfiles.map { "\($0.precision) rows: \($0.name) (sha256 \($0.sha256.prefix(12)))" }).joined(separator: "; ")
+    }
     public var metrics: [ComparisonMetric]
     public var sections: [BudgetSection]
     public var outcomes: [TrialOutcome]
@@ -99,6 +107,8 @@ public struct ComparisonSummary: Sendable {
         self.reference = reference
         profileName = plan.profile.name
         profileSHA256 = plan.profileSHA256
+        otherProfiles = plan.profiles.filter { $0.value.sha256 != plan.profileSHA256 }.sorted { $0.key.rawValue < $1.key.rawValue }
+            .map { ($0.key.rawValue, $0.value.profile.name, $0.value.sha256) }
         estimatedMethods = plan.estimatedMethods
         self.outcomes = outcomes
 
@@ -128,7 +138,7 @@ public struct ComparisonSummary: Sendable {
         var sections: [BudgetSection] = []
         for (text, budget) in zip(plan.request.budgets, plan.budgets) {
             var rows: [MethodRow] = plan.request.methods.map { method in
-                let mine = outcomes.filter { $0.trial.method == method && $0.trial.budget == budget }
+                let mine = outcomes.filter { $0.trial.row == method && $0.trial.budget == budget }
                 var values: [String: [UInt64: Double]] = [:]
                 for metric in metrics {
                     for o in mine where o.isFinished {
@@ -166,19 +176,25 @@ public struct ComparisonSummary: Sendable {
     /// Checks the stored configurations: within each budget and seed, finished trials must agree on
     /// everything but the method and its plugin settings (model, corpus, seed, budget, recipe,
     /// free kinds) and on the profile, so they started from the same weights, saw the same data
-    /// in the same order with the same masks, and were validated on the same set.
+    /// in the same order with the same masks, and were validated on the same set. When a row pins a
+    /// precision (`baseline@bf16`), the precision is a compared variable: it may differ, and trials
+    /// of one precision must share that precision's profile.
     static func checkShared(_ outcomes: [TrialOutcome]) -> ([String], Int) {
         var problems: [String] = []
         var checked = 0
+        let precisionCompared = outcomes.contains { $0.trial.row != $0.trial.method }
         let groups = Dictionary(grouping: outcomes.filter(\.isFinished)) { "\($0.trial.budget.amount)|\($0.trial.seed)" }
         for key in groups.keys.sorted() {
-            var first: (method: String, shared: String, profile: String)?
-            for o in groups[key]!.sorted(by: { $0.trial.method < $1.trial.method }) {
+            var first: (method: String, shared: String)?
+            var profiles: [String: (method: String, sha: String)] = [:]  // precision → first trial's profile
+            for o in groups[key]!.sorted(by: { $0.trial.row < $1.trial.row }) {
                 guard let r = o.record, var s = try? JSONDecoder().decode(RunSettings.self, from: Data(r.configJSON.utf8)) else {
                     problems.append("\(o.trial.label): the stored configuration cannot be read")
                     continue
                 }
                 s.method = ""
+                let precision = s.hyperparameters.precision?.rawValue ?? "fp32"
+                if precisionCompared { s.hyperparameters.precision = nil }
                 s.threads = 0
                 s.pluginPaths = []
                 s.hyperparameters.pluginSettings = [:]
@@ -187,12 +203,14 @@ public struct ComparisonSummary: Sendable {
                 let shared = (try? encoder.encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 let profile = SHA256Digest.hex(Array((r.profileJSON ?? "").utf8))
                 checked += 1
-                guard let f = first else { first = (o.trial.method, shared, profile); continue }
+                if let p = profiles[precision], p.sha != profile {
+                    problems.append("\(o.trial.label): charged from another profile than \(p.method)")
+                } else if profiles[precision] == nil {
+                    profiles[precision] = (o.trial.row, profile)
+                }
+                guard let f = first else { first = (o.trial.row, shared); continue }
                 if shared != f.shared {
                     problems.append("\(o.trial.label): the stored configuration differs from \(f.method)'s beyond the method (\(shared) vs \(f.shared))")
-                }
-                if profile != f.profile {
-                    problems.append("\(o.trial.label): charged from another profile than \(f.method)")
                 }
             }
         }

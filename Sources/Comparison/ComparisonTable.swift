@@ -79,7 +79,7 @@ public struct ComparisonTable {
 
     public var text: String {
         var out = "ntng compare — model \(result.model), corpus \(result.corpus), seeds \(result.seeds.map(String.init).joined(separator: " ")), "
-            + "profile \(result.profileName) (sha256 \(result.profileSHA256.prefix(12)))\n"
+            + "profile \(result.profileDescription)\n"
         for section in result.sections {
             out += "\nbudget \(section.budget)\n"
             let rows = [headers] + section.rows.map { cells($0, markdown: false) }
@@ -116,7 +116,7 @@ public struct ComparisonTable {
             lines.append("one seed: no spread and no confidence interval (n/a) — differences of one seed may be noise; use --seeds 3 for intervals.")
         }
         if result.consistencyProblems.isEmpty {
-            lines.append("shared per seed (checked in the stored configs of \(result.consistencyChecked) finished trials): model, corpus, seed → initial weights, data order, masks, validation set; budget, recipe and profile \(result.profileName).")
+            lines.append("shared per seed (checked in the stored configs of \(result.consistencyChecked) finished trials): model, corpus, seed → initial weights, data order, masks, validation set; budget, recipe and profile \(result.profileName)\(result.otherProfiles.isEmpty ? "" : " (per precision: the precision is a compared variable)").")
         } else {
             lines.append("WARNING: trials of a seed do not share everything but the method:")
             lines += result.consistencyProblems.map { "  " + $0 }
@@ -135,7 +135,7 @@ public struct ComparisonTable {
 
     public var markdown: String {
         var out = "## ntng compare: model `\(result.model)`, corpus `\(result.corpus)`, seeds \(result.seeds.map(String.init).joined(separator: ", "))\n\n"
-        out += "Profile `\(result.profileName)` (sha256 `\(result.profileSHA256.prefix(12))`).\n"
+        out += "Profile \(result.profileDescription).\n"
         for section in result.sections {
             out += "\n### Budget \(section.budget)\n\n"
             out += "| " + headers.joined(separator: " | ") + " |\n"
@@ -225,6 +225,7 @@ public struct ComparisonTable {
         let object: [String: Any] = [
             "model": result.model, "corpus": result.corpus, "seeds": result.seeds.map { Int($0) }, "methods": result.methods,
             "reference": result.reference, "profile": ["name": result.profileName, "sha256": result.profileSHA256],
+            "other_profiles": result.otherProfiles.map { ["precision": $0.precision, "name": $0.name, "sha256": $0.sha256] },
             "metrics": result.metrics.map { ["key": $0.key, "title": $0.title, "lower_is_better": $0.lowerIsBetter] },
             "confidence": 0.95, "budgets": budgets,
             "shared_per_seed": ["checked_trials": result.consistencyChecked, "problems": result.consistencyProblems] as [String: Any],

@@ -8,7 +8,11 @@ import PluginHost
 
 /// One cell of a comparison: one method under one budget with one seed.
 public struct Trial: Sendable, Hashable {
+    /// The method its run trains (`baseline`, plugins).
     public var method: String
+    /// Its row as `--methods` names it: the method, or the method pinned to a precision
+    /// (`baseline@bf16`, see ``ComparedMethod``).
+    public var row: String
     /// The budget text as given (passed to the child unchanged) and its parsed value.
     public var budgetText: String
     public var budget: Budget
@@ -18,11 +22,15 @@ public struct Trial: Sendable, Hashable {
     /// `--set` arguments for the child: the comparison's settings minus plugin settings of plugins
     /// the method does not load.
     public var setArguments: [String]
+    /// The JSON of the reference profile its run is charged from.
+    public var profileJSON: String
+    /// The `--profile` its child gets (nil: the default of its precision).
+    public var profileArgument: String?
     /// What makes two runs the same trial (see ``TrialIdentity``).
     public var identity: TrialIdentity
 
     /// `lion, 5m RST, seed 1`.
-    public var label: String { "\(method), \(budget), seed \(seed)" }
+    public var label: String { "\(row), \(budget), seed \(seed)" }
 
     public static func == (a: Trial, b: Trial) -> Bool { a.identity == b.identity && a.settings.threads == b.settings.threads }
     public func hash(into h: inout Hasher) { h.combine(identity) }

@@ -16,7 +16,7 @@ struct CompareStatisticsTests {
         var r = ComparisonRequest(methods: ["baseline", "rho"], budgets: ["60s", "2m"], seeds: 3)
         r.settings = ["rho.proxy_budget=30s", "lr=5e-4"]
         r.free = ["scoring"]
-        r.profile = "my profile.json"
+        r.profiles = ["my profile.json"]
         r.pluginPaths = ["/opt/plugins"]
         r.reference = "rho"
         r.jobs = 2

@@ -6,6 +6,7 @@ import TrainingFixtures
 @testable import Host
 @testable import Records
 @testable import Comparison
+import TensorCore
 
 /// `ntng compare` end to end on the `tiny` preset and a fixture corpus: trials run as child
 /// processes of the built `ntng`, broken plugins fail alone, finished trials are reused, and
@@ -19,7 +20,7 @@ import TrainingFixtures
         var r = ComparisonRequest(methods: methods, budgets: budgets, seeds: seeds)
         r.model = "tiny"
         r.corpus = f.corpusPath
-        r.profile = f.profilePath
+        r.profiles = [f.profilePath]
         r.settings = ["checkpoint-every=20", "val-sequences=16"]
         r.jobs = 2
         r.cores = 2
@@ -138,6 +139,55 @@ import TrainingFixtures
         #expect(try runner(f, other).plan.trials.map(\.identity) == runner(f, healthy).plan.trials.map(\.identity))
         other.budgets = ["0.25s"]
         #expect(Set(try runner(f, other).plan.trials.map(\.identity)).isDisjoint(with: try runner(f, healthy).plan.trials.map(\.identity)))
+    }
+
+    /// `baseline,baseline@bf16` makes the precision a compared variable: the pinned row runs in
+    /// bf16 and is charged from the bf16 profile, under the same RST budget; the table names both
+    /// profiles and the consistency check accepts exactly that difference.
+    @Test(.enabled(if: Precision.bf16IsNative)) func aRowPinnedToAPrecisionComparesPrecisions() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var r = request(f, methods: ["baseline", "baseline@bf16"], seeds: 1)
+        r.profiles = [f.bf16ProfilePath, f.profilePath]  // in any order: each prices its own precision
+        let runner = try runner(f, r)
+        let plan = runner.plan
+        #expect(plan.rows.map(\.method) == ["baseline", "baseline"] && plan.rows.map(\.precision) == [nil, .bf16])
+        #expect(plan.profiles.count == 2 && plan.profiles[.bf16]?.profile.name == "test-tiny-bf16")
+        let pinned = try #require(plan.trials.first { $0.row == "baseline@bf16" })
+        #expect(pinned.method == "baseline" && pinned.settings.hyperparameters.precision == .bf16)
+        #expect(pinned.setArguments.contains("precision=bf16") && pinned.profileJSON == plan.profiles[.bf16]!.json)
+        #expect(pinned.profileArgument == f.bf16ProfilePath && plan.trials.first { $0.row == "baseline" }?.profileArgument == f.profilePath)
+        #expect(Set(plan.trials.map(\.identity)).count == 2)
+        #expect(plan.commandLine.contains("--methods baseline,baseline@bf16"))
+
+        let outcomes = try runner.run()
+        let errors = outcomes.map { $0.error ?? "" }
+        #expect(outcomes.allSatisfy { $0.isFinished }, "\(errors)")
+        let stored = try #require(outcomes.first { $0.trial.row == "baseline@bf16" }?.record)
+        #expect(stored.configJSON.contains("\"precision\":\"bf16\"") && stored.profileJSON == pinned.profileJSON)
+        let result = try ComparisonSummary(plan: plan, outcomes: outcomes, store: f.store)
+        #expect(result.consistencyProblems.isEmpty && result.consistencyChecked == 2, "\(result.consistencyProblems)")
+        #expect(result.sections[0].rows.map(\.method) == ["baseline", "baseline@bf16"])
+        #expect(result.sections[0].rows.allSatisfy { $0.finishedCount == 1 })
+        let text = ComparisonTable(result).render(.text)
+        #expect(text.contains("baseline@bf16") && text.contains("bf16 rows: test-tiny-bf16"), "\(text)")
+
+        // A precision is one of two; each precision needs a profile that fits the model (the shipped
+        // default-tiny-bf16 is for the 8192-word vocabulary, not this fixture's), and a profile
+        // nobody computes in, or a second one for a precision, is refused.
+        planRefusal(f, request(f, methods: ["baseline", "baseline@fp16"], seeds: 1), "'@fp16' is not a precision")
+        planRefusal(f, request(f, methods: ["baseline", "baseline@bf16"], seeds: 1), "default-tiny-bf16")
+        var unused = request(f, methods: ["baseline"], seeds: 1)
+        unused.profiles = [f.profilePath, f.bf16ProfilePath]
+        planRefusal(f, unused, "no row computes in bf16")
+        var twice = r
+        twice.profiles = [f.profilePath, f.profilePath]
+        planRefusal(f, twice, "already prices fp32")
+    }
+
+    func planRefusal(_ f: Fixture, _ r: ComparisonRequest, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let error = #expect(throws: (any Error).self, sourceLocation: sourceLocation) { _ = try runner(f, r) }
+        #expect(error.map { "\($0)".contains(fragment) } == true, "\(String(describing: error))", sourceLocation: sourceLocation)
     }
 
     func checkRenderings(_ result: ComparisonSummary, _ f: Fixture) throws {

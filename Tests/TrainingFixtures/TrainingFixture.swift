@@ -14,6 +14,8 @@ public struct TrainingFixture {
     public let data: DataLocation
     public let corpusPath: String
     public let profilePath: String
+    /// The same prices as `profilePath`, recorded as a bf16 profile (`test-tiny-bf16`).
+    public let bf16ProfilePath: String
     public let store: ResultsStore
 
     public init(_ name: String = #function) throws {
@@ -32,6 +34,11 @@ public struct TrainingFixture {
             sampledLabelPassPerSequence: [1e-3, 2e-3, 3e-3], optimizerUpdatePerParameter: 1e-9)
         profilePath = directory.appendingPathComponent("test-tiny.json").path
         try profile.save(to: URL(fileURLWithPath: profilePath))
+        var bf16 = profile
+        bf16.name = "test-tiny-bf16"
+        bf16.precision = "bf16"
+        bf16ProfilePath = directory.appendingPathComponent("test-tiny-bf16.json").path
+        try bf16.save(to: URL(fileURLWithPath: bf16ProfilePath))
         store = try ResultsStore(url: directory.appendingPathComponent("results.sqlite"))
     }
 

@@ -44,8 +44,7 @@ public struct ComparisonReport {
         var body = ""
         body += "<h1>ntng compare: \(esc(result.methods.map(result.label).joined(separator: ", ")))</h1>\n"
         body += "<p class=\"meta\">model <b>\(esc(result.model))</b> · corpus <b>\(esc(result.corpus))</b> · seeds \(result.seeds.map(String.init).joined(separator: ", ")) · "
-            + "budgets \(result.sections.map { esc($0.budget.description) }.joined(separator: ", ")) · profile \(esc(result.profileName)) "
-            + "(sha256 <code>\(result.profileSHA256.prefix(12))</code>) · \(esc(ISO8601DateFormatter().string(from: Date())))</p>\n"
+            + "budgets \(result.sections.map { esc($0.budget.description) }.joined(separator: ", ")) · profile \(esc(result.profileDescription)) · \(esc(ISO8601DateFormatter().string(from: Date())))</p>\n"
 
         body += "<h2>Results</h2>\n"
         for section in result.sections {
@@ -182,7 +181,7 @@ public struct ComparisonReport {
         body += "<h2>Trials</h2>\n<table class=\"trials\"><tr><th>budget</th><th>method</th><th>seed</th><th>run</th><th>status</th><th>source</th><th>steps</th><th>RST</th><th>wall</th><th>train loss</th><th>val loss</th></tr>\n"
         for o in result.outcomes {
             let r = o.record
-            body += "<tr><td>\(esc(o.trial.budget.description))</td><td class=\"method\">\(esc(o.trial.method))</td><td>\(o.trial.seed)</td>"
+            body += "<tr><td>\(esc(o.trial.budget.description))</td><td class=\"method\">\(esc(o.trial.row))</td><td>\(o.trial.seed)</td>"
                 + "<td><code>\(r?.id ?? "–")</code></td><td class=\"\(o.isFinished ? "" : "worse")\">\(o.status.rawValue)</td><td>\(o.source.rawValue)</td>"
                 + "<td class=\"num\">\(r.map { String($0.steps) } ?? "–")</td><td class=\"num\">\(ComparisonTable.duration(r?.rstSeconds))</td>"
                 + "<td class=\"num\">\(ComparisonTable.duration(r?.wallSeconds))</td>"
