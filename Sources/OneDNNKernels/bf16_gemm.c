@@ -2,8 +2,8 @@
  *
  * Each call rounds its operands into per-thread bfloat16 scratch, keeping their layout (a
  * transposed operand is described by its strides), and runs a matmul primitive for its exact
- * shape, created once and kept in a small cache (primitives are stateless: several threads may
- * execute one at a time with their own buffers). Alpha is the primitive's output scale, beta = 1 a
+ * shape, created once and kept in a small cache (several threads may execute one primitive at once,
+ * each with its own operands and its own scratchpad). Alpha is the primitive's output scale, beta = 1 a
  * sum post-op. */
 #include "ntng_onednn.h"
 
@@ -33,6 +33,11 @@ static dnnl_engine_t engine = NULL;
 
 static _Thread_local uint16_t *scratch_a = NULL, *scratch_b = NULL;
 static _Thread_local int64_t capacity_a = 0, capacity_b = 0;
+/* The primitive's own scratchpad, per thread: with oneDNN's OpenMP runtime the library-managed
+ * scratchpad is one global buffer, so two threads running matmuls at once would overwrite each
+ * other's partial sums (measured: `small` bf16 losses differed run to run at 2 threads). */
+static _Thread_local void *scratchpad = NULL;
+static _Thread_local size_t scratchpad_capacity = 0;
 static _Thread_local dnnl_stream_t stream = NULL;
 
 /* Nearest-even rounding to bfloat16, branch-free so the conversion loops vectorise. */
@@ -93,6 +98,10 @@ static dnnl_status_t make(const key *kk, dnnl_primitive_t *out) {
   if ((st = dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md)) != dnnl_success) return st;
   dnnl_primitive_attr_t attr;
   if ((st = dnnl_primitive_attr_create(&attr)) != dnnl_success) return st;
+  if ((st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user)) != dnnl_success) {
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+  }
   if (kk->alpha != 1.0f) dnnl_primitive_attr_set_output_scales(attr, 1, 0, &kk->alpha);
   if (kk->accumulate) {
     dnnl_post_ops_t ops;
@@ -152,16 +161,29 @@ int ntng_bf16_gemm(int transpose_a, int transpose_b, int64_t m, int64_t n, int64
   a_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
   b_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   c_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-  dnnl_memory_t am, bm, cm;
+  const dnnl_memory_desc_t *pad_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  const size_t pad_size = pad_md ? dnnl_memory_desc_get_size(pad_md) : 0;
+  if (pad_size > scratchpad_capacity) {
+    free(scratchpad);
+    scratchpad = malloc(pad_size);
+    scratchpad_capacity = scratchpad ? pad_size : 0;
+    if (!scratchpad) return (int)dnnl_out_of_memory;
+  }
+  dnnl_memory_t am, bm, cm, pm = NULL;
   if ((st = dnnl_memory_create(&am, &a_md, engine, a16)) != dnnl_success) return (int)st;
   if ((st = dnnl_memory_create(&bm, &b_md, engine, b16)) != dnnl_success) { dnnl_memory_destroy(am); return (int)st; }
   if ((st = dnnl_memory_create(&cm, &c_md, engine, c)) != dnnl_success) { dnnl_memory_destroy(am); dnnl_memory_destroy(bm); return (int)st; }
-  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-  st = dnnl_primitive_execute(primitive, stream, 3, args);
+  if (pad_size > 0 && (st = dnnl_memory_create(&pm, pad_md, engine, scratchpad)) != dnnl_success) {
+    dnnl_memory_destroy(am); dnnl_memory_destroy(bm); dnnl_memory_destroy(cm);
+    return (int)st;
+  }
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, pm}};
+  st = dnnl_primitive_execute(primitive, stream, pm ? 4 : 3, args);
   if (st == dnnl_success) st = dnnl_stream_wait(stream);
   dnnl_memory_destroy(am);
   dnnl_memory_destroy(bm);
   dnnl_memory_destroy(cm);
+  if (pm) dnnl_memory_destroy(pm);
   return (int)st;
 }
 

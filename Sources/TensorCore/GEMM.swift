@@ -40,15 +40,22 @@ public enum Precision: String, Sendable, Codable, CaseIterable {
 /// Row-major matrix products through OpenBLAS `cblas_sgemm` or oneDNN `dnnl_sgemm`, or in bf16
 /// through oneDNN's matmul primitive.
 ///
-/// `C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C`. Large products are split across
-/// `ComputeThreads` along the larger of M and N, each thread calling single-threaded sgemm on its
-/// block (see `ComputeThreads` for why OpenBLAS's own threads stay off).
+/// `C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C`. Large products are cut into
+/// ``blocks`` fixed blocks along the larger of M and N, shared out among `ComputeThreads`, each
+/// block one single-threaded library call (see `ComputeThreads` for why OpenBLAS's own threads
+/// stay off).
 public enum GEMM {
     /// The BLAS library and its build, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
     public static var libraryDescription: String { String(cString: openblas_get_config()) }
 
     /// Below this many multiply-adds a product is not worth splitting.
     public static let splitThreshold = 1 << 21
+    /// A large product is cut into this many blocks whatever the thread count, and the blocks are
+    /// shared out among the threads. Libraries pick kernels and blocking by shape (measured:
+    /// OpenBLAS and oneDNN bf16 gave other `small` losses at 2 threads than at 1 when the blocks
+    /// were one per thread), so fixed blocks make a run's numbers independent of `--threads`, as
+    /// trial identity assumes. Eight divide evenly among 1, 2, 4 and 8 threads.
+    public static let blocks = 8
 
     /// `C = alpha · op(A) · op(B) + beta · C`, with leading dimensions.
     @inlinable
@@ -57,27 +64,31 @@ public enum GEMM {
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
-        threads: Int = ComputeThreads.count, library: MatrixLibrary = .openBLAS, precision: Precision = .fp32
+        library: MatrixLibrary = .openBLAS, precision: Precision = .fp32
     ) {
         if m == 0 || n == 0 { return }
-        let work = m * n * k
-        if threads <= 1 || work < splitThreshold {
+        if m * n * k < splitThreshold {
             serial(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, library: library, precision: precision)
             return
         }
-        if m >= n {
-            // Split rows of C: op(A) rows m0..<m1.
-            ComputeThreads.forEachChunk(of: m, grain: 16) { _, r in
-                let aBlock = transposeA ? a + r.lowerBound : a + r.lowerBound * lda
-                serial(transposeA, transposeB, r.count, n, k, alpha, aBlock, lda, b, ldb, beta,
-                       c + r.lowerBound * ldc, ldc, library: library, precision: precision)
-            }
-        } else {
-            // Split columns of C: op(B) columns n0..<n1.
-            ComputeThreads.forEachChunk(of: n, grain: 16) { _, r in
-                let bBlock = transposeB ? b + r.lowerBound * ldb : b + r.lowerBound
-                serial(transposeA, transposeB, m, r.count, k, alpha, a, lda, bBlock, ldb, beta,
-                       c + r.lowerBound, ldc, library: library, precision: precision)
+        // Blocks along the larger of M and N, whole multiples of 16 rows or columns.
+        let extent = Swift.max(m, n)
+        let size = (extent + blocks * 16 - 1) / (blocks * 16) * 16
+        let count = (extent + size - 1) / size
+        ComputeThreads.forEachChunk(of: count) { _, range in
+            for block in range {
+                let lower = block * size, rows = Swift.min(size, extent - lower)
+                if m >= n {
+                    // Rows of C: op(A) rows lower ..< lower + rows.
+                    let aBlock = transposeA ? a + lower : a + lower * lda
+                    serial(transposeA, transposeB, rows, n, k, alpha, aBlock, lda, b, ldb, beta,
+                           c + lower * ldc, ldc, library: library, precision: precision)
+                } else {
+                    // Columns of C: op(B) columns lower ..< lower + rows.
+                    let bBlock = transposeB ? b + lower * ldb : b + lower
+                    serial(transposeA, transposeB, m, rows, k, alpha, a, lda, bBlock, ldb, beta,
+                           c + lower, ldc, library: library, precision: precision)
+                }
             }
         }
     }

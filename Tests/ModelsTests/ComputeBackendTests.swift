@@ -186,3 +186,35 @@ struct BF16BackendTests {
         #expect(again.bitPattern == bf16Loss.bitPattern && againGrad == bf16Grad)
     }
 }
+
+/// A pass gives the same bits on any thread count with every backend, as trial identity (which
+/// leaves threads out) assumes: large products are cut into fixed blocks whatever the thread
+/// count, and bf16 matmuls running on several threads at once each use their own scratchpad.
+@Suite(.serialized) struct ThreadCountTests {
+    static var backends: [CPUBackend] { [.shared, .oneDNN] + (Precision.bf16IsNative ? [.oneDNNBF16] : []) }
+
+    @Test(arguments: backends.map(\.name))
+    func threadsChangeNoBit(_ name: String) throws {
+        let backend = try #require(CPUBackend.all.first { $0.name == name })
+        var config = try tinyConfig()
+        // Every linear (256 rows) and the head (vocabulary 8192) is above GEMM.splitThreshold.
+        config.hidden = 64; config.heads = 2; config.ffn = 128; config.microBatch = 8; config.sequenceLength = 32
+        func pass(threads: Int) throws -> (Double, [Float]) {
+            let saved = ComputeThreads.count
+            ComputeThreads.set(threads)
+            defer { ComputeThreads.set(saved) }
+            let model = try MaskedLanguageModel(config: config, seed: 11, backend: backend)
+            let batch = randomBatch(config, seed: 12)
+            model.parameters.zeroGradients()
+            let loss = model.forwardBackward(batch).sum
+            return (loss, model.parameters.allGradients)
+        }
+        let (one, oneGrad) = try pass(threads: 1)
+        for threads in [2, 3] {
+            let (loss, grad) = try pass(threads: threads)
+            #expect(loss.bitPattern == one.bitPattern, "\(threads) threads: \(loss) vs \(one)")
+            let differing = zip(grad, oneGrad).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(threads) threads: \(differing) of \(grad.count) gradients differ")
+        }
+    }
+}
