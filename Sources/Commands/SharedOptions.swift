@@ -26,7 +26,7 @@ struct StoreOptions: ParsableArguments {
 struct ComputeChoiceOptions: ParsableArguments {
     @Option(help: "Matrix products in fp32 or bf16 (bf16: oneDNN, bfloat16 inputs, float32 accumulation; needs a CPU with native bf16).")
     var precision: Precision?
-    @Option(help: "Matrix library: openblas (default) or onednn.")
+    @Option(help: "Matrix library: openblas or onednn (default: chosen per machine — oneDNN where it runs AVX-512 kernels, else OpenBLAS — and recorded with the run).")
     var backend: MatrixLibrary?
 
     /// The `--set` texts these stand for.

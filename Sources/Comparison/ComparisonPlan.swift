@@ -86,6 +86,8 @@ public struct ComparisonPlan: Sendable {
         for row in rows {
             var s = base
             if let p = row.precision { s.hyperparameters.precision = p }
+            // The library each trial computes with, chosen here (as `ntng run` would) and passed on.
+            s.hyperparameters.chooseMatrixLibrary()
             let precision: Precision
             do { precision = try s.hyperparameters.backend.precision } catch { throw CompareError.badSetting(row.precision.map { "\(row.entry) (precision=\($0.rawValue))" } ?? "precision", detail: "\(error)") }
             rowSettings[row.entry] = s
@@ -166,7 +168,8 @@ public struct ComparisonPlan: Sendable {
                     for setting in own { try s.apply(setting: setting) }
                     let hashes = libraries[row.entry]!.map(\.sha256)
                     let nonPlugin = request.settings.filter { !pluginSettings.contains($0) }
-                    let pinned = row.precision.map { ["precision=\($0.rawValue)"] } ?? []
+                    let pinned = (row.precision.map { ["precision=\($0.rawValue)"] } ?? [])
+                        + ["backend=\(s.hyperparameters.matrixLibrary!.rawValue)"]
                     let priced = profiles[try s.hyperparameters.backend.precision]!
                     trials.append(Trial(method: row.method, row: row.entry, budgetText: budgetText, budget: budget, seed: seed, settings: s,
                                         setArguments: nonPlugin + pinned + own, profileJSON: priced.json, profileArgument: priced.argument,

@@ -191,3 +191,8 @@ int ntng_bf16_native(void) {
   const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
   return (isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) == (unsigned)dnnl_cpu_isa_avx512_core_bf16;
 }
+
+int ntng_onednn_avx512(void) {
+  const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+  return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+}

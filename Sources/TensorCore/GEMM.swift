@@ -14,6 +14,12 @@ public enum MatrixLibrary: String, Sendable, Codable, CaseIterable {
     /// Whether it can multiply in bfloat16 (``Precision/bf16``).
     public var offersBF16: Bool { self == .oneDNN }
 
+    /// The library a new run uses when none is asked for, chosen by capability: oneDNN where it
+    /// runs AVX-512 kernels (fp32 products measured 1.9× OpenBLAS's there, which this environment
+    /// pins to Haswell kernels), OpenBLAS elsewhere (its AVX2 kernels are what oneDNN would use too).
+    /// A capability, not a timing, so one machine always chooses the same and its runs repeat.
+    public static var preferred: MatrixLibrary { ntng_onednn_avx512() != 0 ? .oneDNN : .openBLAS }
+
     /// The library and its build.
     public var description: String {
         switch self {

@@ -104,6 +104,17 @@ import Storage
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let plain = try f.settings()
         #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("matrixLibrary"))
+        // Settings that never chose (runs recorded before the choice) mean OpenBLAS; a new run
+        // records the library it was given by capability, and uses it.
+        #expect(try plain.hyperparameters.backend === CPUBackend.shared)
+        let chosen = try f.start(plain)
+        #expect(chosen.workload.backend === CPUBackend.with(MatrixLibrary.preferred, .fp32))
+        #expect(try f.store.run(id: chosen.runID).configJSON.contains("\"matrixLibrary\":\"\(MatrixLibrary.preferred.rawValue)\""))
+        // oneDNN's avx512_core needs AVX-512 F, BW, VL and DQ; read independently from the kernel.
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains)
+        #expect(MatrixLibrary.preferred == (avx512 ? .oneDNN : .openBLAS), "flags: \(avx512)")
         let settings = try f.settings(["backend=onednn"])
         #expect(try settings.hyperparameters.backend === CPUBackend.oneDNN)
         let straightTrainer = try f.start(settings)

@@ -42,7 +42,10 @@ public final class StandaloneHost: TrainingStep {
     }
 
     /// A host that trains `settings`' model with `settings`' recipe on `batches`, priced by `profile`.
-    public init(settings: RunSettings, batches: TrainingBatches, profile: ReferenceProfile, vocabularySize: Int? = nil) throws {
+    /// Its model computes with the library a run with these settings would (``Hyperparameters/chooseMatrixLibrary()``).
+    public init(settings requested: RunSettings, batches: TrainingBatches, profile: ReferenceProfile, vocabularySize: Int? = nil) throws {
+        var settings = requested
+        settings.hyperparameters.chooseMatrixLibrary()
         let config = try settings.modelConfig(vocabularySize: vocabularySize)
         let workload = try Workloads.make(config: config, seed: settings.seed, backend: try settings.hyperparameters.backend)
         runSeed = settings.seed

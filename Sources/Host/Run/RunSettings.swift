@@ -120,13 +120,20 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     public var validationSequences = 256
     /// Settings addressed to plugins, `PLUGIN.KEY` → value.
     public var pluginSettings: [String: String] = [:]
-    /// The matrix library (`--set backend=onednn`); nil (never set) is OpenBLAS, the library of
-    /// every run recorded before there was a choice, so their settings (and trial identities) read
-    /// the same.
+    /// The matrix library (`--set backend=onednn`). A new run records the one it uses (asked for,
+    /// or chosen by ``chooseMatrixLibrary()``); nil, in runs recorded before there was a choice,
+    /// is OpenBLAS, so their settings (and trial identities) read the same.
     public var matrixLibrary: MatrixLibrary?
     /// The matrix products' precision (`--set precision=bf16`); nil is fp32, as in every run
     /// recorded before the choice. bf16 computes with oneDNN.
     public var precision: Precision?
+
+    /// Records the library a new run computes with when none was asked for: oneDNN for bf16,
+    /// else ``MatrixLibrary/preferred`` on this machine. Stored settings that never had one keep
+    /// nil, which stays OpenBLAS (runs recorded before the choice).
+    public mutating func chooseMatrixLibrary() {
+        if matrixLibrary == nil { matrixLibrary = precision == .bf16 ? .oneDNN : .preferred }
+    }
 
     /// The compute backend the run's model is built on (bf16 refused where the CPU lacks it).
     public var backend: CPUBackend {
@@ -198,7 +205,6 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
             guard let library = MatrixLibrary(rawValue: value) else {
                 throw RunSettingsError.badValue(key: key, value: value, expected: MatrixLibrary.allCases.map(\.rawValue).joined(separator: " or "))
             }
-            // Recorded as given; a run that never set it has nil, which means OpenBLAS.
             matrixLibrary = library
         case "precision":
             guard let p = Precision(rawValue: value) else {

@@ -64,6 +64,7 @@ public final class Trainer {
         let corpus = try PreparedCorpus(corpus: requested.corpus, location: data)
         var settings = requested
         settings.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)
+        settings.hyperparameters.chooseMatrixLibrary()
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
         let workload = try Workloads.make(config: config, seed: settings.seed, backend: try settings.hyperparameters.backend)
         let profile = try ProfileCatalog.load(profileName, for: workload)

@@ -13,6 +13,10 @@ int ntng_bf16_gemm(int transpose_a, int transpose_b, int64_t m, int64_t n, int64
 /* 1 if this CPU has native bf16 dot products (AVX512-BF16 or AMX), as oneDNN detects it. */
 int ntng_bf16_native(void);
 
+/* 1 if oneDNN runs its AVX-512 kernels on this CPU (where its fp32 GEMM measured about twice
+ * OpenBLAS's Haswell kernels). */
+int ntng_onednn_avx512(void);
+
 /* Rounds n floats to bfloat16 and back (nearest even): the values a bf16 GEMM multiplies. */
 void ntng_round_to_bf16(const float *x, float *out, int64_t n);
 #endif
