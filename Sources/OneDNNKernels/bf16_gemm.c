@@ -15,7 +15,7 @@
 extern void omp_set_num_threads(int num_threads);
 
 typedef struct key {
-  int64_t m, n, k, lda, ldb, ldc;
+  int64_t m, n, k, lda, ldb, ldc; /* lda, ldb: of the bfloat16 operands */
   int ta, tb, accumulate;
   float alpha;
 } key;
@@ -87,9 +87,9 @@ static int same(const key *a, const key *b) {
 static dnnl_status_t make(const key *kk, dnnl_primitive_t *out) {
   dnnl_status_t st;
   dnnl_memory_desc_t a_md, b_md, c_md;
-  /* op(A) is m × k: stored compactly as m × k (row stride k), or as k × m when transposed. */
-  dnnl_dims_t a_dims = {kk->m, kk->k}, a_strides = {kk->ta ? 1 : kk->k, kk->ta ? kk->m : 1};
-  dnnl_dims_t b_dims = {kk->k, kk->n}, b_strides = {kk->tb ? 1 : kk->n, kk->tb ? kk->k : 1};
+  /* op(A) is m × k: stored as m × k (row stride lda), or as k × m when transposed. */
+  dnnl_dims_t a_dims = {kk->m, kk->k}, a_strides = {kk->ta ? 1 : kk->lda, kk->ta ? kk->lda : 1};
+  dnnl_dims_t b_dims = {kk->k, kk->n}, b_strides = {kk->tb ? 1 : kk->ldb, kk->tb ? kk->ldb : 1};
   dnnl_dims_t c_dims = {kk->m, kk->n}, c_strides = {kk->ldc, 1};
   if ((st = dnnl_memory_desc_init_by_strides(&a_md, 2, a_dims, dnnl_bf16, a_strides)) != dnnl_success) return st;
   if ((st = dnnl_memory_desc_init_by_strides(&b_md, 2, b_dims, dnnl_bf16, b_strides)) != dnnl_success) return st;
@@ -143,18 +143,15 @@ static dnnl_status_t primitive_for(const key *kk, dnnl_primitive_t *out) {
   return st;
 }
 
-int ntng_bf16_gemm(int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
-                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+/* Runs the cached primitive for this shape on bfloat16 operands. */
+static int run(int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const uint16_t *a16,
+               int64_t lda16, const uint16_t *b16, int64_t ldb16, float beta, float *c, int64_t ldc) {
   omp_set_num_threads(1);
-  key kk = {m, n, k, lda, ldb, ldc, transpose_a, transpose_b, beta != 0.0f, alpha};
+  key kk = {m, n, k, lda16, ldb16, ldc, transpose_a, transpose_b, beta != 0.0f, alpha};
   dnnl_primitive_t primitive;
   dnnl_status_t st = primitive_for(&kk, &primitive);
   if (st != dnnl_success) return (int)st;
   if (!stream && (st = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags)) != dnnl_success) return (int)st;
-  /* Stored shapes: A is m × k (or k × m), B is k × n (or n × k). */
-  uint16_t *a16 = transpose_a ? convert(a, k, m, lda, &scratch_a, &capacity_a) : convert(a, m, k, lda, &scratch_a, &capacity_a);
-  uint16_t *b16 = transpose_b ? convert(b, n, k, ldb, &scratch_b, &capacity_b) : convert(b, k, n, ldb, &scratch_b, &capacity_b);
-  if (!a16 || !b16) return (int)dnnl_out_of_memory;
   dnnl_memory_desc_t a_md, b_md, c_md;
   const_dnnl_primitive_desc_t pd;
   dnnl_primitive_get_primitive_desc(primitive, &pd);
@@ -170,8 +167,8 @@ int ntng_bf16_gemm(int transpose_a, int transpose_b, int64_t m, int64_t n, int64
     if (!scratchpad) return (int)dnnl_out_of_memory;
   }
   dnnl_memory_t am, bm, cm, pm = NULL;
-  if ((st = dnnl_memory_create(&am, &a_md, engine, a16)) != dnnl_success) return (int)st;
-  if ((st = dnnl_memory_create(&bm, &b_md, engine, b16)) != dnnl_success) { dnnl_memory_destroy(am); return (int)st; }
+  if ((st = dnnl_memory_create(&am, &a_md, engine, (void *)a16)) != dnnl_success) return (int)st;
+  if ((st = dnnl_memory_create(&bm, &b_md, engine, (void *)b16)) != dnnl_success) { dnnl_memory_destroy(am); return (int)st; }
   if ((st = dnnl_memory_create(&cm, &c_md, engine, c)) != dnnl_success) { dnnl_memory_destroy(am); dnnl_memory_destroy(bm); return (int)st; }
   if (pad_size > 0 && (st = dnnl_memory_create(&pm, pad_md, engine, scratchpad)) != dnnl_success) {
     dnnl_memory_destroy(am); dnnl_memory_destroy(bm); dnnl_memory_destroy(cm);
@@ -185,6 +182,24 @@ int ntng_bf16_gemm(int transpose_a, int transpose_b, int64_t m, int64_t n, int64
   dnnl_memory_destroy(cm);
   if (pm) dnnl_memory_destroy(pm);
   return (int)st;
+}
+
+int ntng_bf16_gemm(int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  /* Stored shapes: A is m × k (or k × m), B is k × n (or n × k); the rounded copies are compact. */
+  uint16_t *a16 = transpose_a ? convert(a, k, m, lda, &scratch_a, &capacity_a) : convert(a, m, k, lda, &scratch_a, &capacity_a);
+  uint16_t *b16 = transpose_b ? convert(b, n, k, ldb, &scratch_b, &capacity_b) : convert(b, k, n, ldb, &scratch_b, &capacity_b);
+  if (!a16 || !b16) return (int)dnnl_out_of_memory;
+  return run(transpose_a, transpose_b, m, n, k, alpha, a16, transpose_a ? m : k, b16, transpose_b ? k : n, beta, c, ldc);
+}
+
+int ntng_bf16_gemm_rounded(int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+                           const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  return run(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void ntng_bf16_round_rows(const float *x, int64_t rows, int64_t cols, int64_t ld, uint16_t *out) {
+  for (int64_t r = 0; r < rows; r++) convert_row(x + r * ld, out + r * cols, cols);
 }
 
 int ntng_bf16_native(void) {

@@ -81,6 +81,10 @@ public enum GEMM {
         let extent = Swift.max(m, n)
         let size = (extent + blocks * 16 - 1) / (blocks * 16) * 16
         let count = (extent + size - 1) / size
+        if precision == .bf16 {
+            multiplyRounded(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, blockSize: size, blocks: count)
+            return
+        }
         ComputeThreads.forEachChunk(of: count) { _, range in
             for block in range {
                 let lower = block * size, rows = Swift.min(size, extent - lower)
@@ -95,6 +99,44 @@ public enum GEMM {
                     serial(transposeA, transposeB, m, rows, k, alpha, a, lda, bBlock, ldb, beta,
                            c + lower, ldc, library: library, precision: precision)
                 }
+            }
+        }
+    }
+
+    /// bf16 blocks of one product: each operand is rounded once (in parallel) and every block
+    /// multiplies slices of the rounded copies, instead of each block rounding the whole shared
+    /// operand again. Rounding is elementwise, so the blocks see exactly what they would round.
+    @usableFromInline
+    static func multiplyRounded(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, blockSize size: Int, blocks count: Int
+    ) {
+        // Stored shapes: A is m × k (k × m transposed), B is k × n (n × k transposed).
+        let (aRows, aColumns) = transposeA ? (k, m) : (m, k), (bRows, bColumns) = transposeB ? (n, k) : (k, n)
+        let a16 = BF16Scratch.a.reserve(aRows * aColumns), b16 = BF16Scratch.b.reserve(bRows * bColumns)
+        ComputeThreads.forEachChunk(of: aRows, grain: 64) { _, r in
+            ntng_bf16_round_rows(a + r.lowerBound * lda, Int64(r.count), Int64(aColumns), Int64(lda), a16 + r.lowerBound * aColumns)
+        }
+        ComputeThreads.forEachChunk(of: bRows, grain: 64) { _, r in
+            ntng_bf16_round_rows(b + r.lowerBound * ldb, Int64(r.count), Int64(bColumns), Int64(ldb), b16 + r.lowerBound * bColumns)
+        }
+        ComputeThreads.forEachChunk(of: count) { _, range in
+            for block in range {
+                let lower = block * size
+                var status: Int32
+                if m >= n {
+                    let rows = Swift.min(size, m - lower)
+                    status = ntng_bf16_gemm_rounded(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(rows), Int64(n), Int64(k), alpha,
+                                                    transposeA ? a16 + lower : a16 + lower * k, Int64(aColumns), b16, Int64(bColumns),
+                                                    beta, c + lower * ldc, Int64(ldc))
+                } else {
+                    let columns = Swift.min(size, n - lower)
+                    status = ntng_bf16_gemm_rounded(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(columns), Int64(k), alpha,
+                                                    a16, Int64(aColumns), transposeB ? b16 + lower * k : b16 + lower, Int64(bColumns),
+                                                    beta, c + lower, Int64(ldc))
+                }
+                precondition(status == 0, "host error: oneDNN's bf16 matmul refused a \(m)×\(n)×\(k) block (status \(status))")
             }
         }
     }
@@ -128,5 +170,25 @@ public enum GEMM {
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// Growable bfloat16 buffers for the rounded operands of ``GEMM/multiplyRounded``. Products are
+/// issued from one thread at a time (their blocks run on the compute threads), so one pair serves.
+@usableFromInline
+final class BF16Scratch: @unchecked Sendable {
+    @usableFromInline nonisolated(unsafe) static let a = BF16Scratch(), b = BF16Scratch()
+    private var storage: UnsafeMutablePointer<UInt16>?
+    private var capacity = 0
+
+    /// Room for `count` values (contents undefined), valid until the next `reserve`.
+    @usableFromInline
+    func reserve(_ count: Int) -> UnsafeMutablePointer<UInt16> {
+        if count > capacity || storage == nil {
+            storage?.deallocate()
+            storage = .allocate(capacity: Swift.max(count, 1))
+            capacity = Swift.max(count, 1)
+        }
+        return storage!
     }
 }

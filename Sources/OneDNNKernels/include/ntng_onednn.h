@@ -10,6 +10,14 @@
 int ntng_bf16_gemm(int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/* The same product on operands already rounded to bfloat16 (bit patterns), with their own leading
+ * dimensions: a large product rounds each operand once and runs its blocks on slices of it. */
+int ntng_bf16_gemm_rounded(int transpose_a, int transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+                           const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* Rounds rows × cols floats (leading dimension ld) to bfloat16, compactly (leading dimension cols). */
+void ntng_bf16_round_rows(const float *x, int64_t rows, int64_t cols, int64_t ld, uint16_t *out);
+
 /* 1 if this CPU has native bf16 dot products (AVX512-BF16 or AMX), as oneDNN detects it. */
 int ntng_bf16_native(void);
 
