@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "Models", "TensorCore", "Corpus"]),
         .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "PluginAPI", "Workloads", "Models", "TensorCore", "Clock", "TestSupport"]),
-        .testTarget(name: "HostTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb]),
+        .testTarget(name: "HostTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", "Benchmarks", grdb]),
         // The six reference plugins, a folder each, loaded through the real ABI.
         .testTarget(name: "PluginTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
         .testTarget(name: "PreparationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Preparation"]),
