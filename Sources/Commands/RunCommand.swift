@@ -90,11 +90,12 @@ struct RunCommand: ParsableCommand {
         }
         reporter.finish()
         let record = try store.run(id: trainer.runID)
+        let report = RunReport(record: record, evaluations: try store.evaluations(runID: record.id))
         if json {
-            print(try RunReport(record: record).json())
+            print(try report.json())
         } else {
             switch outcome {
-            case .finished: print(RunReport(record: record).text)
+            case .finished: print(report.text)
             case .interrupted:
                 print("run \(trainer.runID) interrupted at step \(record.steps); continue with: ntng run --resume \(trainer.runID)")
             }

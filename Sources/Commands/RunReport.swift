@@ -2,6 +2,7 @@ import Foundation
 import Host
 import Clock
 import Records
+import Corpus
 
 /// A stored run's summary, as text or as the JSON object `ntng run --json` prints.
 struct RunReport: Encodable {
@@ -20,14 +21,21 @@ struct RunReport: Encodable {
     let finalTrainLoss: Double?
     let valLoss: Double?
     let error: String?
+    /// Reference lines stored with the run (nil for runs from before they were stored).
+    let referenceUnigram: Double?
+    let referenceUniform: Double?
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id", method, model, corpus, seed, status, budget
         case budgetRSTSeconds = "budget_rst_s", rstSeconds = "rst_s", wallSeconds = "wall_s", steps, tokens
         case finalTrainLoss = "final_train_loss", valLoss = "val_loss", error
+        case referenceUnigram = "reference_unigram", referenceUniform = "reference_uniform"
     }
 
-    init(record r: RunRecord) {
+    init(record r: RunRecord, evaluations: [Evaluation] = []) {
+        let lines = ReferenceLines(stored: Dictionary(evaluations.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
+        referenceUnigram = lines?.unigram
+        referenceUniform = lines?.uniform
         runID = r.id
         method = r.method
         model = r.model
@@ -45,6 +53,11 @@ struct RunReport: Encodable {
         error = r.error
     }
 
+    var referenceLines: ReferenceLines? {
+        guard let referenceUnigram, let referenceUniform else { return nil }
+        return ReferenceLines(unigram: referenceUnigram, uniform: referenceUniform, targets: 0)
+    }
+
     func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -59,6 +72,6 @@ struct RunReport: Encodable {
               RST spent       \(Budget.formatReadable(rstSeconds))   wall \(Budget.formatReadable(wallSeconds))
               steps           \(steps)   tokens \(tokens)
               final train loss \(loss(finalTrainLoss))   validation loss \(loss(valLoss))
-            """ + (error.map { "\n  error: \($0)" } ?? "")
+            """ + (referenceLines.map { "\n  reference lines \($0.text(loss: valLoss))" } ?? "") + (error.map { "\n  error: \($0)" } ?? "")
     }
 }

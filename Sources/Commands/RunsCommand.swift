@@ -47,8 +47,9 @@ struct RunsCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
         func run() throws {
             let details = try options.open().details(runID: id)
-            if json { print(try RunReport(record: details.run).json()); return }
-            print(RunReport(record: details.run).text)
+            let report = RunReport(record: details.run, evaluations: details.evaluations)
+            if json { print(try report.json()); return }
+            print(report.text)
             print("  settings        \(details.run.configJSON)")
             let curve = details.lossCurve
             if !curve.isEmpty {
@@ -59,7 +60,7 @@ struct RunsCommand: ParsableCommand {
                                  p.trainLoss.map { String(format: "%.4f", $0) } ?? "NaN", p.learningRate))
                 }
             }
-            for e in details.evaluations {
+            for e in details.evaluations where !ReferenceLines.isReference(e.name) {
                 print(String(format: "  eval %@ = %.4f at step %d (RST %@)", e.name, e.value, e.step, Budget.formatReadable(e.rstSeconds)))
             }
             print(DiagnosticsSummary(details.diagnostics, budgetRST: details.run.rstSeconds).text, terminator: "")

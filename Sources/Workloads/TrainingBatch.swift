@@ -38,6 +38,9 @@ public protocol CorpusBatches: TrainingBatches {
     func requireMicroBatches(_ count: Int) throws
     /// The fixed validation set (at most `maxSequences` rows), in micro-batches.
     func validationBatches(maxSequences: Int) -> [any TrainingBatch]
+    /// What context-free predictors score on that validation set's targets (stored with the
+    /// corpus, computed on first use).
+    func referenceLines(validationSequences: Int) throws -> ReferenceLines
 }
 
 /// A stream of masked-LM examples, micro-batch by micro-batch: what the masked-LM workload's
@@ -55,7 +58,7 @@ extension MaskedExampleBatches {
 }
 
 extension MLMBatchSource: CorpusBatches, MaskedExampleBatches {
-    public var microBatchesAvailable: Int? { batchesPerEpoch }
+    public var microBatchesAvailable: Int? { stream.batchesAvailable }
     public func examples(microBatch index: Int) -> [MaskedExample] { batch(index) }
     public func requireMicroBatches(_ count: Int) throws { try requireBatches(count) }
 

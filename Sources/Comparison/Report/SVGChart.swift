@@ -36,6 +36,10 @@ struct SVGChart {
     var yFromZero = false
     /// Unique within the page (names the clip path).
     var id = "chart"
+    /// Horizontal reference lines (the unigram and uniform losses), drawn grey and dashed with
+    /// their labels. Those that `widen` the y-range are always in view; the others only if the
+    /// data's range reaches them.
+    var references: [(y: Double, label: String, widen: Bool)] = []
 
     private let left = 62.0, right = 180.0, top = 34.0, bottom = 46.0
 
@@ -59,6 +63,11 @@ struct SVGChart {
             if yFromZero && y0 > 0 { y0 = 0 }
             let pad = (y1 - y0) * 0.06
             if pad == 0 { y0 -= 0.5; y1 += 0.5 } else { y0 -= yFromZero && y0 == 0 ? 0 : pad; y1 += pad }
+        }
+        for r in references where r.widen && r.y.isFinite {
+            let pad = (y1 - y0) * 0.06
+            if r.y < y0 { y0 = r.y - pad }
+            if r.y > y1 { y1 = r.y + pad }
         }
         let plotW = width - left - right, plotH = height - top - bottom
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * plotW }
@@ -104,6 +113,10 @@ struct SVGChart {
                 for p in pts { s += "<circle cx=\"\(f(px(p.x)))\" cy=\"\(f(py(p.y)))\" r=\"3.5\" fill=\"\(series.color)\"/>" }
                 s += "\n"
             }
+        }
+        for r in references where r.y.isFinite && r.y >= y0 && r.y <= y1 {
+            s += "<line x1=\"\(f(left))\" x2=\"\(f(left + plotW))\" y1=\"\(f(py(r.y)))\" y2=\"\(f(py(r.y)))\" stroke=\"#777\" stroke-width=\"1.5\" stroke-dasharray=\"3 3\"/>"
+            s += "<text x=\"\(f(left + 6))\" y=\"\(f(py(r.y) - 4))\" class=\"tick\">\(Self.escape(r.label))</text>\n"
         }
         s += "</g>\n"
         // Legend on the right.

@@ -68,7 +68,7 @@ public final class Trainer {
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
         let workload = try Workloads.make(config: config, seed: settings.seed, backend: try settings.hyperparameters.backend)
         let profile = try ProfileCatalog.load(profileName, for: workload)
-        let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed)
+        let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed, epochs: settings.hyperparameters.epochs ?? 1)
         let recipe = try TrainingRecipe(settings: settings, config: config)
         let clock = RSTClock(budget: settings.budget, profile: profile, freeKinds: Set(settings.free))
         try source.requireMicroBatches(Self.estimatedSteps(clock: clock, config: config, accumulation: recipe.accumulation) * recipe.accumulation)
@@ -96,6 +96,13 @@ public final class Trainer {
             profileJSON: String(decoding: try profile.jsonData(), as: UTF8.self), codeVersion: build,
             pluginsJSON: try trainer.plugins?.provenanceJSON()))
         trainer.runID = run.id
+        // The lines a curve must get below to show the model uses context, stored with the run
+        // so tables and reports need not reopen the corpus.
+        let lines = try source.referenceLines(validationSequences: settings.hyperparameters.validationSequences)
+        try store.record(runID: run.id, evaluations: [
+            Evaluation(step: 0, rstSeconds: 0, name: ReferenceLines.unigramName, value: lines.unigram),
+            Evaluation(step: 0, rstSeconds: 0, name: ReferenceLines.uniformName, value: lines.uniform),
+        ])
         return trainer
     }
 
@@ -120,7 +127,7 @@ public final class Trainer {
         let (checkpoint, workload, optimizer) = try Checkpoint.load(
             from: url, adamW: settings.hyperparameters.adamW, maxLayers: try settings.modelConfig(vocabularySize: corpus.vocabSize).layers,
             expecting: binding, backend: try settings.hyperparameters.backend)
-        let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed)
+        let source = try workload.trainingBatches(corpus: corpus, seed: settings.seed, epochs: settings.hyperparameters.epochs ?? 1)
         let training = TrainingStep(workload: workload, optimizer: optimizer, clock: checkpoint.clock,
                                     recipe: try TrainingRecipe(settings: settings, config: checkpoint.modelConfig), batches: source,
                                     dataPosition: checkpoint.dataPosition)
