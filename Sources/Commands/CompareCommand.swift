@@ -34,6 +34,8 @@ struct CompareCommand: ParsableCommand {
     @OptionGroup var storage: StoreOptions
     @OptionGroup var choice: ComputeChoiceOptions
     @Option(name: .customLong("set"), help: "KEY=VALUE for every trial (PLUGIN.KEY only for methods with that plugin); repeatable.") var settings: [String] = []
+    @Option(name: .customLong("grid"), help: "KEY=v1,v2,…: run every method at each value, with the same seeds and budgets (repeatable: the cross product); plugin or host keys, e.g. dropping.gamma_f=20,100 or lr=5e-4,1e-3. The table groups by setting.") var grid: [String] = []
+    @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Evaluate the validation set every P percent of each trial's budget (uncharged); the report draws validation loss against RST.") var evalEvery: Double?
     @Option(name: .customLong("free"), help: "Charge kind not to charge in every trial (scoring, curvature); repeatable.") var free: [String] = []
     @Option(help: "Reference profile name or path (default: default-<preset>, and default-<preset>-bf16 for bf16 rows); repeat it to give one per precision.") var profile: [String] = []
     @Option(help: "Extra folder to search for plugin libraries; repeatable.") var pluginPath: [String] = []
@@ -48,6 +50,7 @@ struct CompareCommand: ParsableCommand {
             throw ValidationError("--format must be text, json, csv or markdown (got '\(format)')")
         }
         try OptionRange.check(threads, "--threads", 1...1024)
+        if let evalEvery { try OptionRange.check(evalEvery, "--eval-every", 1...100) }
         try OptionRange.check(seeds, "--seeds", 1...1000)
         try OptionRange.check(jobs, "--jobs", 1...256)
         try OptionRange.check(timeoutFactor, "--timeout-factor", 1...1000)
@@ -58,7 +61,8 @@ struct CompareCommand: ParsableCommand {
         var request = ComparisonRequest(methods: ComparisonRequest.list(methods), budgets: ComparisonRequest.list(budgets), seeds: seeds)
         request.model = model
         request.corpus = corpus
-        request.settings = choice.settings + settings
+        request.settings = choice.settings + settings + (evalEvery.map { ["eval-every=\($0)"] } ?? [])
+        request.grid = grid
         request.free = free
         request.profiles = profile
         request.pluginPaths = pluginPath

@@ -16,6 +16,7 @@ public enum CompareError: Error, Sendable, Equatable, CustomStringConvertible, L
     case badJobs(Int)
     case badTimeoutFactor(Double)
     case badSetting(String, detail: String)
+    case badGrid(String, detail: String)
     case executableMissing(String)
     case preparationFailed(String)
     case ambiguousSetting(method: String, String)
@@ -44,6 +45,8 @@ public enum CompareError: Error, Sendable, Equatable, CustomStringConvertible, L
             return "--timeout-factor must be a finite number ≥ 1 (got \(x))"
         case .badSetting(let s, let detail):
             return "--set \(s): \(detail)"
+        case .badGrid(let g, let detail):
+            return "--grid \(g): \(detail)"
         case .ambiguousSetting(let method, let problem):
             return "\(problem) (method \(method))"
         case .preparationFailed(let detail):

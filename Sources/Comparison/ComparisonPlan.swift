@@ -18,8 +18,11 @@ import TensorCore
 public struct ComparisonPlan: Sendable {
     public let request: ComparisonRequest
     public let budgets: [Budget]
-    /// Trials ordered budget-major, then seed, then method (so a smaller budget's table fills first).
+    /// Trials ordered budget-major, then grid point, then seed, then method (so a smaller budget's
+    /// table fills first).
     public let trials: [Trial]
+    /// The grid points as trials name them (`KEY=VALUE, …`); one empty point without --grid.
+    public let settingPoints: [String]
     /// The rows as `--methods` names them (a method, maybe pinned to a precision).
     public let rows: [ComparedMethod]
     /// The reference profile the comparison's own precision is charged from, its JSON and SHA-256.
@@ -67,6 +70,12 @@ public struct ComparisonPlan: Sendable {
         base.free = try request.free.map(ChargeKind.parseFree)
         for s in request.settings {
             do { try base.apply(setting: s) } catch { throw CompareError.badSetting(s, detail: "\(error)") }
+        }
+        let points = try request.gridPoints()
+        settingPoints = points.map { $0.joined(separator: ", ") }
+        for setting in Set(points.joined()) where !Self.isPluginSetting(setting) {
+            var probe = base
+            do { try probe.apply(setting: setting) } catch { throw CompareError.badGrid(setting, detail: "\(error)") }
         }
         // `PLUGIN.KEY=VALUE` settings (RunSettings.apply's rule: a dot, not `model.`) go only to the
         // trials whose method loads that plugin; the baseline refuses plugin settings.
@@ -156,24 +165,38 @@ public struct ComparisonPlan: Sendable {
         if let orphan = pluginSettings.first(where: { !claimed.contains($0) }) {
             throw CompareError.badSetting(orphan, detail: "no method in --methods (\(request.methods.joined(separator: ", "))) takes this plugin setting")
         }
+        // A grid's plugin values, like --set's, go only to the methods that load that plugin; the
+        // others run the same trial at every point (and the store runs it once).
+        func takes(_ method: String, _ setting: String) -> Bool {
+            let key = String(setting[..<setting.firstIndex(of: "=")!])
+            return libraries[method]!.flatMap(\.settingPrefixes).contains { key.hasPrefix($0 + ".") }
+        }
+        for setting in Set(points.joined()) where Self.isPluginSetting(setting) && !request.methods.contains(where: { takes($0, setting) }) {
+            throw CompareError.badGrid(setting, detail: "no method in --methods (\(request.methods.joined(separator: ", "))) takes this plugin setting")
+        }
         var trials: [Trial] = []
         for (budgetText, budget) in zip(request.budgets, budgets) {
-            for seed in request.seedList {
-                for row in rows {
-                    var s = rowSettings[row.entry]!
-                    s.method = row.method
-                    s.budget = budget
-                    s.seed = seed
-                    let own = perMethodSettings[row.entry]!
-                    for setting in own { try s.apply(setting: setting) }
-                    let hashes = libraries[row.entry]!.map(\.sha256)
-                    let nonPlugin = request.settings.filter { !pluginSettings.contains($0) }
-                    let pinned = (row.precision.map { ["precision=\($0.rawValue)"] } ?? [])
-                        + ["backend=\(s.hyperparameters.matrixLibrary!.rawValue)"]
-                    let priced = profiles[try s.hyperparameters.backend.precision]!
-                    trials.append(Trial(method: row.method, row: row.entry, budgetText: budgetText, budget: budget, seed: seed, settings: s,
-                                        setArguments: nonPlugin + pinned + own, profileJSON: priced.json, profileArgument: priced.argument,
-                                        identity: TrialIdentity(settings: s, profileJSON: priced.json, pluginSHA256: hashes, build: build)))
+            for point in points {
+                for seed in request.seedList {
+                    for row in rows {
+                        var s = rowSettings[row.entry]!
+                        s.method = row.method
+                        s.budget = budget
+                        s.seed = seed
+                        let pointSettings = point.filter { !Self.isPluginSetting($0) || takes(row.entry, $0) }
+                        let own = perMethodSettings[row.entry]! + pointSettings
+                        for setting in own { try s.apply(setting: setting) }
+                        let hashes = libraries[row.entry]!.map(\.sha256)
+                        let nonPlugin = request.settings.filter { !pluginSettings.contains($0) }
+                        let pinned = (row.precision.map { ["precision=\($0.rawValue)"] } ?? [])
+                            + ["backend=\(s.hyperparameters.matrixLibrary!.rawValue)"]
+                        let priced = profiles[try s.hyperparameters.backend.precision]!
+                        var trial = Trial(method: row.method, row: row.entry, budgetText: budgetText, budget: budget, seed: seed, settings: s,
+                                          setArguments: nonPlugin + pinned + own, profileJSON: priced.json, profileArgument: priced.argument,
+                                          identity: TrialIdentity(settings: s, profileJSON: priced.json, pluginSHA256: hashes, build: build))
+                        trial.setting = point.joined(separator: ", ")
+                        trials.append(trial)
+                    }
                 }
             }
         }

@@ -20,6 +20,9 @@ public struct ComparisonRequest: Sendable {
     /// `--set KEY=VALUE` for every trial; `PLUGIN.KEY` settings go only to trials whose method
     /// includes that plugin.
     public var settings: [String] = []
+    /// `--grid KEY=v1,v2,…`: settings swept over values. The trials run the cross product of every
+    /// grid (each point with the same seeds and budgets), and the table groups them by point.
+    public var grid: [String] = []
     /// Charge kinds not charged (`--free scoring`), for every trial.
     public var free: [String] = []
     /// Reference profiles, names or paths: one per precision the rows compute in (none:
@@ -79,6 +82,7 @@ public struct ComparisonRequest: Sendable {
         }
         _ = try comparedMethods
         _ = try parsedBudgets()
+        _ = try gridPoints()
         guard seeds >= 1 else { throw CompareError.badSeeds(seeds) }
         guard jobs >= 1 else { throw CompareError.badJobs(jobs) }
         guard timeoutFactor.isFinite, timeoutFactor >= 1 else { throw CompareError.badTimeoutFactor(timeoutFactor) }
@@ -93,12 +97,43 @@ public struct ComparisonRequest: Sendable {
         var a = ["ntng", "compare", "--methods", methods.joined(separator: ","), "--budgets", budgets.joined(separator: ","),
                  "--seeds", String(seeds), "--model", model, "--corpus", corpus]
         for s in settings { a += ["--set", s] }
+        for g in grid { a += ["--grid", g] }
         for f in free { a += ["--free", f] }
         for profile in profiles { a += ["--profile", profile] }
         for p in pluginPaths { a += ["--plugin-path", p] }
         if let reference { a += ["--reference", reference] }
         if allowEstimated { a.append("--allow-estimated") }
         return a.map(quoted).joined(separator: " ")
+    }
+
+    /// The grid's points, each a list of `KEY=VALUE` settings (the first grid varies slowest); one
+    /// empty point without a grid. Keys of the model's shape are refused (a shape has its own
+    /// profile: compare shapes in separate comparisons), as are precision and backend (a row pins a
+    /// precision) and keys also given with --set.
+    public func gridPoints() throws -> [[String]] {
+        var points: [[String]] = [[]]
+        var keys = Set<String>()
+        for entry in grid {
+            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
+                throw CompareError.badGrid(entry, detail: "write KEY=v1,v2,… (e.g. --grid dropping.gamma_f=20,100 or --grid lr=5e-4,1e-3)")
+            }
+            let key = entry[..<eq].trimmingCharacters(in: .whitespaces)
+            let values = Self.list(String(entry[entry.index(after: eq)...]))
+            if values.contains(where: \.isEmpty) { throw CompareError.badGrid(entry, detail: "a value is empty; separate values by single commas") }
+            if Set(values).count != values.count { throw CompareError.badGrid(entry, detail: "a value is listed twice") }
+            if !keys.insert(key).inserted { throw CompareError.badGrid(entry, detail: "\(key) has two grids; list all its values in one") }
+            if key.hasPrefix("model.") {
+                throw CompareError.badGrid(entry, detail: "a model shape key: each shape is priced by its own profile, so compare shapes in separate comparisons")
+            }
+            if key == "precision" || key == "backend" {
+                throw CompareError.badGrid(entry, detail: "to compare precisions, pin rows to them (--methods baseline,baseline@bf16)")
+            }
+            if settings.contains(where: { $0.hasPrefix(key + "=") }) {
+                throw CompareError.badGrid(entry, detail: "\(key) is also given with --set; give it in one place")
+            }
+            points = points.flatMap { point in values.map { point + ["\(key)=\($0)"] } }
+        }
+        return points
     }
 
     /// The seeds of the comparison.

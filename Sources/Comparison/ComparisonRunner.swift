@@ -78,7 +78,15 @@ public final class ComparisonRunner: @unchecked Sendable {
         for run in runs { if let identity = TrialIdentity(record: run) { byIdentity[identity, default: []].append(run) } }
         var outcomes = [TrialOutcome?](repeating: nil, count: plan.trials.count)
         var pending: [(Int, Decision)] = []
+        // A trial listed twice (a grid point a method does not read) runs once; the copies take its
+        // outcome. (The store's claims cannot keep two jobs of this process apart.)
+        var firstOf: [TrialIdentity: Int] = [:], copies: [Int: [Int]] = [:]
         for (i, trial) in plan.trials.enumerated() {
+            if let first = firstOf[trial.identity] {
+                copies[first, default: []].append(i)
+                continue
+            }
+            firstOf[trial.identity] = i
             let decision = decide(trial, matching: byIdentity[trial.identity] ?? [])
             if case .reuse(let record) = decision {
                 outcomes[i] = TrialOutcome(trial: trial, status: .finished, source: .reused, record: record)
@@ -86,8 +94,8 @@ public final class ComparisonRunner: @unchecked Sendable {
                 pending.append((i, decision))
             }
         }
-        let reused = plan.trials.count - pending.count
-        log("compare: \(plan.trials.count) trials (\(plan.request.methods.count) methods × \(plan.budgets.count) budgets × \(plan.request.seeds) seeds); "
+        let reused = firstOf.count - pending.count
+        log("compare: \(plan.trials.count) trials (\(plan.request.methods.count) methods × \(plan.budgets.count) budgets\(plan.settingPoints.count > 1 ? " × \(plan.settingPoints.count) settings" : "") × \(plan.request.seeds) seeds\(copies.isEmpty ? "" : "; \(firstOf.count) distinct")); "
             + "\(reused) already in \(store.url.path), \(pending.count) to run, \(min(plan.request.jobs, max(pending.count, 1))) at a time with \(plan.request.threadsPerTrial) thread(s) each")
 
         let schedule = Schedule(pending: pending, outcomes: outcomes)
@@ -111,9 +119,20 @@ public final class ComparisonRunner: @unchecked Sendable {
             thread.start()
         }
         group.wait()
+        var results = schedule.outcomes
+        for (first, list) in copies {
+            for i in list {
+                results[i] = results[first].map { o in
+                    var copy = o
+                    copy.trial = plan.trials[i]
+                    if copy.source == .ran || copy.source == .resumed { copy.source = .reused }
+                    return copy
+                }
+            }
+        }
         return plan.trials.enumerated().map { i, trial in
-            schedule.outcomes[i] ?? TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil,
-                                                 error: "not started: the comparison was stopped")
+            results[i] ?? TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil,
+                                       error: "not started: the comparison was stopped")
         }
     }
 

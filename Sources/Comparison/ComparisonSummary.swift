@@ -5,6 +5,7 @@ import Records
 import Host
 import Evaluation
 import PluginHost
+import Corpus
 
 /// A number compared across methods: final training loss, validation loss, or any other
 /// evaluation stored with the runs (downstream scores from `ntng eval`: each headline
@@ -45,10 +46,15 @@ public struct MethodRow: Sendable {
     public var finishedCount: Int { outcomes.filter(\.isFinished).count }
 }
 
-/// One budget's part of the table.
+/// One budget's part of the table (at one grid point: the paired statistics are per setting and
+/// budget).
 public struct BudgetSection: Sendable {
     public var budgetText: String
     public var budget: Budget
+    /// The grid point (`KEY=VALUE, …`; empty without --grid).
+    public var setting = ""
+    /// "5m RST" or "5m RST, dropping.gamma_f=20".
+    public var title: String { setting.isEmpty ? budget.description : "\(budget), \(setting)" }
     public var rows: [MethodRow]
 }
 
@@ -81,6 +87,9 @@ public struct ComparisonSummary: Sendable {
     public var commandLine: String
 
     public var failedOutcomes: [TrialOutcome] { outcomes.filter { !$0.isFinished } }
+    /// What context-free predictors score on the shared validation set (stored with the trials;
+    /// nil when none of them has the lines: trials from before they were stored).
+    public var referenceLines: ReferenceLines?
     /// Methods charged by estimate (method → plugin id), marked with † in the table and report.
     public var estimatedMethods: [String: String] = [:]
     /// Each method's plugins (id, version, SHA-256, charge basis), in stack order.
@@ -118,7 +127,11 @@ public struct ComparisonSummary: Sendable {
         for o in outcomes where o.isFinished {
             guard let id = o.runID else { continue }
             var last: [String: Double] = [:]
-            for e in try store.evaluations(runID: id) where e.name != "val_loss" && e.value.isFinite && !DownstreamEvaluation.isDetail(e.name) {
+            let stored = try store.evaluations(runID: id)
+            if referenceLines == nil {
+                referenceLines = ReferenceLines(stored: Dictionary(stored.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
+            }
+            for e in stored where e.name != "val_loss" && e.value.isFinite && !DownstreamEvaluation.isDetail(e.name) && !ReferenceLines.isReference(e.name) {
                 last[e.name] = e.value
                 if !extra.contains(e.name) { extra.append(e.name) }
             }
@@ -137,37 +150,39 @@ public struct ComparisonSummary: Sendable {
 
         var sections: [BudgetSection] = []
         for (text, budget) in zip(plan.request.budgets, plan.budgets) {
-            var rows: [MethodRow] = plan.request.methods.map { method in
-                let mine = outcomes.filter { $0.trial.row == method && $0.trial.budget == budget }
-                var values: [String: [UInt64: Double]] = [:]
-                for metric in metrics {
-                    for o in mine where o.isFinished {
-                        if let r = o.record, let v = value(metric, r), v.isFinite { values[metric.key, default: [:]][o.trial.seed] = v }
+            for setting in plan.settingPoints {
+                var rows: [MethodRow] = plan.request.methods.map { method in
+                    let mine = outcomes.filter { $0.trial.row == method && $0.trial.budget == budget && $0.trial.setting == setting }
+                    var values: [String: [UInt64: Double]] = [:]
+                    for metric in metrics {
+                        for o in mine where o.isFinished {
+                            if let r = o.record, let v = value(metric, r), v.isFinite { values[metric.key, default: [:]][o.trial.seed] = v }
+                        }
+                    }
+                    let finished = mine.compactMap { $0.isFinished ? $0.record : nil }
+                    return MethodRow(
+                        method: method, outcomes: mine, values: values,
+                        summaries: Dictionary(uniqueKeysWithValues: metrics.map { m in
+                            (m.key, SampleSummary((values[m.key] ?? [:]).sorted { $0.key < $1.key }.map(\.value)))
+                        }),
+                        differences: nil, best: [],
+                        meanRSTSeconds: SampleSummary(finished.map(\.rstSeconds)).mean,
+                        meanWallSeconds: SampleSummary(finished.map(\.wallSeconds)).mean)
+                }
+                if let refRow = rows.first(where: { $0.method == reference }) {
+                    for i in rows.indices where rows[i].method != reference {
+                        rows[i].differences = Dictionary(uniqueKeysWithValues: metrics.map { m in
+                            (m.key, PairedDifference(method: rows[i].values[m.key] ?? [:], reference: refRow.values[m.key] ?? [:],
+                                                     lowerIsBetter: m.lowerIsBetter))
+                        })
                     }
                 }
-                let finished = mine.compactMap { $0.isFinished ? $0.record : nil }
-                return MethodRow(
-                    method: method, outcomes: mine, values: values,
-                    summaries: Dictionary(uniqueKeysWithValues: metrics.map { m in
-                        (m.key, SampleSummary((values[m.key] ?? [:]).sorted { $0.key < $1.key }.map(\.value)))
-                    }),
-                    differences: nil, best: [],
-                    meanRSTSeconds: SampleSummary(finished.map(\.rstSeconds)).mean,
-                    meanWallSeconds: SampleSummary(finished.map(\.wallSeconds)).mean)
-            }
-            if let refRow = rows.first(where: { $0.method == reference }) {
-                for i in rows.indices where rows[i].method != reference {
-                    rows[i].differences = Dictionary(uniqueKeysWithValues: metrics.map { m in
-                        (m.key, PairedDifference(method: rows[i].values[m.key] ?? [:], reference: refRow.values[m.key] ?? [:],
-                                                 lowerIsBetter: m.lowerIsBetter))
-                    })
+                for m in metrics {
+                    let candidates = rows.indices.compactMap { i in rows[i].summaries[m.key]?.mean.map { (i, $0) } }
+                    if let best = candidates.min(by: { m.lowerIsBetter ? $0.1 < $1.1 : $0.1 > $1.1 }) { rows[best.0].best.insert(m.key) }
                 }
+                sections.append(BudgetSection(budgetText: text, budget: budget, setting: setting, rows: rows))
             }
-            for m in metrics {
-                let candidates = rows.indices.compactMap { i in rows[i].summaries[m.key]?.mean.map { (i, $0) } }
-                if let best = candidates.min(by: { m.lowerIsBetter ? $0.1 < $1.1 : $0.1 > $1.1 }) { rows[best.0].best.insert(m.key) }
-            }
-            sections.append(BudgetSection(budgetText: text, budget: budget, rows: rows))
         }
         self.sections = sections
         (consistencyProblems, consistencyChecked) = Self.checkShared(outcomes)
@@ -183,7 +198,7 @@ public struct ComparisonSummary: Sendable {
         var problems: [String] = []
         var checked = 0
         let precisionCompared = outcomes.contains { $0.trial.row != $0.trial.method }
-        let groups = Dictionary(grouping: outcomes.filter(\.isFinished)) { "\($0.trial.budget.amount)|\($0.trial.seed)" }
+        let groups = Dictionary(grouping: outcomes.filter(\.isFinished)) { "\($0.trial.budget.amount)|\($0.trial.setting)|\($0.trial.seed)" }
         for key in groups.keys.sorted() {
             var first: (method: String, shared: String)?
             var profiles: [String: (method: String, sha: String)] = [:]  // precision → first trial's profile

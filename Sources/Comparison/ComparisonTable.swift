@@ -1,4 +1,5 @@
 import Foundation
+import Corpus
 import Clock
 import Records
 import Storage
@@ -81,7 +82,7 @@ public struct ComparisonTable {
         var out = "ntng compare — model \(result.model), corpus \(result.corpus), seeds \(result.seeds.map(String.init).joined(separator: " ")), "
             + "profile \(result.profileDescription)\n"
         for section in result.sections {
-            out += "\nbudget \(section.budget)\n"
+            out += "\nbudget \(section.title)\n"
             let rows = [headers] + section.rows.map { cells($0, markdown: false) }
             let widths = headers.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
             for (i, row) in rows.enumerated() {
@@ -112,6 +113,9 @@ public struct ComparisonTable {
             let list = result.estimatedMethods.sorted(by: { $0.key < $1.key }).map { "\($0.key) (plugin \($0.value))" }.joined(separator: ", ")
             lines.append("† charged by estimate (--allow-estimated): the optimizer of \(list) has no calibrated cost in \(result.profileName), so its steps depend on this machine's load and are not reproducible.")
         }
+        if let lines0 = result.referenceLines {
+            lines.append("reference lines on the validation targets: \(lines0.text()). " + referenceVerdict(lines0))
+        }
         if result.seeds.count == 1 {
             lines.append("one seed: no spread and no confidence interval (n/a) — differences of one seed may be noise; use --seeds 3 for intervals.")
         }
@@ -131,13 +135,27 @@ public struct ComparisonTable {
         return lines
     }
 
+    /// Which rows end below the unigram line (mean val loss), per budget: a row above it has not
+    /// shown that it uses context, whatever its rank.
+    func referenceVerdict(_ lines: ReferenceLines) -> String {
+        var above: [String] = []
+        for section in result.sections {
+            for row in section.rows {
+                guard let mean = row.summaries[ComparisonMetric.valLoss.key]?.mean, mean >= lines.unigram else { continue }
+                above.append(result.sections.count > 1 ? "\(result.label(row.method)) at \(section.title)" : result.label(row.method))
+            }
+        }
+        if above.isEmpty { return "Every row's mean val loss is below the unigram line." }
+        return "At or above the unigram line (no use of context shown): \(above.joined(separator: ", "))."
+    }
+
     // MARK: - Markdown
 
     public var markdown: String {
         var out = "## ntng compare: model `\(result.model)`, corpus `\(result.corpus)`, seeds \(result.seeds.map(String.init).joined(separator: ", "))\n\n"
         out += "Profile \(result.profileDescription).\n"
         for section in result.sections {
-            out += "\n### Budget \(section.budget)\n\n"
+            out += "\n### Budget \(section.title)\n\n"
             out += "| " + headers.joined(separator: " | ") + " |\n"
             out += "|" + headers.map { _ in "---" }.joined(separator: "|") + "|\n"
             for row in section.rows {
@@ -151,7 +169,7 @@ public struct ComparisonTable {
     // MARK: - CSV
 
     public var csv: String {
-        var header = ["budget", "budget_rst_s", "method", "finished", "trials"]
+        var header = ["budget", "budget_rst_s", "setting", "method", "finished", "trials"]
         for m in result.metrics { header += ["\(m.key)_mean", "\(m.key)_std", "\(m.key)_n", "\(m.key)_best"] }
         for m in result.metrics {
             header += ["d_\(m.key)_mean", "d_\(m.key)_ci_low", "d_\(m.key)_ci_high", "d_\(m.key)_n", "d_\(m.key)_verdict"]
@@ -161,7 +179,7 @@ public struct ComparisonTable {
         func num(_ x: Double?) -> String { x.map { String($0) } ?? "" }
         for section in result.sections {
             for row in section.rows {
-                var f = [section.budgetText, num(section.budget.amount), row.method, String(row.finishedCount), String(row.outcomes.count)]
+                var f = [section.budgetText, num(section.budget.amount), section.setting, row.method, String(row.finishedCount), String(row.outcomes.count)]
                 for m in result.metrics {
                     let s = row.summaries[m.key]
                     f += [num(s?.mean), num(s?.standardDeviation), String(s?.count ?? 0), row.best.contains(m.key) ? "1" : "0"]
@@ -196,7 +214,7 @@ public struct ComparisonTable {
                     "significant": d.isSignificant, "verdict": d.verdict.rawValue, "per_seed": d.differences] as [String: Any]
         }
         let budgets: [[String: Any]] = result.sections.map { section in
-            ["budget": section.budgetText, "budget_rst_s": section.budget.amount,
+            ["budget": section.budgetText, "budget_rst_s": section.budget.amount, "setting": section.setting,
              "methods": section.rows.map { row -> [String: Any] in
                  var metrics: [String: Any] = [:]
                  for m in result.metrics {
@@ -230,6 +248,7 @@ public struct ComparisonTable {
             "confidence": 0.95, "budgets": budgets,
             "shared_per_seed": ["checked_trials": result.consistencyChecked, "problems": result.consistencyProblems] as [String: Any],
             "failed_trials": result.failedOutcomes.count,
+            "reference_lines": result.referenceLines.map { ["unigram": $0.unigram, "uniform": $0.uniform] as [String: Any] } ?? NSNull(),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)

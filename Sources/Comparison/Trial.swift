@@ -17,6 +17,8 @@ public struct Trial: Sendable, Hashable {
     public var budgetText: String
     public var budget: Budget
     public var seed: UInt64
+    /// Its grid point as `KEY=VALUE, …` (empty without --grid); its settings include the point.
+    public var setting = ""
     /// The settings the trial's run will be started with (threads included; identity ignores them).
     public var settings: RunSettings
     /// `--set` arguments for the child: the comparison's settings minus plugin settings of plugins
@@ -30,7 +32,7 @@ public struct Trial: Sendable, Hashable {
     public var identity: TrialIdentity
 
     /// `lion, 5m RST, seed 1`.
-    public var label: String { "\(row), \(budget), seed \(seed)" }
+    public var label: String { "\(row)\(setting.isEmpty ? "" : " [\(setting)]"), \(budget), seed \(seed)" }
 
     public static func == (a: Trial, b: Trial) -> Bool { a.identity == b.identity && a.settings.threads == b.settings.threads }
     public func hash(into h: inout Hasher) { h.combine(identity) }

@@ -141,6 +141,69 @@ import TensorCore
         #expect(Set(try runner(f, other).plan.trials.map(\.identity)).isDisjoint(with: try runner(f, healthy).plan.trials.map(\.identity)))
     }
 
+    /// `--grid` runs the cross product of its values with the same seeds and budget, a plugin value
+    /// only for the methods that load the plugin (the baseline's trial is the same at every value,
+    /// run once); the table groups by setting with paired statistics per setting; `--eval-every`
+    /// curves and the reference lines reach the table and report.
+    @Test func aGridRunsTheCrossProductGroupedBySetting() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        var r = request(f, methods: ["baseline", "dropping"], seeds: 1)
+        r.grid = ["lr=0.001,0.002", "dropping.gamma_factor=10,100"]
+        r.settings.append("eval-every=50")
+        let runner = try runner(f, r)
+        let plan = runner.plan
+        #expect(plan.settingPoints == ["lr=0.001, dropping.gamma_factor=10", "lr=0.001, dropping.gamma_factor=100",
+                                       "lr=0.002, dropping.gamma_factor=10", "lr=0.002, dropping.gamma_factor=100"])
+        #expect(plan.trials.count == 8)
+        let baseline = plan.trials.filter { $0.method == "baseline" }, dropping = plan.trials.filter { $0.method == "dropping" }
+        #expect(Set(baseline.map { $0.identity }).count == 2 && Set(dropping.map { $0.identity }).count == 4)
+        #expect(baseline.allSatisfy { !$0.setArguments.contains { $0.hasPrefix("dropping.") } })
+        #expect(dropping.first?.settings.hyperparameters.pluginSettings["dropping.gamma_factor"] == "10")
+        #expect(plan.commandLine.contains("--grid lr=0.001,0.002 --grid dropping.gamma_factor=10,100"))
+
+        let outcomes = try runner.run()
+        let errors = outcomes.map { $0.error ?? "" }
+        #expect(outcomes.allSatisfy { $0.isFinished }, "\(errors)")
+        let runIDs = Set(outcomes.compactMap { $0.runID })
+        #expect(runIDs.count == 6, "the baseline ran once per learning rate")
+        let result = try ComparisonSummary(plan: plan, outcomes: outcomes, store: f.store)
+        #expect(result.consistencyProblems.isEmpty, "\(result.consistencyProblems)")
+        #expect(result.sections.map { $0.setting } == plan.settingPoints)
+        for section in result.sections {
+            let row = try #require(section.rows.first { $0.method == "dropping" })
+            #expect(row.finishedCount == 1 && row.differences?["val_loss"]?.summary.count == 1)
+            // Paired with the baseline of its own learning rate.
+            let reference = try #require(section.rows.first { $0.method == "baseline" }?.outcomes.first?.record)
+            #expect(reference.configJSON.contains(section.setting.hasPrefix("lr=0.001") ? "\"peakLearningRate\":0.001" : "\"peakLearningRate\":0.002"))
+        }
+        let lines = try #require(result.referenceLines)
+        #expect(lines.unigram > 0 && lines.unigram < lines.uniform)
+        let text = ComparisonTable(result).render(.text)
+        #expect(text.contains("budget 0.3s RST, lr=0.002, dropping.gamma_factor=100"), "\(text)")
+        #expect(text.contains("reference lines on the validation targets: unigram"), "\(text)")
+        #expect(!text.contains("reference.unigram"), "reference lines are not a metric column")
+        let report = f.directory.appendingPathComponent("grid.html")
+        try ComparisonReport(result: result, store: f.store).write(to: report)
+        let html = try String(contentsOf: report, encoding: .utf8)
+        #expect(html.contains("Validation loss vs RST") && html.contains("unigram ") && html.contains("dropping [lr=0.002, dropping.gamma_factor=10]"))
+
+        // Grids that cannot be compared fairly or are mistyped.
+        func refusedGrid(_ grid: [String], _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            var bad = request(f, methods: ["baseline", "dropping"], seeds: 1)
+            bad.grid = grid
+            planRefusal(f, bad, fragment, sourceLocation: sourceLocation)
+        }
+        refusedGrid(["model.layers=1,2"], "model shape")
+        refusedGrid(["precision=fp32,bf16"], "pin rows")
+        refusedGrid(["lr=0.001,0.001"], "listed twice")
+        refusedGrid(["lr"], "write KEY=v1,v2")
+        refusedGrid(["lr=0.001", "lr=0.002"], "two grids")
+        refusedGrid(["val-sequences=8,16"], "also given with --set")
+        refusedGrid(["lion.beta1=0.9,0.95"], "no method in --methods")
+        refusedGrid(["warmup=abc,1"], "--grid warmup=abc")
+    }
+
     /// `baseline,baseline@bf16` makes the precision a compared variable: the pinned row runs in
     /// bf16 and is charged from the bf16 profile, under the same RST budget; the table names both
     /// profiles and the consistency check accepts exactly that difference.
@@ -203,7 +266,7 @@ import TensorCore
         #expect(budgets.count == 1 && (budgets[0]["methods"] as? [Any])?.count == 5)
         #expect(json["failed_trials"] as? Int == 6)
         let csv = table.render(.csv).split(separator: "\n")
-        #expect(csv.count == 6 && csv[0].hasPrefix("budget,budget_rst_s,method,finished,trials,train_loss_mean"))
+        #expect(csv.count == 6 && csv[0].hasPrefix("budget,budget_rst_s,setting,method,finished,trials,train_loss_mean"))
         let columns = csv[0].split(separator: ",").count
         #expect(csv.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == columns })
         let markdown = table.render(.markdown)

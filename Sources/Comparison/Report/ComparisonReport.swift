@@ -48,7 +48,7 @@ public struct ComparisonReport {
 
         body += "<h2>Results</h2>\n"
         for section in result.sections {
-            body += "<h3>Budget \(esc(section.budget.description))</h3>\n<table>\n<tr>" + table.headers.map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
+            body += "<h3>Budget \(esc(section.title))</h3>\n<table>\n<tr>" + table.headers.map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
             for row in section.rows {
                 let cells = table.cells(row, markdown: false)
                 body += "<tr>" + cells.enumerated().map { i, c in
@@ -86,6 +86,12 @@ public struct ComparisonReport {
             body += "</ul>\n"
         }
 
+        // The unigram line always in view (a curve above it shows no use of context); ln V only
+        // when the curves reach it.
+        let references: [(y: Double, label: String, widen: Bool)] = result.referenceLines.map {
+            [($0.unigram, String(format: "unigram %.3f (validation targets)", $0.unigram), true),
+             ($0.uniform, String(format: "uniform ln V %.3f", $0.uniform), false)]
+        } ?? []
         var chartIndex = 0
         func chart(_ c: SVGChart) -> String {
             var c = c
@@ -115,31 +121,76 @@ public struct ComparisonReport {
                 late += points.filter { $0.x >= section.budget.amount * 0.1 }.map(\.y)
                 series.append(.init(name: row.method, color: color(row.method), points: points))
             }
-            var c = SVGChart(title: "Training loss vs RST, budget \(section.budget)", xLabel: "RST (reference system seconds)",
+            var c = SVGChart(title: "Training loss vs RST, budget \(section.title)", xLabel: "RST (reference system seconds)",
                              yLabel: "training loss (MLM cross-entropy)", series: series)
             if let lo = late.min(), let hi = late.max(), hi > lo { c.yRange = (lo - 0.05 * (hi - lo))...(hi + 0.08 * (hi - lo)) }
             c.xFormat = { $0 <= 0 ? "0" : Budget.formatDuration($0) }
             c.xDomain = 0...section.budget.amount
             c.xIsDuration = true
+            c.references = references
             body += chart(c)
         }
         body += "</div>\n"
 
+        // Validation curves (compare --eval-every): each evaluation of the fixed validation set
+        // against the RST it was taken at.
+        var curves = ""
+        for section in result.sections {
+            var series: [SVGChart.Series] = []
+            for row in section.rows {
+                var perSeed: [[(x: Double, y: Double)]] = []
+                for o in row.outcomes where o.isFinished {
+                    guard let id = o.runID else { continue }
+                    let points = try store.evaluations(runID: id).filter { $0.name == ComparisonMetric.valLoss.key && $0.value.isFinite }
+                        .map { (x: $0.rstSeconds, y: $0.value) }
+                    if points.count > 1 { perSeed.append(points) }
+                }
+                guard !perSeed.isEmpty else { continue }
+                // Seeds evaluate at the same budget fractions: point k is the mean of every seed's k-th.
+                let n = perSeed.map(\.count).min()!, seeds = Double(perSeed.count)
+                let points = (0..<n).map { k in (x: perSeed.map { $0[k].x }.reduce(0, +) / seeds, y: perSeed.map { $0[k].y }.reduce(0, +) / seeds) }
+                series.append(.init(name: row.method, color: color(row.method), points: points, markers: true))
+            }
+            guard !series.isEmpty else { continue }
+            var c = SVGChart(title: "Validation loss vs RST, budget \(section.title)", xLabel: "RST (reference system seconds)",
+                             yLabel: "validation loss", series: series)
+            c.references = references
+            c.xFormat = { $0 <= 0 ? "0" : Budget.formatDuration($0) }
+            c.xDomain = 0...section.budget.amount
+            c.xIsDuration = true
+            curves += chart(c)
+        }
+        if !curves.isEmpty {
+            body += "<h2>Validation loss vs RST</h2>\n<p class=\"caption\">The fixed validation set evaluated during each run (--eval-every; "
+                + "uncharged, full model), mean over the finished seeds of each evaluation.</p>\n<div class=\"charts\">\n" + curves + "</div>\n"
+        }
+
         body += "<h2>Validation loss vs budget</h2>\n<p class=\"caption\">Mean over seeds with ± one sample standard deviation (no bar with one seed).</p>\n<div class=\"charts\">\n"
         var valSeries: [SVGChart.Series] = []
-        for method in result.methods {
-            var points: [(x: Double, y: Double)] = [], errors: [Double] = []
-            for section in result.sections.sorted(by: { $0.budget.amount < $1.budget.amount }) {
-                guard let row = section.rows.first(where: { $0.method == method }),
-                      let s = row.summaries[ComparisonMetric.valLoss.key], let mean = s.mean else { continue }
-                points.append((section.budget.amount, mean))
-                errors.append(s.standardDeviation ?? 0)
+        // One series per method and grid point (a grid's other points dashed).
+        var settings: [String] = []
+        for section in result.sections where !settings.contains(section.setting) { settings.append(section.setting) }
+        for (k, setting) in settings.enumerated() {
+            for method in result.methods {
+                var points: [(x: Double, y: Double)] = [], errors: [Double] = []
+                for section in result.sections.filter({ $0.setting == setting }).sorted(by: { $0.budget.amount < $1.budget.amount }) {
+                    guard let row = section.rows.first(where: { $0.method == method }),
+                          let s = row.summaries[ComparisonMetric.valLoss.key], let mean = s.mean else { continue }
+                    points.append((section.budget.amount, mean))
+                    errors.append(s.standardDeviation ?? 0)
+                }
+                if !points.isEmpty {
+                    valSeries.append(.init(name: setting.isEmpty ? method : "\(method) [\(setting)]", color: color(method), points: points,
+                                           errors: errors, markers: true, dashed: k % 2 == 1))
+                }
             }
-            if !points.isEmpty { valSeries.append(.init(name: method, color: color(method), points: points, errors: errors, markers: true)) }
         }
         var valChart = SVGChart(title: "Validation loss vs budget", xLabel: "budget (RST)", yLabel: "validation loss", series: valSeries)
-        valChart.xTicks = result.sections.map { ($0.budget.amount, Budget.formatDuration($0.budget.amount)) }
-        if result.sections.count == 1, let only = result.sections.first {
+        valChart.references = references
+        var budgets: [Budget] = []
+        for section in result.sections where !budgets.contains(section.budget) { budgets.append(section.budget) }
+        valChart.xTicks = budgets.map { ($0.amount, Budget.formatDuration($0.amount)) }
+        if budgets.count == 1, let only = result.sections.first {
             // One budget: spread the methods sideways so their bars do not overlap.
             let n = Double(max(valSeries.count, 1))
             for i in valSeries.indices {
