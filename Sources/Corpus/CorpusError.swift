@@ -17,7 +17,7 @@ public enum CorpusError: Error, LocalizedError, CustomStringConvertible, Equatab
     case corruptPreparedData(path: String, reason: String)
     case invalidParameter(String)
     case epochExceeded(requestedBatches: Int, batchesPerEpoch: Int, batchSize: Int, sequenceLength: Int,
-                       trainingSequences: Int)
+                       trainingSequences: Int, epochs: Int = 1)
 
     public var description: String {
         switch self {
@@ -51,11 +51,17 @@ public enum CorpusError: Error, LocalizedError, CustomStringConvertible, Equatab
             return "Prepared data at \(path) is damaged (\(reason)). Delete that folder and run `ntng data prepare` again."
         case let .invalidParameter(message):
             return message
-        case let .epochExceeded(requested, perEpoch, batchSize, sequenceLength, sequences):
+        case let .epochExceeded(requested, perEpoch, batchSize, sequenceLength, sequences, epochs):
+            let needed = (requested + perEpoch - 1) / max(perEpoch, 1)
+            if epochs > 1 {
+                return "This run needs \(requested) batches of \(batchSize) sequences of \(sequenceLength) tokens, but \(epochs) epochs "
+                    + "of the training split's \(sequences) sequences hold only \(epochs * perEpoch) batches. Allow more "
+                    + "(--set epochs=\(needed)), use a larger corpus, or a smaller budget."
+            }
             return "This run needs \(requested) batches of \(batchSize) sequences of \(sequenceLength) tokens, but the "
-                + "training split holds only \(sequences) sequences = \(perEpoch) batches (one epoch), and ntng never "
+                + "training split holds only \(sequences) sequences = \(perEpoch) batches (one epoch), and by default ntng never "
                 + "repeats an example within a run. Use a larger corpus (e.g. --corpus all), a smaller budget, "
-                + "or a smaller batch size or sequence length."
+                + "a smaller batch size or sequence length, or allow repeats with --set epochs=\(needed) (recorded with the run)."
         }
     }
 

@@ -45,6 +45,10 @@ public enum StreamPart: String, Sendable, Codable, CaseIterable {
 /// ids (Fisher–Yates driven by SplitMix64), cut into batches. It is a pure function of
 /// (seed, number of examples, part, proxy split), never repeats an example within the epoch, and
 /// drops the final incomplete batch.
+///
+/// A stream of several epochs (an explicit run setting, Appendix D.2's regime) follows epoch 0's
+/// permutation with one fresh permutation per further epoch, a pure function of (seed, epoch);
+/// epoch 0 is the one-epoch stream, unchanged.
 public struct ExampleStream: Sendable {
     /// Sequences in the split (ids are 0 ..< exampleCount); the stream may draw from a part of them.
     public let exampleCount: Int
@@ -53,11 +57,18 @@ public struct ExampleStream: Sendable {
     /// Which ids the stream draws from, and the hold-out rule that defines them.
     public let part: StreamPart
     public let proxySplit: ProxySplit
+    /// Passes over the examples the stream may make (1: never repeats an example).
+    public let epochs: Int
     private let order: [UInt32]
+    /// The permutations of epochs 1 ..< epochs (epoch 0's is `order`).
+    private let laterOrders: [[UInt32]]
 
     /// A stream over the ids of `part` (default: every id, as before the proxy split existed).
-    public init(exampleCount: Int, batchSize: Int, seed: UInt64, part: StreamPart = .all, proxySplit: ProxySplit = .standard) throws {
+    public init(exampleCount: Int, batchSize: Int, seed: UInt64, part: StreamPart = .all, proxySplit: ProxySplit = .standard,
+                epochs: Int = 1) throws {
         guard batchSize >= 1 else { throw CorpusError.invalidParameter("The batch size must be at least 1 (got \(batchSize)).") }
+        guard epochs >= 1, epochs <= 10_000 else { throw CorpusError.invalidParameter("The number of epochs must be in 1...10000 (got \(epochs)).") }
+        self.epochs = epochs
         guard exampleCount >= 0, exampleCount <= Int(UInt32.max) else { throw CorpusError.invalidParameter("Too many examples: \(exampleCount).") }
         self.exampleCount = exampleCount
         self.batchSize = batchSize
@@ -77,7 +88,19 @@ public struct ExampleStream: Sendable {
             order.reserveCapacity(wantProxy ? exampleCount / 4 : exampleCount)
             for k in 0..<exampleCount where proxySplit.isProxy(UInt64(k)) == wantProxy { order.append(UInt32(k)) }
         }
-        var rng = CorpusRandom(seed: seed, key: 0x5354_5245_414D)  // "STREAM"
+        let ids = order
+        Self.shuffle(&order, CorpusRandom(seed: seed, key: 0x5354_5245_414D))  // "STREAM"
+        self.order = order
+        laterOrders = (1 ..< epochs).map { epoch in
+            var again = ids
+            Self.shuffle(&again, CorpusRandom(seed: seed, key: 0x5354_5245_414D ^ (UInt64(epoch) << 48)))
+            return again
+        }
+    }
+
+    /// Fisher–Yates with `rng`.
+    private static func shuffle(_ order: inout [UInt32], _ rng: CorpusRandom) {
+        var rng = rng
         order.withUnsafeMutableBufferPointer { o in
             var k = o.count - 1
             while k > 0 {
@@ -86,7 +109,6 @@ public struct ExampleStream: Sendable {
                 k -= 1
             }
         }
-        self.order = order
     }
 
     /// Sequences the stream draws from (all of the split, or one side of the proxy split).
@@ -95,28 +117,43 @@ public struct ExampleStream: Sendable {
     /// Whole batches in one epoch (one pass over the examples without repetition).
     public var batchesPerEpoch: Int { order.count / batchSize }
 
-    /// Throws a message telling the user what to do when a run needs more than one epoch.
+    /// Whole batches over all the stream's epochs.
+    public var batchesAvailable: Int { batchesPerEpoch * epochs }
+
+    /// Throws a message telling the user what to do when a run needs more than its epochs hold.
     public func requireBatches(_ batches: Int, sequenceLength: Int) throws {
-        if batches > batchesPerEpoch {
+        if batches > batchesAvailable {
             throw CorpusError.epochExceeded(requestedBatches: batches, batchesPerEpoch: batchesPerEpoch, batchSize: batchSize,
-                                            sequenceLength: sequenceLength, trainingSequences: order.count)
+                                            sequenceLength: sequenceLength, trainingSequences: order.count, epochs: epochs)
         }
     }
 
-    /// The example ids of batch `index` (0 ..< batchesPerEpoch).
+    /// The example ids of batch `index` (0 ..< batchesAvailable).
     public func exampleIds(forBatch index: Int) -> [UInt64] {
-        precondition(index >= 0 && index < batchesPerEpoch, "batch \(index) is outside the epoch (0..<\(batchesPerEpoch))")
-        return order[(index * batchSize)..<((index + 1) * batchSize)].map { UInt64($0) }
+        precondition(index >= 0 && index < batchesAvailable, "batch \(index) is outside the stream (0..<\(batchesAvailable))")
+        return (0..<batchSize).map { UInt64(exampleId(batch: index, slot: $0)) }
     }
+
+    /// Positions the stream holds: all of one epoch (its incomplete last batch included), or the
+    /// whole batches of every epoch of a multi-epoch stream.
+    public var positionCount: Int { epochs == 1 ? order.count : batchesAvailable * batchSize }
 
     /// The example ids at stream positions `range` (a prefix of the stream is what the first
     /// steps of a run draw, whatever their batch size).
     public func exampleIds(positions range: Range<Int>) -> [UInt64] {
-        precondition(range.lowerBound >= 0 && range.upperBound <= order.count, "positions \(range) are outside the stream (0..<\(order.count))")
-        return order[range].map { UInt64($0) }
+        precondition(range.lowerBound >= 0 && range.upperBound <= positionCount, "positions \(range) are outside the stream (0..<\(positionCount))")
+        return range.map { UInt64(id(atPosition: $0)) }
+    }
+
+    /// The id at a stream position: epoch 0 is `order`, later epochs follow in whole batches.
+    @inline(__always)
+    private func id(atPosition p: Int) -> UInt32 {
+        let perEpoch = batchesPerEpoch * batchSize
+        if epochs == 1 || p < perEpoch { return order[p] }
+        return laterOrders[p / perEpoch - 1][p % perEpoch]
     }
 
     /// Position-wise access without allocation (for the hot path).
     @inline(__always)
-    func exampleId(batch: Int, slot: Int) -> Int { Int(order[batch * batchSize + slot]) }
+    func exampleId(batch: Int, slot: Int) -> Int { Int(id(atPosition: batch * batchSize + slot)) }
 }

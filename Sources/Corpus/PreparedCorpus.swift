@@ -90,14 +90,15 @@ public final class MLMBatchSource: @unchecked Sendable {
     public var proxySplit: ProxySplit { stream.proxySplit }
 
     public init(corpus: PreparedCorpus, sequenceLength: Int, batchSize: Int, seed: UInt64,
-                part: StreamPart = .training, proxySplit: ProxySplit = .standard) throws {
+                part: StreamPart = .training, proxySplit: ProxySplit = .standard, epochs: Int = 1) throws {
         self.corpus = corpus
         self.sequenceLength = sequenceLength
         self.batchSize = batchSize
         self.seed = seed
         training = try PackedSequences(split: corpus.train, sequenceLength: sequenceLength)
         validation = try PackedSequences(split: corpus.validation, sequenceLength: sequenceLength)
-        stream = try ExampleStream(exampleCount: training.count, batchSize: batchSize, seed: seed, part: part, proxySplit: proxySplit)
+        stream = try ExampleStream(exampleCount: training.count, batchSize: batchSize, seed: seed, part: part, proxySplit: proxySplit,
+                                   epochs: epochs)
         masking = MLMMasking(vocabSize: corpus.vocabSize, seed: seed)
     }
 

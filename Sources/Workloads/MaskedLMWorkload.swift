@@ -61,8 +61,8 @@ public final class MaskedLMWorkload: Workload {
 
     public func resize(to plan: [LayerSource], seed: UInt64) throws { try model.resize(to: plan, seed: seed) }
 
-    public func trainingBatches(corpus: PreparedCorpus, seed: UInt64) throws -> any CorpusBatches {
-        try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: seed)
+    public func trainingBatches(corpus: PreparedCorpus, seed: UInt64, epochs: Int) throws -> any CorpusBatches {
+        try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: seed, epochs: epochs)
     }
 
     public func syntheticBatches(seed: UInt64, firstID: UInt64) -> any TrainingBatches {

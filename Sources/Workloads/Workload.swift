@@ -46,8 +46,9 @@ public protocol Workload: AnyObject {
     /// Rebuilds the resizable stack with one layer per entry of `plan` (layer stacking).
     func resize(to plan: [LayerSource], seed: UInt64) throws
 
-    /// The seeded stream of training micro-batches of `corpus` and its validation set.
-    func trainingBatches(corpus: PreparedCorpus, seed: UInt64) throws -> any CorpusBatches
+    /// The seeded stream of training micro-batches of `corpus` (over `epochs` passes) and its
+    /// validation set.
+    func trainingBatches(corpus: PreparedCorpus, seed: UInt64, epochs: Int) throws -> any CorpusBatches
     /// An endless stream of synthetic, learnable micro-batches (`ntng plugin check`, `ntng bench`),
     /// row ids counting up from `firstID`.
     func syntheticBatches(seed: UInt64, firstID: UInt64) -> any TrainingBatches
@@ -60,6 +61,11 @@ public protocol Workload: AnyObject {
 }
 
 extension Workload {
+    /// One epoch of the seeded stream of training micro-batches of `corpus`.
+    public func trainingBatches(corpus: PreparedCorpus, seed: UInt64) throws -> any CorpusBatches {
+        try trainingBatches(corpus: corpus, seed: seed, epochs: 1)
+    }
+
     /// Forward and backward without method controls.
     @discardableResult
     public func forwardBackward(_ batch: any TrainingBatch, activeLayers: [Int]?, targets: LossTargets, gradientScale: Float) -> PassLoss {

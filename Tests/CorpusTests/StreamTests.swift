@@ -39,4 +39,38 @@ import Testing
         }
         #expect(throws: CorpusError.self) { try ExampleStream(exampleCount: 10, batchSize: 0, seed: 1) }
     }
+
+    @Test func aMultiEpochStreamStartsWithTheOneEpochStreamAndReshufflesEachEpoch() throws {
+        let one = try ExampleStream(exampleCount: 1003, batchSize: 10, seed: 7, part: .training)
+        let three = try ExampleStream(exampleCount: 1003, batchSize: 10, seed: 7, part: .training, epochs: 3)
+        let perEpoch = one.batchesPerEpoch
+        #expect(three.batchesAvailable == 3 * perEpoch && three.batchesPerEpoch == perEpoch)
+        let epochs = (0..<3).map { e in (0..<perEpoch).flatMap { three.exampleIds(forBatch: e * perEpoch + $0) } }
+        // Epoch 0 is the one-epoch stream, bit for bit (runs without repeats are unchanged).
+        #expect(epochs[0] == (0..<perEpoch).flatMap { one.exampleIds(forBatch: $0) })
+        // Every epoch is a repeat-free draw of the same examples, in its own order.
+        let all = Set(one.exampleIds(positions: 0..<one.count))
+        for e in 0..<3 { #expect(Set(epochs[e]).count == epochs[e].count && Set(epochs[e]).isSubset(of: all)) }
+        #expect(epochs[1] != epochs[0] && epochs[2] != epochs[1])
+        #expect(three.exampleIds(positions: 0..<three.positionCount) == epochs.flatMap { $0 })
+        // A pure function of (seed, epoch).
+        let again = try ExampleStream(exampleCount: 1003, batchSize: 10, seed: 7, part: .training, epochs: 2)
+        #expect((0..<perEpoch).flatMap { again.exampleIds(forBatch: perEpoch + $0) } == epochs[1])
+
+        // Beyond the allowed epochs the run is refused, with the setting that allows more.
+        #expect(throws: Never.self) { try three.requireBatches(3 * perEpoch, sequenceLength: 128) }
+        do {
+            try one.requireBatches(perEpoch + 1, sequenceLength: 128)
+            Issue.record("a second epoch must be refused by default")
+        } catch let error as CorpusError {
+            #expect(error.description.contains("--set epochs=2"), "\(error)")
+        }
+        do {
+            try three.requireBatches(3 * perEpoch + 1, sequenceLength: 128)
+            Issue.record("a fourth epoch must be refused")
+        } catch let error as CorpusError {
+            #expect(error.description.contains("3 epochs") && error.description.contains("--set epochs=4"), "\(error)")
+        }
+        #expect(throws: CorpusError.self) { try ExampleStream(exampleCount: 10, batchSize: 1, seed: 1, epochs: 0) }
+    }
 }

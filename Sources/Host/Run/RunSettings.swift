@@ -127,6 +127,10 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     /// The matrix products' precision (`--set precision=bf16`); nil is fp32, as in every run
     /// recorded before the choice. bf16 computes with oneDNN.
     public var precision: Precision?
+    /// Passes over the training split a run may make (`--set epochs=N`); nil is 1, as in every run
+    /// recorded before repeats were allowed: no example is seen twice. Later epochs reshuffle
+    /// (a pure function of seed and epoch) and keep each example's masks.
+    public var epochs: Int?
 
     /// Records the library a new run computes with when none was asked for: oneDNN for bf16,
     /// else ``MatrixLibrary/preferred`` on this machine. Stored settings that never had one keep
@@ -153,7 +157,7 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
 
     public static let keys = [
         "lr", "warmup", "batch", "micro-batch", "clip", "beta1", "beta2", "eps", "wd", "decay-all",
-        "eval-every", "checkpoint-every", "val-sequences", "rms-scaling", "backend", "precision",
+        "eval-every", "checkpoint-every", "val-sequences", "rms-scaling", "backend", "precision", "epochs",
     ]
 
     mutating func apply(key: String, value: String) throws {
@@ -201,6 +205,9 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
         case "eval-every": evaluateEveryPercent = try percent()
         case "checkpoint-every": checkpointEveryPercent = try percent()
         case "val-sequences": validationSequences = try positiveInt(atMost: 1 << 16)
+        case "epochs":
+            let n = try positiveInt(atMost: 10_000)
+            epochs = n == 1 ? nil : n
         case "backend":
             guard let library = MatrixLibrary(rawValue: value) else {
                 throw RunSettingsError.badValue(key: key, value: value, expected: MatrixLibrary.allCases.map(\.rawValue).joined(separator: " or "))
