@@ -94,8 +94,8 @@ static const ntng_config_key key_proxy_budget = {
     .struct_size = sizeof(ntng_config_key),
     .type = NTNG_CONFIG_STRING,
     .key = "proxy_budget",
-    .default_value = "5m",
-    .help = "RST budget of the proxy model's training when the host prepares the table (amortised, not charged)",
+    .default_value = "run",
+    .help = "RST budget of the proxy model's training when the host prepares the table (amortised, not charged); run = the run's own budget",
 };
 static const ntng_config_key key_pool = {
     .struct_size = sizeof(ntng_config_key),
@@ -384,7 +384,7 @@ static const ntng_descriptor descriptor = {
     .abi_minor = NTNG_ABI_MINOR,
     .id = "rho",
     .name = "RHO-LOSS",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "trains on the mega-batch rows with the largest training minus irreducible loss (Mindermann et al. 2022)",
     .config_keys = config_keys,
     .hooks = &hooks,

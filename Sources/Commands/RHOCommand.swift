@@ -54,7 +54,7 @@ struct RHOCommand: ParsableCommand {
     /// `ntng rho prepare`
     struct Prepare: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Train the proxy model and write $NTNG_HOME/rho/<corpus>/<model>/seed-<S>/ (losses.f32, proxy.safetensors, manifest.json).")
+            abstract: "Train the proxy model and write $NTNG_HOME/rho/<corpus>/<model>/seed-<S>/proxy-<budget>/ (losses.f32, proxy.safetensors, manifest.json).")
 
         @OptionGroup var options: Options
         @OptionGroup var compute: ThreadOptions

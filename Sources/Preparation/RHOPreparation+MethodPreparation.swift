@@ -23,7 +23,8 @@ extension RHOPreparation: MethodPreparation {
     /// extended when its run prepares).
     public static func preparationArguments(for settings: RunSettings, library: PluginLibrary, reachBudget: Budget,
                                             profile: String?, dataDirectory: String?, hostSettings: [String]) -> [String]? {
-        let proxyBudget = pluginSetting("proxy_budget", of: library, in: settings) ?? "5m"
+        let proxyBudget = ((try? Self.proxyBudget(pluginSetting("proxy_budget", of: library, in: settings), run: settings.budget))
+                           ?? settings.budget).amount.description + "s"
         var a = ["rho", "prepare", "--corpus", settings.corpus, "--model", settings.model, "--seed", String(settings.seed),
                  "--proxy-budget", proxyBudget, "--threads", String(settings.threads),
                  "--budget", "\(reachBudget.amount)s", "--pool-factor", String(poolFactor(library, in: settings))]

@@ -71,10 +71,11 @@ public enum RHOPreparation {
         }
     }
 
-    /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/`.
+    /// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/proxy-<budget>/`.
     public static func directory(for request: Request, home: URL = NTNGHome.directory()) -> URL {
         home.appendingPathComponent("rho").appendingPathComponent(DataPreparer.corpusName(for: request.corpus))
             .appendingPathComponent(request.modelKey).appendingPathComponent("seed-\(request.seed)")
+            .appendingPathComponent(String(format: "proxy-%gs", request.proxyBudget.amount))
     }
 
     // MARK: - The hook `ntng run` calls
@@ -105,8 +106,7 @@ public enum RHOPreparation {
                             reachBudget: Budget?, home: URL = NTNGHome.directory(), log: (String) -> Void) throws -> RHOTable {
         func spellings(_ key: String) -> [String] { library.settingPrefixes.map { "\($0).\(key)" } + [key] }
         func setting(_ key: String) -> String? { pluginSetting(key, of: library, in: settings) }
-        let budgetText = setting("proxy_budget") ?? "5m"
-        var request = Request(run: settings, proxyBudget: try Budget.parse(budgetText, kind: .rst), profile: profile)
+        var request = Request(run: settings, proxyBudget: try proxyBudget(setting("proxy_budget"), run: settings.budget), profile: profile)
         var reachSettings = settings
         if let reachBudget { reachSettings.budget = reachBudget }
         request.coverage = try streamReach(of: reachSettings, poolFactor: poolFactor(library, in: settings), data: data, profile: profile)
@@ -310,6 +310,18 @@ extension RHOPreparation {
         for spelling in library.settingPrefixes.map({ "\($0).\(key)" }) + [key] { if let v = given[spelling] { return v } }
         return library.descriptor.configKeys.first { $0.key == key }?.defaultValue
     }
+
+    /// The proxy's training budget: the run's own RST budget unless `proxy_budget` names one
+    /// (the paper trains the irreducible-loss model for the budget of the runs it serves; a
+    /// fixed 5 minutes made a 20-second run wait 15 minutes for its proxy). A run budgeted in
+    /// steps gets the 5-minute proxy of earlier versions.
+    public static func proxyBudget(_ setting: String?, run budget: Budget) throws -> Budget {
+        if let setting, setting != defaultProxyBudget { return try Budget.parse(setting, kind: .rst) }
+        return budget.kind == .rst ? budget : try Budget.parse("5m", kind: .rst)
+    }
+
+    /// The `proxy_budget` value that means "the run's budget" (the plugin's declared default).
+    public static let defaultProxyBudget = "run"
 
     /// The RHO plugin's pool factor under the run's settings.
     static func poolFactor(_ library: PluginLibrary, in settings: RunSettings) -> Int {

@@ -8,7 +8,7 @@ import Host
 import Workloads
 
 /// One prepared RHO-LOSS irreducible-loss table: the folder
-/// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/` with
+/// `$NTNG_HOME/rho/<corpus>/<model>/seed-<S>/proxy-<budget>/` with
 ///
 /// - `losses.f32`: little-endian float32 per training example id (`0 ..< trainingSequences`), the
 ///   proxy model's mean cross-entropy over the sequence's masked tokens, masked exactly as the

@@ -7,6 +7,7 @@ import TestSupport
 import TrainingFixtures
 @testable import Host
 import Storage
+import Clock
 @testable import Preparation
 @testable import PluginHost
 
@@ -62,7 +63,7 @@ import Storage
         // The folder, the files and their hashes.
         let request = RHOPreparation.Request(run: settings, proxyBudget: try .parse("0.2s"), profile: f.profilePath)
         #expect(table.directory.standardizedFileURL.path == RHOPreparation.directory(for: request, home: home).standardizedFileURL.path)
-        #expect(table.directory.path.hasSuffix("/tiny/seed-0"))
+        #expect(table.directory.path.hasSuffix("/tiny/seed-0/proxy-0.2s"))
         #expect(try SHA256Digest.hex(ofFileAt: table.tableURL.path) == table.manifest.tableSHA256)
         #expect(try SHA256Digest.hex(ofFileAt: table.proxyURL.path) == table.manifest.proxySHA256)
         #expect(settings.hyperparameters.pluginSettings["rho.table"] == table.tableURL.path)
@@ -103,7 +104,7 @@ import Storage
         let other = proxy.model.forward(MaskedLMBatch(examples: [otherSeed.trainingExample(id: UInt64(id))], sequenceLength: config.sequenceLength))
         #expect(abs(other.mean - Double(losses[id])) > 1e-6)
 
-        // Found, not trained again; a request with another proxy budget is refused, not replaced.
+        // Found, not trained again; another proxy budget gets a table of its own beside it.
         var again = try f.settings(budget: "0.3s")
         again.method = settings.method
         try again.apply(setting: "proxy_budget=0.2s")  // a bare key reaches the plugin settings too
@@ -114,7 +115,15 @@ import Storage
         var otherBudget = try f.settings(budget: "0.3s")
         otherBudget.method = settings.method
         try otherBudget.apply(setting: "rho.proxy_budget=0.1s")
-        #expect(throws: RHOError.self) { try RHOPreparation.ensureTable(for: &otherBudget, data: f.data, profile: f.profilePath, home: home) { _ in } }
+        let otherTable = try #require(try RHOPreparation.ensureTable(for: &otherBudget, data: f.data, profile: f.profilePath, home: home) { _ in })
+        #expect(otherTable.manifest.proxyBudget == (try Budget.parse("0.1s")) && otherTable.directory != table.directory)
+        #expect(try RHOTable.open(table.directory).manifest == table.manifest)
+        // Without proxy_budget the proxy trains for the run's own budget.
+        var ownBudget = try f.settings(budget: "0.25s")
+        ownBudget.method = settings.method
+        let own = try #require(try RHOPreparation.ensureTable(for: &ownBudget, data: f.data, profile: f.profilePath, home: home) { _ in })
+        #expect(own.manifest.proxyBudget == (try Budget.parse("0.25s")))
+        #expect(try RHOPreparation.proxyBudget(nil, run: .steps(10)) == (try Budget.parse("5m")))
         // … and so is one whose proxy would have been trained with another recipe.
         var otherRecipe = try f.settings(budget: "0.3s", ["rho.proxy_budget=0.2s", "lr=5e-4"])
         otherRecipe.method = settings.method
