@@ -15,6 +15,11 @@
  * filled_rows). Candidates that passed beyond n_select are dropped, as the pool does not carry
  * over to the next step.
  *
+ * mode=accumulate is Algorithm 3's accumulate-until-full: every trained row passed. Chunks are
+ * never larger than the rows still missing, so no passer is left over (nothing scored is wasted,
+ * as when Algorithm 3 carries surplus to the next update), the pool is larger (pool_factor 0 =
+ * auto: 8 x batch instead of 3 x) and fill-up happens only when even that pool runs out (logged).
+ *
  * C11 against ntng_plugin.h only. State: the history, saved with save_state. */
 #include <math.h>
 #include <stdint.h>
@@ -33,6 +38,7 @@ typedef struct sb {
 
   /* Config. */
   double beta;
+  int accumulate; /* mode=accumulate: Algorithm 3, batches only of passers */
   int32_t pool_factor;
   int32_t chunk;     /* rows per scoring call; 0 = adaptive */
   int32_t capacity;  /* history length */
@@ -130,8 +136,15 @@ static const ntng_config_key key_pool = {
     .struct_size = sizeof(ntng_config_key),
     .type = NTNG_CONFIG_INT,
     .key = "pool_factor",
-    .default_value = "3",
-    .help = "candidate pool per step as a multiple of the batch (1..64); ~(1+beta) are needed on average",
+    .default_value = "0",
+    .help = "candidate pool per step as a multiple of the batch (1..64; 0 = auto: 3 in pool mode, 8 in accumulate mode); ~(1+beta) are needed on average",
+};
+static const ntng_config_key key_mode = {
+    .struct_size = sizeof(ntng_config_key),
+    .type = NTNG_CONFIG_STRING,
+    .key = "mode",
+    .default_value = "pool",
+    .help = "pool: score lazily, fill up from the best-ranked if too few pass; accumulate: Algorithm 3, score until the batch is full of passers",
 };
 static const ntng_config_key key_chunk = {
     .struct_size = sizeof(ntng_config_key),
@@ -140,7 +153,7 @@ static const ntng_config_key key_chunk = {
     .default_value = "0",
     .help = "rows scored per per_example_loss call; 0 = adaptive: ceil(missing x (1+beta)) rows",
 };
-static const ntng_config_key *const config_keys[] = {&key_beta, &key_history, &key_pool, &key_chunk, NULL};
+static const ntng_config_key *const config_keys[] = {&key_beta, &key_history, &key_pool, &key_chunk, &key_mode, NULL};
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
@@ -162,18 +175,26 @@ static ntng_status create(const ntng_host *h, void **out_self) {
   probe.h = h;
   int64_t history = 0, pool = 0, chunk = 0;
   double beta = 0;
+  char mode[32] = {0};
+  uint64_t mode_length = 0;
   if (h->config_double(h, "beta", &beta) != NTNG_OK || h->config_int(h, "history", &history) != NTNG_OK ||
-      h->config_int(h, "pool_factor", &pool) != NTNG_OK || h->config_int(h, "chunk", &chunk) != NTNG_OK)
+      h->config_int(h, "pool_factor", &pool) != NTNG_OK || h->config_int(h, "chunk", &chunk) != NTNG_OK ||
+      h->config_string(h, "mode", mode, sizeof mode, &mode_length) != NTNG_OK)
     return fail(&probe, NTNG_E_INTERNAL, "selective backprop: cannot read its config");
+  int accumulate = strcmp(mode, "accumulate") == 0;
+  if (!accumulate && strcmp(mode, "pool") != 0)
+    return fail(&probe, NTNG_E_INVALID, "mode must be pool (lazy scoring with fill-up) or accumulate (Algorithm 3: only passers)");
+  if (pool == 0) pool = accumulate ? 8 : 3;
   if (!(beta >= 0) || !isfinite(beta)) return fail(&probe, NTNG_E_INVALID, "beta must be a finite number >= 0");
   if (history < 1 || history > 100000000) return fail(&probe, NTNG_E_INVALID, "history must be in 1..100000000");
-  if (pool < 1 || pool > 64) return fail(&probe, NTNG_E_INVALID, "pool_factor must be in 1..64");
+  if (pool < 1 || pool > 64) return fail(&probe, NTNG_E_INVALID, "pool_factor must be in 1..64 (0 = auto)");
   if (chunk < 0 || chunk > 1000000) return fail(&probe, NTNG_E_INVALID, "chunk must be in 0..1000000 (0 = adaptive)");
 
   sb *p = (sb *)calloc(1, sizeof *p);
   if (!p) return fail(&probe, NTNG_E_NO_MEMORY, "selective backprop: out of memory");
   p->h = h;
   p->beta = beta;
+  p->accumulate = accumulate;
   p->capacity = (int32_t)history;
   p->pool_factor = (int32_t)pool;
   p->chunk = (int32_t)chunk;
@@ -195,9 +216,10 @@ static ntng_status on_run_start(void *self, const ntng_step_info *s) {
   (void)s;
   char line[256];
   snprintf(line, sizeof line,
-           "selective backprop: keep probability CDF^%g against the last %d losses (per-token means), pool %d x batch, "
+           "selective backprop (%s mode): keep probability CDF^%g against the last %d losses (per-token means), pool %d x batch, "
            "scoring %s; scoring passes are charged as scoring",
-           p->beta, (int)p->capacity, (int)p->pool_factor, p->chunk > 0 ? "in fixed chunks" : "lazily in adaptive chunks");
+           p->accumulate ? "accumulate" : "pool", p->beta, (int)p->capacity, (int)p->pool_factor,
+           p->accumulate ? "until the batch is full of passers" : p->chunk > 0 ? "in fixed chunks" : "lazily in adaptive chunks");
   p->h->log(p->h, NTNG_LOG_INFO, line);
   return NTNG_OK;
 }
@@ -213,6 +235,12 @@ static ntng_status on_run_end(void *self, const ntng_step_info *s) {
            p->scored ? 100.0 * (double)p->passed / (double)p->scored : 0.0, 100.0 / (1.0 + p->beta),
            (unsigned long long)p->fill_steps, (unsigned long long)p->filled_rows);
   p->h->log(p->h, NTNG_LOG_INFO, line);
+  if (p->accumulate && p->fill_steps > 0) {
+    snprintf(line, sizeof line,
+             "selective backprop: accumulate mode ran out of its %d x batch pool in %llu steps and filled up; raise pool_factor",
+             (int)p->pool_factor, (unsigned long long)p->fill_steps);
+    p->h->log(p->h, NTNG_LOG_WARNING, line);
+  }
   return NTNG_OK;
 }
 
@@ -233,6 +261,8 @@ static ntng_status select_batch(void *self, const ntng_step_info *s, const ntng_
   while (passed < need && scored < n) {
     int32_t missing = need - passed;
     int64_t size = p->chunk > 0 ? p->chunk : (int64_t)ceil((double)missing * (1.0 + p->beta));
+    /* Accumulate: at most the missing rows, so every passer scored is trained on. */
+    if (p->accumulate && size > missing) size = missing;
     if (size < 1) size = 1;
     if (size > n - scored) size = n - scored;
     for (int32_t i = 0; i < size; i++) p->rows[scored + i] = scored + i;
@@ -346,7 +376,7 @@ static const ntng_descriptor descriptor = {
     .abi_minor = NTNG_ABI_MINOR,
     .id = "selective-backprop",
     .name = "Selective backprop",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "keeps each scored candidate with probability CDF^beta of its loss in a 5000-loss history (Jiang et al. 2019)",
     .config_keys = config_keys,
     .hooks = &hooks,

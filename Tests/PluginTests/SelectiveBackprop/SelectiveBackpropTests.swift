@@ -119,6 +119,34 @@ import Testing
         #expect(fillSteps > 20, "falling losses should force fill-ups (\(fillSteps) steps)")
     }
 
+    /// mode=accumulate (Algorithm 3): every trained row passed, no passer is scored and left over,
+    /// and the auto pool is 8× the batch; on i.i.d. losses the pass rate is still 1/(1+β) and no
+    /// step needs fill-up. Under falling losses it scores deeper into its pool than the default
+    /// mode before filling up.
+    @Test func accumulateModeTrainsOnlyOnPassersAndWastesNoScoredPasser() throws {
+        let services = try selectionTestHost()
+        let stack = try openStack(services, ["mode": "accumulate"])
+        #expect(stack.poolFactor == 8)
+        var passed = 0, scored = 0
+        for step in 0..<200 {
+            let out = try select(stack, services, step: step, loss: Self.iidLoss(step: step))
+            #expect(out.passed == Self.batch && out.filled == 0, "step \(step): \(out.passed) passed, \(out.filled) filled")
+            passed += out.passed
+            scored += out.scoredRows.count
+        }
+        #expect(abs(Double(passed) / Double(scored) - 0.5) < 0.02)
+        // The default mode on the same stream drops surplus passers of its last chunk.
+        let pooled = try openStack(services)
+        #expect(pooled.poolFactor == 3)
+        var surplus = 0
+        for step in 0..<200 {
+            let out = try select(pooled, services, step: step, loss: Self.iidLoss(step: step))
+            surplus += max(0, out.passed - Self.batch)
+        }
+        #expect(surplus > 0)
+        expectPluginError(["mode must be pool"]) { _ = try openStack(services, ["mode": "until-full"]) }
+    }
+
     /// The history is plugin state: a stack restored from a checkpoint selects exactly as the
     /// original continues to, and differently from a fresh stack without history.
     @Test func historySurvivesSaveAndLoad() throws {
