@@ -8,12 +8,19 @@ import Workloads
 
 /// Measures a reference profile on this machine: the cost of every unit of work the host charges,
 /// for each number of active layers, with warm-up and medians over repetitions.
+///
+/// A measurement is repeated `repetitions` times and, while its spread (interquartile range over
+/// median) stays above ``targetSpread``, up to three times as often; the largest spread left is
+/// reported (``largestSpread``, and in the profile's notes) so a noisy profile is visible.
 public struct Calibration {
     public let config: ModelConfig
     public let threads: Int
     public let repetitions: Int
     /// The backend measured (the profile records its library).
     public let backend: CPUBackend
+
+    /// The spread at which a measurement stops repeating early.
+    public static let targetSpread = 0.03
 
     public init(config: ModelConfig, threads: Int, repetitions: Int = 5, backend: CPUBackend = .shared) {
         self.config = config
@@ -22,13 +29,26 @@ public struct Calibration {
         self.backend = backend
     }
 
-    /// Runs every measurement; `progress` receives one line per measured depth.
-    public func measure(name: String, toolchain: String, progress: (String) -> Void = { _ in }) throws -> ReferenceProfile {
+    /// The largest relative spread (IQR / median) of any measurement of the last ``measure``.
+    public private(set) var largestSpread = 0.0
+
+    /// Runs every measurement; `progress` receives the time estimate first, then one line per
+    /// measured depth.
+    public mutating func measure(name: String, toolchain: String, progress: (String) -> Void = { _ in }) throws -> ReferenceProfile {
         ComputeThreads.set(threads)
         let workload = try Workloads.make(config: config, seed: 0, backend: backend)
         // One full micro-batch of the workload's own synthetic stream.
         let batch = try workload.syntheticBatches(seed: 1, firstID: 0).batch(microBatches: 0..<1)
         let b = Double(batch.sequences), scale = 1 / Float(Swift.max(batch.targetTokens, 1))
+        // One full-depth pass prices the whole calibration: each depth d costs about
+        // (d + 1) / (L + 1) of it, three measurements of (1 warm-up + repetitions) runs each.
+        let probeStart = DispatchTime.now().uptimeNanoseconds
+        workload.forwardBackward(batch, activeLayers: nil, targets: .labels, gradientScale: scale)
+        let full = Double(DispatchTime.now().uptimeNanoseconds - probeStart) / 1e9
+        let estimate = full * Double(config.layers + 2) / 2 * 2.7 * Double(repetitions + 1)
+        progress("calibrating \(config.name): \(config.layers + 1) depths × 3 measurements × (1 warm-up + \(repetitions) to \(3 * repetitions) repetitions); "
+                 + "about \(Budget.formatReadable(estimate)) to \(Budget.formatReadable(estimate * 2.8)) on this machine")
+        largestSpread = 0
         var forwardBackward: [Double] = [], forwardOnly: [Double] = [], sampled: [Double] = []
         for depth in 0...config.layers {
             let active = Array(0..<depth)
@@ -40,25 +60,34 @@ public struct Calibration {
         }
         let optimizer = AdamW(parameterCount: workload.parameters.count)
         let perParameter = time { TrainingStep.timedOptimizerUnit(workload.parameters, optimizer) } / Double(workload.parameters.parameterCount)
-        progress(String(format: "optimizer: %.3f ns/parameter", perParameter * 1e9))
+        progress(String(format: "optimizer: %.3f ns/parameter; largest spread (IQR/median) of any measurement %.1f %%", perParameter * 1e9, largestSpread * 100))
         let key = workload.profileKey
         return ReferenceProfile(
             name: name, preset: key.preset, shape: key.shape, toolchain: toolchain,
             blas: workload.backend.libraryDescription, threads: threads,
             forwardBackwardPerSequence: forwardBackward, forwardOnlyPerSequence: forwardOnly,
             sampledLabelPassPerSequence: sampled, optimizerUpdatePerParameter: perParameter,
-            notes: "\(workload.kind) on \(workload.backend.name): median of \(repetitions) timed repetitions after 1 warm-up, micro-batch \(batch.sequences), \(threads) thread(s)")
+            notes: "\(workload.kind) on \(workload.backend.name): median of \(repetitions)–\(3 * repetitions) timed repetitions after 1 warm-up "
+                + "(more while the spread exceeded \(Int(Self.targetSpread * 100)) %; largest spread left \(String(format: "%.1f", largestSpread * 100)) %), "
+                + "micro-batch \(batch.sequences), \(threads) thread(s)")
     }
 
-    /// Median wall seconds of `body` over `repetitions` runs after one warm-up.
-    private func time(_ body: () -> Void) -> Double {
+    /// Median wall seconds of `body` after one warm-up: `repetitions` runs, continued up to three
+    /// times as many while the spread stays above ``targetSpread``.
+    private mutating func time(_ body: () -> Void) -> Double {
         body()
         var samples: [Double] = []
-        for _ in 0..<repetitions {
+        func spread() -> Double {
+            let s = samples.sorted(), n = s.count
+            guard n >= 4 else { return 0 }
+            return (s[(3 * n) / 4] - s[n / 4]) / Swift.max(Median.of(s), 1e-12)
+        }
+        while samples.count < repetitions || (samples.count < 3 * repetitions && spread() > Self.targetSpread) {
             let start = DispatchTime.now().uptimeNanoseconds
             body()
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
+        largestSpread = Swift.max(largestSpread, spread())
         return Median.of(samples)
     }
 }

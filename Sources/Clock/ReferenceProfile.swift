@@ -483,3 +483,20 @@ public indirect enum ReferenceProfileError: Error, Sendable, Equatable, CustomSt
 
     public var errorDescription: String? { description }
 }
+
+extension ReferenceProfile {
+    /// Where a per-layer table falls as layers are added by more than `tolerance` (relative):
+    /// more layers never cost less, so such a dip is measurement noise that would misprice
+    /// methods that change the depth (stacking, dropping). Empty when every table is monotone.
+    public func monotonicityProblems(tolerance: Double = 0.05) -> [String] {
+        var problems: [String] = []
+        for (name, table) in [("forward+backward", forwardBackwardPerSequence), ("forward", forwardOnlyPerSequence),
+                              ("sampled-label", sampledLabelPassPerSequence)] {
+            for d in table.indices.dropFirst() where table[d] < table[d - 1] * (1 - tolerance) {
+                problems.append(String(format: "%@ at %d layers costs %.3f ms/seq, %.0f %% less than at %d (%.3f)", name, d, table[d] * 1e3,
+                                       (1 - table[d] / table[d - 1]) * 100, d - 1, table[d - 1] * 1e3))
+            }
+        }
+        return problems
+    }
+}

@@ -66,10 +66,16 @@ struct CalibrateCommand: ParsableCommand {
         if precision == .bf16 && !Precision.bf16IsNative {
             throw ValidationError("--precision bf16: this CPU has no native bf16 dot products; a bf16 profile must be measured on a machine that has them")
         }
-        var profile = try Calibration(config: config, threads: compute.threads, repetitions: repetitions, backend: chosen)
-            .measure(name: profileName, toolchain: "Swift 6.3") { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        var calibration = Calibration(config: config, threads: compute.threads, repetitions: repetitions, backend: chosen)
+        var profile = try calibration.measure(name: profileName, toolchain: "Swift 6.3") { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         profile.precision = ProfileCatalog.recordedPrecision(precision)
         if smooth { profile = try profile.smoothedByLinearFit() }
+        // A table that falls with depth by more than its noise would misprice depth-changing methods.
+        let problems = profile.monotonicityProblems(tolerance: max(0.05, 2 * calibration.largestSpread))
+        if !problems.isEmpty {
+            throw ValidationError("the measured profile is not monotone in layers beyond its noise (largest spread \(String(format: "%.1f", calibration.largestSpread * 100)) %):\n  "
+                + problems.joined(separator: "\n  ") + "\nNothing was written. Calibrate on an idle machine, with more --repetitions, or pass --smooth to fit a line per table.")
+        }
         let url = output.map { URL(fileURLWithPath: $0) } ?? ProfileCatalog.userDirectory.appendingPathComponent(profileName + ".json")
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try profile.save(to: url)
@@ -106,6 +112,7 @@ struct ProfileCommand: ParsableCommand {
             }
             lines.append(String(format: "optimizer (clip + AdamW): %.3f ns per parameter", p.optimizerUpdatePerParameter * 1e9))
             if let notes = p.notes { lines.append("notes: \(notes)") }
+            for problem in p.monotonicityProblems() { lines.append("WARNING: not monotone in layers: \(problem)") }
             return lines.joined(separator: "\n")
         }
     }

@@ -11,7 +11,11 @@ import TensorCore
 @Suite(.serialized) struct CalibrationTests {
     @Test func aCalibratedProfilePricesTheWorkloadItWasMeasuredOn() throws {
         let config = try ModelConfig.preset("tiny")
-        let profile = try Calibration(config: config, threads: 1, repetitions: 2).measure(name: "test-tiny", toolchain: "test")
+        var calibration = Calibration(config: config, threads: 1, repetitions: 2)
+        var lines: [String] = []
+        let profile = try calibration.measure(name: "test-tiny", toolchain: "test") { lines.append($0) }
+        #expect(lines.first?.hasPrefix("calibrating tiny: 3 depths × 3 measurements") == true && lines.first?.contains(" to ") == true, "\(lines)")
+        #expect(calibration.largestSpread >= 0 && profile.notes?.contains("largest spread left") == true)
         #expect(profile.preset == "tiny" && profile.shape == ProfileCatalog.shape(of: config))
         try profile.validate(for: "tiny", shape: ProfileCatalog.shape(of: config))
         #expect(profile.forwardBackwardPerSequence.count == config.layers + 1)
@@ -24,6 +28,16 @@ import TensorCore
         var other = ProfileCatalog.shape(of: config)
         other.layers += 1
         #expect(throws: (any Error).self) { try profile.validate(for: "tiny", shape: other) }
+    }
+
+    /// A per-layer table that falls with depth beyond the tolerance is named, depth by depth.
+    @Test func aProfileThatIsCheaperWithMoreLayersIsFlagged() throws {
+        var profile = try ReferenceProfile.load(from: try ProfileCatalog.locate("default-medium"))
+        #expect(profile.monotonicityProblems().isEmpty)
+        profile.forwardOnlyPerSequence[3] = profile.forwardOnlyPerSequence[2] * 0.8
+        let problems = profile.monotonicityProblems()
+        #expect(problems.count == 1 && problems[0].hasPrefix("forward at 3 layers") && problems[0].contains("20 % less than at 2"), "\(problems)")
+        #expect(profile.monotonicityProblems(tolerance: 0.25).isEmpty, "within the tolerance")
     }
 
     @Test func theStepBenchmarksFiguresAgree() throws {
