@@ -18,6 +18,7 @@ public enum CorpusError: Error, LocalizedError, CustomStringConvertible, Equatab
     case invalidParameter(String)
     case epochExceeded(requestedBatches: Int, batchesPerEpoch: Int, batchSize: Int, sequenceLength: Int,
                        trainingSequences: Int, epochs: Int = 1)
+    case vocabularyMismatch(corpus: String, tokenizer: String, corpusVocabulary: Int, modelVocabulary: Int)
 
     public var description: String {
         switch self {
@@ -51,6 +52,10 @@ public enum CorpusError: Error, LocalizedError, CustomStringConvertible, Equatab
             return "Prepared data at \(path) is damaged (\(reason)). Delete that folder and run `ntng data prepare` again."
         case let .invalidParameter(message):
             return message
+        case let .vocabularyMismatch(corpus, tokenizer, corpusVocabulary, modelVocabulary):
+            return "The model has a vocabulary of \(modelVocabulary) ids but corpus '\(corpus)' is tokenized with \(tokenizer) "
+                + "(\(corpusVocabulary) ids), so its token ids would not fit the model. Prepare the corpus with that vocabulary "
+                + "(ntng data prepare --corpus \(corpus) --vocab-size \(modelVocabulary)) or drop --set model.vocab."
         case let .epochExceeded(requested, perEpoch, batchSize, sequenceLength, sequences, epochs):
             let needed = (requested + perEpoch - 1) / max(perEpoch, 1)
             if epochs > 1 {

@@ -50,8 +50,9 @@ public final class PreparedCorpus: @unchecked Sendable {
     }
 
     /// Opens `--corpus NAME|PATH` under a data location. With no tokenizer name, the trained
-    /// tokenizer of `vocabSize` is used if prepared, else the only prepared tokenizer.
-    public convenience init(corpus: String, tokenizer: String? = nil, vocabSize: Int = 8192, location: DataLocation) throws {
+    /// tokenizer of `vocabSize` (nil: 8192) is used if prepared, else the only prepared tokenizer.
+    public convenience init(corpus: String, tokenizer: String? = nil, vocabSize: Int? = nil, location: DataLocation) throws {
+        let vocabSize = vocabSize ?? 8192
         let name = DataPreparer.corpusName(for: corpus)
         let corpusDirectory = location.corpusDirectory(name)
         var chosen = tokenizer ?? DataPreparer.trainedTokenizerName(vocabSize: vocabSize)
@@ -64,6 +65,17 @@ public final class PreparedCorpus: @unchecked Sendable {
             throw CorpusError.notPrepared(directory: location.root.path, corpus: corpus)
         }
         try self.init(directory: directory)
+    }
+}
+
+extension PreparedCorpus {
+    /// Throws unless a model of `modelVocabulary` ids can read these tokens: every id must fit
+    /// its embedding (a model with another vocabulary than the corpus's would index past it).
+    public func requireVocabulary(_ modelVocabulary: Int) throws {
+        guard vocabSize == modelVocabulary else {
+            throw CorpusError.vocabularyMismatch(corpus: stats.corpus, tokenizer: stats.tokenizer, corpusVocabulary: vocabSize,
+                                                 modelVocabulary: modelVocabulary)
+        }
     }
 }
 

@@ -61,6 +61,7 @@ enum ProxyTraining {
                       profile: ReferenceProfile, log: (String) -> Void) throws -> Trained {
         let started = Date()
         let hp = request.hyperparameters
+        try corpus.requireVocabulary(config.vocabularySize)
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch,
                                         seed: request.seed, part: .proxy)
         let recipe: TrainingRecipe
@@ -105,6 +106,7 @@ enum ProxyTraining {
     static func extract(model: any Workload, corpus: PreparedCorpus, seed: UInt64, positions: Range<Int>?,
                         into table: inout [Float], log: (String) -> Void) throws -> Int {
         let config = model.config
+        try corpus.requireVocabulary(config.vocabularySize)
         let source = try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: seed)
         precondition(table.count == source.training.count, "the table has \(table.count) entries for \(source.training.count) training ids")
         let ids: [UInt64]

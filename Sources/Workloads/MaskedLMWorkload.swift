@@ -62,7 +62,8 @@ public final class MaskedLMWorkload: Workload {
     public func resize(to plan: [LayerSource], seed: UInt64) throws { try model.resize(to: plan, seed: seed) }
 
     public func trainingBatches(corpus: PreparedCorpus, seed: UInt64, epochs: Int) throws -> any CorpusBatches {
-        try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: seed, epochs: epochs)
+        try corpus.requireVocabulary(config.vocabularySize)
+        return try MLMBatchSource(corpus: corpus, sequenceLength: config.sequenceLength, batchSize: config.microBatch, seed: seed, epochs: epochs)
     }
 
     public func syntheticBatches(seed: UInt64, firstID: UInt64) -> any TrainingBatches {

@@ -48,6 +48,8 @@ import TrainingFixtures
         (["run", "--budget", "1s", "--set", "eval-every=0.001"], "0 (only at the end) or a percentage"),
         (["run", "--budget", "1s", "--set", "checkpoint-every=-5"], "0 (only at the end) or a percentage"),
         (["run", "--budget", "1s", "--set", "val-sequences=100000000"], "a whole number in 1...65536"),
+        (["run", "--budget", "1s", "--set", "model.vocab=512"], "ntng data prepare --corpus"),
+        (["run", "--budget", "1s", "--set", "epochs=0"], "a whole number in 1...10000"),
         (["run", "--budget", "1s", "--method", "lion", "--set", "beta1=0.95"], "--set lion.beta1=0.95 for the plugin or --set host.beta1=0.95"),
         (["run", "--resume", "nope", "--results", "HOME/typo/results.sqlite"], "nothing was created"),
         (["runs", "list", "--results", "HOME/typo/results.sqlite"], "nothing was created"),
