@@ -10,7 +10,7 @@ import Workloads
 /// for each number of active layers, with warm-up and medians over repetitions.
 ///
 /// A measurement is repeated `repetitions` times and, while its spread (interquartile range over
-/// median) stays above ``targetSpread``, up to three times as often; the largest spread left is
+/// median; the range with fewer than four samples) stays above ``targetSpread``, up to three times as often; the largest spread left is
 /// reported (``largestSpread``, and in the profile's notes) so a noisy profile is visible.
 public struct Calibration {
     public let config: ModelConfig
@@ -77,10 +77,12 @@ public struct Calibration {
     private mutating func time(_ body: () -> Void) -> Double {
         body()
         var samples: [Double] = []
+        // IQR / median; with fewer than four samples the range / median (never 0 by default).
         func spread() -> Double {
             let s = samples.sorted(), n = s.count
-            guard n >= 4 else { return 0 }
-            return (s[(3 * n) / 4] - s[n / 4]) / Swift.max(Median.of(s), 1e-12)
+            guard n >= 2 else { return 0 }
+            let width = n >= 4 ? s[(3 * n) / 4] - s[n / 4] : s[n - 1] - s[0]
+            return width / Swift.max(Median.of(s), 1e-12)
         }
         while samples.count < repetitions || (samples.count < 3 * repetitions && spread() > Self.targetSpread) {
             let start = DispatchTime.now().uptimeNanoseconds
