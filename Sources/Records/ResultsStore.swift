@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import Clock
 import Storage
@@ -46,6 +49,20 @@ public final class ResultsStore: Sendable {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
             throw ResultsStoreError.cannotOpen(path: path, detail: "cannot create directory \(directory.path): \(FileErrorText.describe(error))")
+        }
+
+        // Openers of one store are serialised until it exists and is migrated: two processes
+        // creating the same new file at once saw each other's half-made database ("disk I/O
+        // error", or "a database of another application"). The advisory lock
+        // is taken on the folder itself (no file is left beside the store); where the folder cannot
+        // be opened, opening goes on unlocked and reports its own error.
+        let lockDescriptor = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if lockDescriptor >= 0 { flock(lockDescriptor, LOCK_EX) }
+        defer {
+            if lockDescriptor >= 0 {
+                flock(lockDescriptor, LOCK_UN)
+                close(lockDescriptor)
+            }
         }
 
         let existingSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue

@@ -20,6 +20,27 @@ import Storage
         #expect(NTNGHome.directory(environment: ["NTNG_HOME": "", "HOME": "/home/u"]).path == "/home/u/.ntng")
     }
 
+    /// Several openers of one new store at once (two `ntng run`s given the same new --results)
+    /// all get it: creating the file and switching it to WAL is serialised (it failed with
+    /// "disk I/O error" before).
+    @Test func openersOfOneNewStoreAtOnceAllGetIt() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ntng-store-race-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        final class Errors: @unchecked Sendable {
+            let lock = NSLock()
+            var list: [String] = []
+            func add(_ e: String) { lock.withLock { list.append(e) } }
+        }
+        let errors = Errors()
+        for round in 0..<8 {
+            let url = directory.appendingPathComponent("results-\(round).sqlite")
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                do { _ = try ResultsStore(url: url).runs() } catch { errors.add("\(error)") }
+            }
+        }
+        #expect(errors.list.isEmpty, "\(errors.list)")
+    }
+
     @Test func roundTrip() throws {
         let dir = try makeTemporaryDirectory()
         let store = try ResultsStore(url: dir.appendingPathComponent("nested/results.sqlite"))
