@@ -82,7 +82,7 @@ public struct ComparisonPlan: Sendable {
         let pluginSettings = request.settings.filter(Self.isPluginSetting)
         base.hyperparameters.pluginSettings = [:]
 
-        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: base.modelOverrides["vocab"].flatMap { Int($0) }, location: data)
+        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: base.model, overrides: base.modelOverrides), location: data)
         // Every trial records the data it trained on; its fingerprint is part of the identity, so
         // a re-prepared corpus never mixes with trials trained on the old tokens.
         base.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)

@@ -92,7 +92,7 @@ public enum DownstreamEvaluation {
         guard let model = (workload as? MaskedLMWorkload)?.model else {
             throw TaskError.unsupported(task: "*", reason: "run \(record.id) trained a \(workload.kind) model; `ntng eval` fine-tunes masked-LM encoders only")
         }
-        let corpus = try PreparedCorpus(corpus: settings.corpus, vocabSize: settings.modelOverrides["vocab"].flatMap { Int($0) }, location: data)
+        let corpus = try PreparedCorpus(corpus: settings.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: settings.model, overrides: settings.modelOverrides), location: data)
         let tokenizer = try Tokenizer(modelURL: corpus.tokenizerURL)
         guard tokenizer.vocabSize == model.config.vocabularySize else {
             throw TaskError.unsupported(task: "*", reason: "the run's tokenizer (\(corpus.tokenizerURL.path)) has \(tokenizer.vocabSize) ids but the checkpoint's model \(model.config.vocabularySize)")

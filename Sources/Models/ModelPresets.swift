@@ -1,5 +1,6 @@
 extension ModelConfig {
-    /// Named shapes. `tiny` is for tests (a step in milliseconds), `small` for the demo,
+    /// Named shapes. `tiny` is for tests (a step in milliseconds), `demo` for the README's demo,
+    /// `small` for the earlier demo and the method notes,
     /// `medium` for benchmarks (the BERT shape of the PyTorch step-time comparison,
     /// plain GELU FFN so both count the same FLOPs: 183 GFLOP per step of 64 × 128 tokens), `bert-c5` is crammed BERT (16 × 768).
     public static let presets: [ModelConfig] = [
@@ -7,6 +8,10 @@ extension ModelConfig {
                     sequenceLength: 16, microBatch: 4, feedForward: .gatedGELU),
         ModelConfig(name: "small", vocabularySize: 8192, hidden: 128, heads: 2, ffn: 512, layers: 8,
                     sequenceLength: 128, microBatch: 32, feedForward: .gatedGELU),
+        // The CPU recipe of docs/recipes.md: at 60 s RST `small` ends above the unigram line, this
+        // shape (2048 ids, 4 layers, 64 tokens, micro-batch 16) ends below it.
+        ModelConfig(name: "demo", vocabularySize: 2048, hidden: 128, heads: 2, ffn: 512, layers: 4,
+                    sequenceLength: 64, microBatch: 16, feedForward: .gatedGELU),
         ModelConfig(name: "medium", vocabularySize: 8192, hidden: 256, heads: 4, ffn: 1024, layers: 4,
                     sequenceLength: 128, microBatch: 64, feedForward: .gelu),
         ModelConfig(name: "bert-c5", vocabularySize: 32768, hidden: 768, heads: 12, ffn: 3072, layers: 16,
@@ -14,6 +19,12 @@ extension ModelConfig {
     ]
 
     public static var presetNames: [String] { presets.map(\.name) }
+
+    /// The vocabulary whose prepared tokenizer a run of `preset` with `overrides` opens: the
+    /// `vocab` override if given, else the preset's (nil for an unknown preset).
+    public static func corpusVocabulary(preset: String, overrides: [String: String]) -> Int? {
+        overrides["vocab"].flatMap { Int($0) } ?? presets.first { $0.name == preset }?.vocabularySize
+    }
 
     /// The preset called `name`, with `overrides` (`key=value`, keys from `settingKeys`) applied
     /// and the result validated.

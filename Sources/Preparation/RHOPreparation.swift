@@ -181,7 +181,7 @@ public enum RHOPreparation {
 
     /// Checks a stored manifest against what the run needs.
     static func check(_ m: RHOManifest, against request: Request, data: DataLocation, location: String) throws {
-        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: request.modelOverrides["vocab"].flatMap { Int($0) }, location: data)
+        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: request.model, overrides: request.modelOverrides), location: data)
         let config = try modelConfig(request, corpus: corpus)
         var problems: [String] = []
         if m.seed != request.seed { problems.append("it was made with the masks of seed \(m.seed), the run uses seed \(request.seed) (mask mismatch)") }
@@ -220,7 +220,7 @@ public enum RHOPreparation {
         }
         log("RHO-LOSS: warning: \(path) has no manifest beside it, so nothing shows it was made with this run's masks (seed \(request.seed)) and split")
         let sha = try SHA256Digest.hex(ofFileAt: url.path)
-        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: request.modelOverrides["vocab"].flatMap { Int($0) }, location: data)
+        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: request.model, overrides: request.modelOverrides), location: data)
         let config = try modelConfig(request, corpus: corpus)
         let stub = RHOManifest(
             corpus: request.corpus, corpusFingerprint: "", tokenizer: corpus.stats.tokenizer, model: request.model, modelConfig: config,
@@ -255,7 +255,7 @@ public enum RHOPreparation {
         if fm.fileExists(atPath: directory.path) && !force {
             throw RHOError.invalid("\(directory.path) already exists; pass --force to prepare it again")
         }
-        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: request.modelOverrides["vocab"].flatMap { Int($0) }, location: data)
+        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: request.model, overrides: request.modelOverrides), location: data)
         let config = try modelConfig(request, corpus: corpus)
         let profile = try ProfileCatalog.load(request.profile, preset: request.model, shape: ProfileCatalog.shape(of: config))
         ComputeThreads.set(request.threads)
@@ -335,7 +335,7 @@ extension RHOPreparation {
     /// AdamW); with other plugins in the stack (which may run fewer layers) it is priced at zero
     /// layers, a looser bound. One step is added for rounding.
     public static func streamReach(of settings: RunSettings, poolFactor: Int, data: DataLocation, profile name: String?) throws -> Int? {
-        let corpus = try PreparedCorpus(corpus: settings.corpus, vocabSize: settings.modelOverrides["vocab"].flatMap { Int($0) }, location: data)
+        let corpus = try PreparedCorpus(corpus: settings.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: settings.model, overrides: settings.modelOverrides), location: data)
         let config = try settings.modelConfig(vocabularySize: corpus.vocabSize)
         let accumulation = try TrainingRecipe(settings: settings, config: config).accumulation
         let poolSequences = poolFactor * accumulation * config.microBatch
@@ -371,7 +371,7 @@ extension RHOPreparation {
     /// may still resume: every value they could read is unchanged).
     static func extend(_ table: RHOTable, to requested: Int?, request: Request, data: DataLocation,
                        log: (String) -> Void) throws -> RHOTable {
-        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: request.modelOverrides["vocab"].flatMap { Int($0) }, location: data)
+        let corpus = try PreparedCorpus(corpus: request.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: request.model, overrides: request.modelOverrides), location: data)
         let config = try modelConfig(request, corpus: corpus)
         let from = table.manifest.coveredPositions ?? 0
         let to = try coverage(requested, corpus: corpus, config: config, seed: request.seed)

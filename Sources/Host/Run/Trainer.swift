@@ -61,10 +61,11 @@ public final class Trainer {
     /// build `build` (this process's unless a comparison starts it for another executable).
     public static func start(settings requested: RunSettings, data: DataLocation, store: ResultsStore,
                              profile profileName: String?, build: String = NTNGVersion.string) throws -> Trainer {
-        let vocabulary = requested.modelOverrides["vocab"].flatMap { Int($0) }
-        let corpus = try PreparedCorpus(corpus: requested.corpus, vocabSize: vocabulary, location: data)
+        let corpus = try PreparedCorpus(corpus: requested.corpus,
+                                        vocabSize: ModelConfig.corpusVocabulary(preset: requested.model, overrides: requested.modelOverrides),
+                                        location: data)
         // An explicit model vocabulary must be the corpus's (checked again where batches are made).
-        if let vocabulary { try corpus.requireVocabulary(vocabulary) }
+        if let vocabulary = requested.modelOverrides["vocab"].flatMap({ Int($0) }) { try corpus.requireVocabulary(vocabulary) }
         var settings = requested
         settings.data = RecordedData(directory: corpus.directory.path, fingerprint: corpus.fingerprint)
         settings.hyperparameters.chooseMatrixLibrary()
