@@ -238,7 +238,7 @@ public struct ComparisonPlan: Sendable {
     static func isPluginSetting(_ setting: String) -> Bool {
         guard let eq = setting.firstIndex(of: "=") else { return false }
         let key = setting[..<eq]
-        return key.contains(".") && !key.hasPrefix("model.")
+        return key.contains(".") && !key.hasPrefix("model.") && !key.hasPrefix("host.")
     }
 
     /// Expected wall seconds of a trial: its RST budget, slowed by running on fewer threads than

@@ -202,6 +202,15 @@ import TensorCore
         refusedGrid(["val-sequences=8,16"], "also given with --set")
         refusedGrid(["lion.beta1=0.9,0.95"], "no method in --methods")
         refusedGrid(["warmup=abc,1"], "--grid warmup=abc")
+
+        // `host.KEY` (what the ambiguity message advises for Lion's beta1) is a host setting for
+        // every method, in --set and in --grid alike.
+        var host = request(f, methods: ["baseline", "lion"], seeds: 1)
+        host.settings.append("host.beta1=0.8")
+        host.grid = ["host.beta2=0.95,0.99"]
+        let hostPlan = try self.runner(f, host).plan
+        #expect(hostPlan.trials.count == 4 && hostPlan.trials.allSatisfy { $0.settings.hyperparameters.adamW.beta1 == 0.8 })
+        #expect(Set(hostPlan.trials.map { $0.settings.hyperparameters.adamW.beta2 }) == [0.95, 0.99])
     }
 
     /// `baseline,baseline@bf16` makes the precision a compared variable: the pinned row runs in
