@@ -33,7 +33,7 @@ struct RunReport: Encodable {
     }
 
     init(record r: RunRecord, evaluations: [Evaluation] = []) {
-        let lines = ReferenceLines(stored: Dictionary(evaluations.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
+        let lines = ReferenceLines(stored: evaluations.map { (name: $0.name, value: $0.value) })
         referenceUnigram = lines?.unigram
         referenceUniform = lines?.uniform
         runID = r.id

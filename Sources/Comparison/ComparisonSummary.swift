@@ -129,7 +129,7 @@ public struct ComparisonSummary: Sendable {
             var last: [String: Double] = [:]
             let stored = try store.evaluations(runID: id)
             if referenceLines == nil {
-                referenceLines = ReferenceLines(stored: Dictionary(stored.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 }))
+                referenceLines = ReferenceLines(stored: stored.map { (name: $0.name, value: $0.value) })
             }
             for e in stored where e.name != "val_loss" && e.value.isFinite && !DownstreamEvaluation.isDetail(e.name) && !ReferenceLines.isReference(e.name) {
                 last[e.name] = e.value
@@ -151,41 +151,50 @@ public struct ComparisonSummary: Sendable {
         var sections: [BudgetSection] = []
         for (text, budget) in zip(plan.request.budgets, plan.budgets) {
             for setting in plan.settingPoints {
-                var rows: [MethodRow] = plan.request.methods.map { method in
-                    let mine = outcomes.filter { $0.trial.row == method && $0.trial.budget == budget && $0.trial.setting == setting }
-                    var values: [String: [UInt64: Double]] = [:]
-                    for metric in metrics {
-                        for o in mine where o.isFinished {
-                            if let r = o.record, let v = value(metric, r), v.isFinite { values[metric.key, default: [:]][o.trial.seed] = v }
-                        }
-                    }
-                    let finished = mine.compactMap { $0.isFinished ? $0.record : nil }
-                    return MethodRow(
-                        method: method, outcomes: mine, values: values,
-                        summaries: Dictionary(uniqueKeysWithValues: metrics.map { m in
-                            (m.key, SampleSummary((values[m.key] ?? [:]).sorted { $0.key < $1.key }.map(\.value)))
-                        }),
-                        differences: nil, best: [],
-                        meanRSTSeconds: SampleSummary(finished.map(\.rstSeconds)).mean,
-                        meanWallSeconds: SampleSummary(finished.map(\.wallSeconds)).mean)
-                }
-                if let refRow = rows.first(where: { $0.method == reference }) {
-                    for i in rows.indices where rows[i].method != reference {
-                        rows[i].differences = Dictionary(uniqueKeysWithValues: metrics.map { m in
-                            (m.key, PairedDifference(method: rows[i].values[m.key] ?? [:], reference: refRow.values[m.key] ?? [:],
-                                                     lowerIsBetter: m.lowerIsBetter))
-                        })
-                    }
-                }
-                for m in metrics {
-                    let candidates = rows.indices.compactMap { i in rows[i].summaries[m.key]?.mean.map { (i, $0) } }
-                    if let best = candidates.min(by: { m.lowerIsBetter ? $0.1 < $1.1 : $0.1 > $1.1 }) { rows[best.0].best.insert(m.key) }
-                }
-                sections.append(BudgetSection(budgetText: text, budget: budget, setting: setting, rows: rows))
+                let mine = outcomes.filter { $0.trial.budget == budget && $0.trial.setting == setting }
+                sections.append(BudgetSection(budgetText: text, budget: budget, setting: setting,
+                                              rows: Self.rows(plan.request.methods, of: mine, reference: reference, metrics: metrics, value: value)))
             }
         }
         self.sections = sections
         (consistencyProblems, consistencyChecked) = Self.checkShared(outcomes)
+    }
+
+    /// One section's rows: per method its trials' values and statistics, the paired differences
+    /// against `reference` and the best mean of each metric.
+    static func rows(_ methods: [String], of outcomes: [TrialOutcome], reference: String, metrics: [ComparisonMetric],
+                     value: (ComparisonMetric, RunRecord) -> Double?) -> [MethodRow] {
+        var rows: [MethodRow] = methods.map { method in
+            let mine = outcomes.filter { $0.trial.row == method }
+            var values: [String: [UInt64: Double]] = [:]
+            for metric in metrics {
+                for o in mine where o.isFinished {
+                    if let r = o.record, let v = value(metric, r), v.isFinite { values[metric.key, default: [:]][o.trial.seed] = v }
+                }
+            }
+            let finished = mine.compactMap { $0.isFinished ? $0.record : nil }
+            return MethodRow(
+                method: method, outcomes: mine, values: values,
+                summaries: Dictionary(uniqueKeysWithValues: metrics.map { m in
+                    (m.key, SampleSummary((values[m.key] ?? [:]).sorted { $0.key < $1.key }.map(\.value)))
+                }),
+                differences: nil, best: [],
+                meanRSTSeconds: SampleSummary(finished.map(\.rstSeconds)).mean,
+                meanWallSeconds: SampleSummary(finished.map(\.wallSeconds)).mean)
+        }
+        if let refRow = rows.first(where: { $0.method == reference }) {
+            for i in rows.indices where rows[i].method != reference {
+                rows[i].differences = Dictionary(uniqueKeysWithValues: metrics.map { m in
+                    (m.key, PairedDifference(method: rows[i].values[m.key] ?? [:], reference: refRow.values[m.key] ?? [:],
+                                             lowerIsBetter: m.lowerIsBetter))
+                })
+            }
+        }
+        for m in metrics {
+            let candidates = rows.indices.compactMap { i in rows[i].summaries[m.key]?.mean.map { (i, $0) } }
+            if let best = candidates.min(by: { m.lowerIsBetter ? $0.1 < $1.1 : $0.1 > $1.1 }) { rows[best.0].best.insert(m.key) }
+        }
+        return rows
     }
 
     /// Checks the stored configurations: within each budget and seed, finished trials must agree on

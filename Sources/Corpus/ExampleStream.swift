@@ -59,9 +59,12 @@ public struct ExampleStream: Sendable {
     public let proxySplit: ProxySplit
     /// Passes over the examples the stream may make (1: never repeats an example).
     public let epochs: Int
+    /// Sequences the stream draws from (all of the split, or one side of the proxy split).
+    public let count: Int
+    /// Positions of one epoch's whole batches.
+    private let epochLength: Int
+    /// Each epoch's permutation of the `count` ids, one after the other.
     private let order: [UInt32]
-    /// The permutations of epochs 1 ..< epochs (epoch 0's is `order`).
-    private let laterOrders: [[UInt32]]
 
     /// A stream over the ids of `part` (default: every id, as before the proxy split existed).
     public init(exampleCount: Int, batchSize: Int, seed: UInt64, part: StreamPart = .all, proxySplit: ProxySplit = .standard,
@@ -89,13 +92,16 @@ public struct ExampleStream: Sendable {
             for k in 0..<exampleCount where proxySplit.isProxy(UInt64(k)) == wantProxy { order.append(UInt32(k)) }
         }
         let ids = order
+        count = ids.count
+        epochLength = ids.count / batchSize * batchSize
         Self.shuffle(&order, CorpusRandom(seed: seed, key: 0x5354_5245_414D))  // "STREAM"
-        self.order = order
-        laterOrders = (1 ..< epochs).map { epoch in
+        order.reserveCapacity(ids.count * epochs)
+        for epoch in 1 ..< epochs {
             var again = ids
             Self.shuffle(&again, CorpusRandom(seed: seed, key: 0x5354_5245_414D ^ (UInt64(epoch) << 48)))
-            return again
+            order += again
         }
+        self.order = order
     }
 
     /// Fisher–Yates with `rng`.
@@ -111,11 +117,8 @@ public struct ExampleStream: Sendable {
         }
     }
 
-    /// Sequences the stream draws from (all of the split, or one side of the proxy split).
-    public var count: Int { order.count }
-
     /// Whole batches in one epoch (one pass over the examples without repetition).
-    public var batchesPerEpoch: Int { order.count / batchSize }
+    public var batchesPerEpoch: Int { count / batchSize }
 
     /// Whole batches over all the stream's epochs.
     public var batchesAvailable: Int { batchesPerEpoch * epochs }
@@ -124,7 +127,7 @@ public struct ExampleStream: Sendable {
     public func requireBatches(_ batches: Int, sequenceLength: Int) throws {
         if batches > batchesAvailable {
             throw CorpusError.epochExceeded(requestedBatches: batches, batchesPerEpoch: batchesPerEpoch, batchSize: batchSize,
-                                            sequenceLength: sequenceLength, trainingSequences: order.count, epochs: epochs)
+                                            sequenceLength: sequenceLength, trainingSequences: count, epochs: epochs)
         }
     }
 
@@ -136,7 +139,7 @@ public struct ExampleStream: Sendable {
 
     /// Positions the stream holds: all of one epoch (its incomplete last batch included), or the
     /// whole batches of every epoch of a multi-epoch stream.
-    public var positionCount: Int { epochs == 1 ? order.count : batchesAvailable * batchSize }
+    public var positionCount: Int { epochs == 1 ? count : epochs * epochLength }
 
     /// The example ids at stream positions `range` (a prefix of the stream is what the first
     /// steps of a run draw, whatever their batch size).
@@ -145,12 +148,10 @@ public struct ExampleStream: Sendable {
         return range.map { UInt64(id(atPosition: $0)) }
     }
 
-    /// The id at a stream position: epoch 0 is `order`, later epochs follow in whole batches.
+    /// The id at a stream position; later epochs follow the first in whole batches.
     @inline(__always)
     private func id(atPosition p: Int) -> UInt32 {
-        let perEpoch = batchesPerEpoch * batchSize
-        if epochs == 1 || p < perEpoch { return order[p] }
-        return laterOrders[p / perEpoch - 1][p % perEpoch]
+        epochs == 1 ? order[p] : order[p / epochLength * count + p % epochLength]
     }
 
     /// Position-wise access without allocation (for the hot path).

@@ -29,7 +29,8 @@ public struct ReferenceLines: Codable, Sendable, Equatable {
 
     /// The lines stored with a run, from its evaluations by name (nil if it has none: runs from
     /// before reference lines were stored).
-    public init?(stored values: [String: Double]) {
+    public init?(stored evaluations: some Sequence<(name: String, value: Double)>) {
+        let values = Dictionary(evaluations.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
         guard let unigram = values[Self.unigramName], let uniform = values[Self.uniformName] else { return nil }
         self.init(unigram: unigram, uniform: uniform, targets: 0)
     }
