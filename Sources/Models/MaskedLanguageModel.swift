@@ -22,6 +22,9 @@ public final class MaskedLanguageModel {
     /// biases 0, position scale 1/√hidden. The same seed gives the same weights. Passes run on
     /// `backend`.
     public init(config: ModelConfig, seed: UInt64, backend: any ComputeBackend = CPUBackend.shared) throws {
+        if config.encoderDecoder != nil {
+            throw ModelConfigError.invalid(preset: config.name, "an encoder–decoder (T5) preset is not a masked-LM encoder; it trains with span corruption")
+        }
         try config.validate()
         self.config = config
         self.backend = backend

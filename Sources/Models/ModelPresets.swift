@@ -16,6 +16,21 @@ extension ModelConfig {
                     sequenceLength: 128, microBatch: 64, feedForward: .gelu),
         ModelConfig(name: "bert-c5", vocabularySize: 32768, hidden: 768, heads: 12, ffn: 3072, layers: 16,
                     sequenceLength: 128, microBatch: 8, feedForward: .gatedGELU),
+        // T5 v1.1 (docs/methods/t5.md): `layers` per stack, `seq` the encoder's input length and
+        // the target length what span corruption (density 0.15, mean span 3) makes of it, as
+        // T5's random_spans_helper computes: 17 raw tokens → 16 + 5, 70 → 64 + 14, 568 → 512 + 114.
+        // `ffn` is the width of the packed [wi_1 | wi_0] input matrix, twice T5's d_ff.
+        ModelConfig(name: "t5-tiny", vocabularySize: 8192, hidden: 16, heads: 2, ffn: 32, layers: 2,
+                    sequenceLength: 16, microBatch: 4, feedForward: .gatedGELU, layerNormEpsilon: 1e-6,
+                    encoderDecoder: EncoderDecoderShape(targetLength: 5, sentinels: 100)),
+        ModelConfig(name: "t5-small", vocabularySize: 2048, hidden: 128, heads: 2, ffn: 512, layers: 4,
+                    sequenceLength: 64, microBatch: 16, feedForward: .gatedGELU, layerNormEpsilon: 1e-6,
+                    encoderDecoder: EncoderDecoderShape(targetLength: 14, sentinels: 100)),
+        // T5v1.1-Base: d_model 768, 12 heads of 64, d_ff 2048, 12 + 12 blocks; 32,000 pieces and
+        // 128 sentinel rows give T5's 32,128-row embedding.
+        ModelConfig(name: "t5-base", vocabularySize: 32000, hidden: 768, heads: 12, ffn: 4096, layers: 12,
+                    sequenceLength: 512, microBatch: 8, feedForward: .gatedGELU, layerNormEpsilon: 1e-6,
+                    encoderDecoder: EncoderDecoderShape(targetLength: 114, sentinels: 128)),
     ]
 
     public static var presetNames: [String] { presets.map(\.name) }
@@ -40,7 +55,7 @@ extension ModelConfig {
     }
 
     public static let settingKeys = [
-        "vocab", "hidden", "heads", "ffn", "layers", "seq", "micro-batch", "ffn-kind", "ln-eps", "init-std",
+        "vocab", "hidden", "heads", "ffn", "layers", "seq", "micro-batch", "ffn-kind", "ln-eps", "init-std", "target",
     ]
 
     /// Sets one field from text, as `--set model.KEY=VALUE` does.
@@ -66,6 +81,9 @@ extension ModelConfig {
             feedForward = kind
         case "ln-eps": layerNormEpsilon = try float()
         case "init-std": initStandardDeviation = try float()
+        case "target":
+            guard encoderDecoder != nil else { throw ModelConfigError.badValue(key: key, value: value + " (only T5 presets have a target length)") }
+            encoderDecoder?.targetLength = try int()
         default: throw ModelConfigError.unknownSetting(key)
         }
     }

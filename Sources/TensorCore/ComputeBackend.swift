@@ -64,6 +64,26 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func gatherRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor)
     /// ``Elementwise/scatterAddRows(_:indices:count:into:)``.
     func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor)
+
+    // MARK: T5's kernels
+
+    /// ``RMSNorm/forward(input:gain:output:rstd:epsilon:rows:)``.
+    func rmsNormForward(input: Tensor, gain: Tensor, output: Tensor, rstd: Tensor, epsilon: Float, rows: Int)
+    /// ``RMSNorm/backward(dOutput:input:gain:rstd:dInput:dGain:rows:)``.
+    func rmsNormBackward(dOutput: Tensor, input: Tensor, gain: Tensor, rstd: Tensor, dInput: Tensor, dGain: Tensor, rows: Int)
+    /// ``RelativeAttention/forward(queries:keysValues:bias:probabilities:context:batchRows:library:precision:)``.
+    func relativeAttentionForward(_ shape: RelativeAttention, queries: Tensor, keysValues: Tensor, bias: RelativeAttention.PositionBias?,
+                                  probabilities: Tensor, context: Tensor, batchRows: Int)
+    /// ``RelativeAttention/backward(dContext:queries:keysValues:probabilities:dProbabilities:dQueries:dKeysValues:bias:batchRows:library:precision:)``.
+    func relativeAttentionBackward(_ shape: RelativeAttention, dContext: Tensor, queries: Tensor, keysValues: Tensor, probabilities: Tensor,
+                                   dProbabilities: Tensor, dQueries: Tensor, dKeysValues: Tensor,
+                                   bias: (dTable: Tensor, buckets: UnsafePointer<Int32>)?, batchRows: Int)
+    /// ``Embedding/lookup(tokens:rows:table:output:)``.
+    func embeddingLookup(tokens: UnsafePointer<Int32>, rows: Int, table: Tensor, output: Tensor)
+    /// ``Embedding/lookupBackward(dOutput:tokens:rows:dTable:)``.
+    func embeddingLookupBackward(dOutput: Tensor, tokens: UnsafePointer<Int32>, rows: Int, dTable: Tensor)
+    /// ``Elementwise/accumulate(_:into:)`` over the first `rows` rows: `output += input`.
+    func accumulate(_ input: Tensor, into output: Tensor, rows: Int)
 }
 
 /// Float32 on the host's cores: this module's kernels, matrix products through OpenBLAS or oneDNN
@@ -180,6 +200,40 @@ public final class CPUBackend: ComputeBackend {
 
     public func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count: Int, into output: Tensor) {
         Elementwise.scatterAddRows(input, indices: indices, count: count, into: output)
+    }
+
+    public func rmsNormForward(input: Tensor, gain: Tensor, output: Tensor, rstd: Tensor, epsilon: Float, rows: Int) {
+        RMSNorm.forward(input: input, gain: gain, output: output, rstd: rstd, epsilon: epsilon, rows: rows)
+    }
+
+    public func rmsNormBackward(dOutput: Tensor, input: Tensor, gain: Tensor, rstd: Tensor, dInput: Tensor, dGain: Tensor, rows: Int) {
+        RMSNorm.backward(dOutput: dOutput, input: input, gain: gain, rstd: rstd, dInput: dInput, dGain: dGain, rows: rows)
+    }
+
+    public func relativeAttentionForward(_ shape: RelativeAttention, queries: Tensor, keysValues: Tensor, bias: RelativeAttention.PositionBias?,
+                                         probabilities: Tensor, context: Tensor, batchRows: Int) {
+        shape.forward(queries: queries, keysValues: keysValues, bias: bias, probabilities: probabilities, context: context,
+                      batchRows: batchRows, library: library, precision: precision)
+    }
+
+    public func relativeAttentionBackward(_ shape: RelativeAttention, dContext: Tensor, queries: Tensor, keysValues: Tensor, probabilities: Tensor,
+                                          dProbabilities: Tensor, dQueries: Tensor, dKeysValues: Tensor,
+                                          bias: (dTable: Tensor, buckets: UnsafePointer<Int32>)?, batchRows: Int) {
+        shape.backward(dContext: dContext, queries: queries, keysValues: keysValues, probabilities: probabilities,
+                       dProbabilities: dProbabilities, dQueries: dQueries, dKeysValues: dKeysValues, bias: bias,
+                       batchRows: batchRows, library: library, precision: precision)
+    }
+
+    public func embeddingLookup(tokens: UnsafePointer<Int32>, rows: Int, table: Tensor, output: Tensor) {
+        Embedding.lookup(tokens: tokens, rows: rows, table: table, output: output)
+    }
+
+    public func embeddingLookupBackward(dOutput: Tensor, tokens: UnsafePointer<Int32>, rows: Int, dTable: Tensor) {
+        Embedding.lookupBackward(dOutput: dOutput, tokens: tokens, rows: rows, dTable: dTable)
+    }
+
+    public func accumulate(_ input: Tensor, into output: Tensor, rows: Int) {
+        Elementwise.accumulate(input.prefixRows(rows), into: output.prefixRows(rows))
     }
 }
 

@@ -52,3 +52,26 @@ public enum Embedding {
         dPositionScale.base[0] += Float(total)
     }
 }
+
+extension Embedding {
+    /// A plain token lookup, `out[t] = table[token[t]]` (T5: no position embedding, no scaling).
+    public static func lookup(tokens: UnsafePointer<Int32>, rows: Int, table: Tensor, output: Tensor) {
+        let h = table.columns, w = table.base, y = output.base
+        ComputeThreads.forEachChunk(of: rows, grain: 64) { _, range in
+            for t in range { (y + t * h).update(from: w + Int(tokens[t]) * h, count: h) }
+        }
+    }
+
+    /// Backward of ``lookup(tokens:rows:table:output:)``: accumulates into the rows of `dTable`
+    /// of the tokens seen.
+    public static func lookupBackward(dOutput: Tensor, tokens: UnsafePointer<Int32>, rows: Int, dTable: Tensor) {
+        let h = dTable.columns, dy = dOutput.base, dw = dTable.base
+        // Repeated tokens scatter into the same row, so threads own column ranges, not rows.
+        ComputeThreads.forEachChunk(of: h, grain: 16) { _, cols in
+            for t in 0..<rows {
+                let src = dy + t * h, dst = dw + Int(tokens[t]) * h
+                for j in cols { dst[j] += src[j] }
+            }
+        }
+    }
+}

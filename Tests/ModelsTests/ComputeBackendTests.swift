@@ -61,6 +61,31 @@ final class CountingBackend: ComputeBackend, @unchecked Sendable {
     func scatterAddRows(_ input: Tensor, indices: UnsafePointer<Int32>, count n: Int, into output: Tensor) {
         count("scatterAddRows"); cpu.scatterAddRows(input, indices: indices, count: n, into: output)
     }
+    func rmsNormForward(input: Tensor, gain: Tensor, output: Tensor, rstd: Tensor, epsilon: Float, rows: Int) {
+        count("rmsNormForward"); cpu.rmsNormForward(input: input, gain: gain, output: output, rstd: rstd, epsilon: epsilon, rows: rows)
+    }
+    func rmsNormBackward(dOutput: Tensor, input: Tensor, gain: Tensor, rstd: Tensor, dInput: Tensor, dGain: Tensor, rows: Int) {
+        count("rmsNormBackward"); cpu.rmsNormBackward(dOutput: dOutput, input: input, gain: gain, rstd: rstd, dInput: dInput, dGain: dGain, rows: rows)
+    }
+    func relativeAttentionForward(_ shape: RelativeAttention, queries: Tensor, keysValues: Tensor, bias: RelativeAttention.PositionBias?,
+                                  probabilities: Tensor, context: Tensor, batchRows: Int) {
+        count("relativeAttentionForward")
+        cpu.relativeAttentionForward(shape, queries: queries, keysValues: keysValues, bias: bias, probabilities: probabilities, context: context, batchRows: batchRows)
+    }
+    func relativeAttentionBackward(_ shape: RelativeAttention, dContext: Tensor, queries: Tensor, keysValues: Tensor, probabilities: Tensor,
+                                   dProbabilities: Tensor, dQueries: Tensor, dKeysValues: Tensor,
+                                   bias: (dTable: Tensor, buckets: UnsafePointer<Int32>)?, batchRows: Int) {
+        count("relativeAttentionBackward")
+        cpu.relativeAttentionBackward(shape, dContext: dContext, queries: queries, keysValues: keysValues, probabilities: probabilities,
+                                      dProbabilities: dProbabilities, dQueries: dQueries, dKeysValues: dKeysValues, bias: bias, batchRows: batchRows)
+    }
+    func embeddingLookup(tokens: UnsafePointer<Int32>, rows: Int, table: Tensor, output: Tensor) {
+        count("embeddingLookup"); cpu.embeddingLookup(tokens: tokens, rows: rows, table: table, output: output)
+    }
+    func embeddingLookupBackward(dOutput: Tensor, tokens: UnsafePointer<Int32>, rows: Int, dTable: Tensor) {
+        count("embeddingLookupBackward"); cpu.embeddingLookupBackward(dOutput: dOutput, tokens: tokens, rows: rows, dTable: dTable)
+    }
+    func accumulate(_ input: Tensor, into output: Tensor, rows: Int) { count("accumulate"); cpu.accumulate(input, into: output, rows: rows) }
 }
 
 @Suite struct ComputeBackendTests {
@@ -87,6 +112,23 @@ final class CountingBackend: ComputeBackend, @unchecked Sendable {
         // A resize lays buffers out again through the same backend.
         try routed.resize(to: [.copy(of: 0)], seed: 1)
         #expect(counting.calls["layout"] == 2)
+    }
+
+    /// The same for T5: every kernel of its pass goes through the backend it was built with.
+    @Test func t5RunsEveryKernelThroughItsBackend() throws {
+        let c = try tinyT5Config()
+        let batch = randomT5Batch(c, seed: 21)
+        let counting = CountingBackend()
+        let routed = try T5Model(config: c, seed: 4, backend: counting), plain = try T5Model(config: c, seed: 4)
+        let a = routed.forwardBackward(batch), b = plain.forwardBackward(batch)
+        #expect(a.sum.bitPattern == b.sum.bitPattern)
+        #expect(routed.parameters.allGradients.map(\.bitPattern) == plain.parameters.allGradients.map(\.bitPattern))
+        let expected = ["layout", "embeddingLookup", "embeddingLookupBackward", "rmsNormForward", "rmsNormBackward", "linear",
+                        "linearBackwardInput", "linearBackwardWeight", "relativeAttentionForward", "relativeAttentionBackward",
+                        "geluForward", "geluBackward", "softmaxCrossEntropy", "accumulate"]
+        #expect(Set(counting.calls.keys) == Set(expected), "\(counting.calls)")
+        // Per encoder layer: qkv, output, ffn in, ffn out; per decoder layer those and query, key-value, cross output; the head.
+        #expect(counting.calls["linear"] == 4 * c.layers + 7 * c.layers + 1)
     }
 }
 
