@@ -20,8 +20,11 @@ public struct ModelShape: Codable, Sendable, Hashable, CustomStringConvertible {
     public var seqLen: Int
     /// Sequences per micro-batch the costs were measured with (costs are still stored per sequence).
     public var microBatch: Int
+    /// Decoder tokens per sequence of an encoder–decoder (T5); nil for an encoder. Optional, so
+    /// stored encoder profiles read and write exactly as before.
+    public var targetLength: Int?
 
-    public init(layers: Int, hidden: Int, heads: Int, ffn: Int, vocab: Int, seqLen: Int, microBatch: Int) {
+    public init(layers: Int, hidden: Int, heads: Int, ffn: Int, vocab: Int, seqLen: Int, microBatch: Int, targetLength: Int? = nil) {
         self.layers = layers
         self.hidden = hidden
         self.heads = heads
@@ -29,10 +32,12 @@ public struct ModelShape: Codable, Sendable, Hashable, CustomStringConvertible {
         self.vocab = vocab
         self.seqLen = seqLen
         self.microBatch = microBatch
+        self.targetLength = targetLength
     }
 
     public var description: String {
         "layers=\(layers) hidden=\(hidden) heads=\(heads) ffn=\(ffn) vocab=\(vocab) seqLen=\(seqLen) microBatch=\(microBatch)"
+            + (targetLength.map { " targetLength=\($0)" } ?? "")
     }
 }
 

@@ -61,7 +61,8 @@ public enum ReferenceLineStore {
 
     /// The reference lines for validation `targets` (the labels of the validation set called
     /// `key`), from the stored file when it has them, else computed and stored.
-    public static func lines(corpus: PreparedCorpus, key: String, targets: () -> [Int32]) -> ReferenceLines {
+    public static func lines(corpus: PreparedCorpus, key: String, targets: () -> [Int32],
+                             compute: ((_ counts: [Int], _ targets: [Int32]) -> ReferenceLines)? = nil) -> ReferenceLines {
         let url = corpus.directory.appendingPathComponent(fileName)
         var file = File(fingerprint: corpus.fingerprint, lines: [:])
         if let data = try? Data(contentsOf: url), let stored = try? JSONDecoder().decode(File.self, from: data),
@@ -71,7 +72,8 @@ public enum ReferenceLineStore {
             if let lines = stored.lines[key] { return lines }
             file = stored
         }
-        let lines = compute(counts: trainingCounts(corpus), targets: targets(), vocabularySize: corpus.vocabSize)
+        let counts = trainingCounts(corpus)
+        let lines = compute?(counts, targets()) ?? Self.compute(counts: counts, targets: targets(), vocabularySize: corpus.vocabSize)
         file.lines[key] = lines
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

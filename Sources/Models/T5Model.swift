@@ -385,3 +385,34 @@ extension T5Model {
     /// The per-target losses of the last pass (tests).
     func rowLossesForTesting(_ count: Int) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: buffers.rowLosses.base, count: count) }
 }
+
+extension T5Model {
+    /// Rebuilds both stacks with one block per entry of `plan` (layer stacking's growth, which
+    /// the paper's T5 code applies to the encoder and the decoder alike). The embedding, final
+    /// norms and head carry over; gradients start at zero; buffers are laid out anew.
+    public func resize(to plan: [LayerSource], seed: UInt64) throws {
+        var newConfig = config
+        newConfig.layers = plan.count
+        try newConfig.validate()
+        for case .copy(let source) in plan where !(0..<config.layers).contains(source) {
+            throw ModelConfigError.invalid(preset: config.name, "resize plan copies block \(source), but the model has \(config.layers)")
+        }
+        let old = parameters
+        let store = ParameterStore(Self.parameterSpecs(newConfig))
+        for e in store.entries {
+            guard let layer = e.layer else {
+                store.value(e.name).base.update(from: old.value(e.name).base, count: e.count)
+                continue
+            }
+            switch plan[layer] {
+            case .copy(let source):
+                let prefix = e.name.hasPrefix("encoder.") ? Self.encoderPrefix : Self.decoderPrefix
+                let sourceName = prefix(source) + e.name.dropFirst(prefix(layer).count)
+                store.value(e.name).base.update(from: old.value(sourceName).base, count: e.count)
+            case .fresh:
+                Self.initialise(e, in: store, config: newConfig, seed: seed)
+            }
+        }
+        replace(config: newConfig, parameters: store)
+    }
+}

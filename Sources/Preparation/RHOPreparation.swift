@@ -97,6 +97,9 @@ public enum RHOPreparation {
                                    reachBudget: Budget? = nil, home: URL = NTNGHome.directory(),
                                    log: (String) -> Void) throws -> RHOTable? {
         guard let library = rhoLibrary(in: settings) else { return nil }
+        if (try? ModelConfig.preset(settings.model))?.encoderDecoder != nil {
+            throw RHOError.invalid("RHO-LOSS runs on the masked-LM (BERT) presets only: the paper ran it on BERT, and its irreducible-loss model is a masked LM; '\(settings.model)' is T5")
+        }
         return try ensureTable(for: &settings, library: library, data: data, profile: profile, reachBudget: reachBudget,
                                home: home, log: log)
     }
@@ -235,6 +238,9 @@ public enum RHOPreparation {
         var overrides = request.modelOverrides
         if overrides["vocab"] == nil { overrides["vocab"] = String(corpus.vocabSize) }
         var config = try ModelConfig.preset(request.model, overrides: overrides)
+        if config.encoderDecoder != nil {
+            throw RHOError.invalid("RHO-LOSS runs on the masked-LM (BERT) presets only: the paper ran it on BERT, and its irreducible-loss model is a masked LM; '\(request.model)' is T5")
+        }
         if let micro = request.hyperparameters.microBatch { config.microBatch = micro }
         return config
     }

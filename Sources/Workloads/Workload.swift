@@ -58,9 +58,14 @@ public protocol Workload: AnyObject {
     var parametersBelowStack: Set<String> { get }
     /// Model FLOPs of one training step over `batch` with `activeLayers` layers.
     func trainingFLOPs(_ batch: any TrainingBatch, activeLayers: Int?) -> Double
+    /// Whether a method may freeze a bottom block (``PassControls/frozenBelow``); the step
+    /// refuses a plan that does on a workload that cannot.
+    var supportsFrozenLayers: Bool { get }
 }
 
 extension Workload {
+    public var supportsFrozenLayers: Bool { true }
+
     /// One epoch of the seeded stream of training micro-batches of `corpus`.
     public func trainingBatches(corpus: PreparedCorpus, seed: UInt64) throws -> any CorpusBatches {
         try trainingBatches(corpus: corpus, seed: seed, epochs: 1)
@@ -114,15 +119,27 @@ public struct ModelStack: Sendable, Equatable {
 /// The workloads this host can train, by ``Workload/kind``.
 public enum Workloads {
     /// The kinds known to this build.
-    public static let kinds = [MaskedLMWorkload.kind]
+    public static let kinds = [MaskedLMWorkload.kind, SpanCorruptionWorkload.kind]
 
-    /// A freshly initialised workload of `kind` with shape `config` (weights from `seed`), whose
-    /// resizable stack may grow to `maxLayers` (default: its depth).
-    public static func make(kind: String = MaskedLMWorkload.kind, config: ModelConfig, seed: UInt64, maxLayers: Int? = nil,
+    /// What a model of `config` trains: span corruption for an encoder–decoder, else masked LM.
+    public static func kind(for config: ModelConfig) -> String {
+        config.encoderDecoder == nil ? MaskedLMWorkload.kind : SpanCorruptionWorkload.kind
+    }
+
+    /// The shape a reference profile for a model of `config` must have been measured at.
+    public static func profileShape(_ config: ModelConfig) -> ModelShape {
+        config.encoderDecoder == nil ? MaskedLMWorkload.profileShape(config) : SpanCorruptionWorkload.profileShape(config)
+    }
+
+    /// A freshly initialised workload of `kind` (default: the one `config`'s model trains) with
+    /// shape `config` (weights from `seed`), whose resizable stack may grow to `maxLayers`
+    /// (default: its depth).
+    public static func make(kind: String? = nil, config: ModelConfig, seed: UInt64, maxLayers: Int? = nil,
                             backend: any ComputeBackend = CPUBackend.shared) throws -> any Workload {
-        switch kind {
+        switch kind ?? Self.kind(for: config) {
         case MaskedLMWorkload.kind: return try MaskedLMWorkload(config: config, seed: seed, maxLayers: maxLayers, backend: backend)
-        default: throw WorkloadError.unknownKind(kind)
+        case SpanCorruptionWorkload.kind: return try SpanCorruptionWorkload(config: config, seed: seed, maxLayers: maxLayers, backend: backend)
+        case let other: throw WorkloadError.unknownKind(other)
         }
     }
 }
@@ -130,11 +147,14 @@ public enum Workloads {
 public enum WorkloadError: Error, CustomStringConvertible, Equatable {
     case unknownKind(String)
     case foreignBatch(workload: String, batch: String)
+    case invalidShape(String)
 
     public var description: String {
         switch self {
         case .unknownKind(let kind):
             return "unknown workload '\(kind)' (this ntng knows \(Workloads.kinds.joined(separator: ", "))); the file was written by another ntng build"
+        case .invalidShape(let message):
+            return "invalid model shape: \(message)"
         case .foreignBatch(let workload, let batch):
             return "host error: the \(workload) workload was given a \(batch), which it did not make"
         }

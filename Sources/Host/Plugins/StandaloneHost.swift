@@ -63,7 +63,7 @@ public final class StandaloneHost: TrainingStep {
         let fb = (0...c.layers).map { c.trainingFLOPs(sequences: 1, masked: masked, activeLayers: $0) / 1e9 }
         return ReferenceProfile(
             name: "standalone-\(c.name)", preset: c.name,
-            shape: MaskedLMWorkload.profileShape(c),
+            shape: Workloads.profileShape(c),
             toolchain: "n/a", blas: "n/a", threads: 1,
             forwardBackwardPerSequence: fb, forwardOnlyPerSequence: fb.map { $0 / 3 },
             sampledLabelPassPerSequence: fb, optimizerUpdatePerParameter: 1e-9,

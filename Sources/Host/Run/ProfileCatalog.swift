@@ -70,9 +70,9 @@ public enum ProfileCatalog {
         }
     }
 
-    /// The shape a profile must have been measured with for a masked LM of shape `config`.
+    /// The shape a profile must have been measured with for a model of shape `config`.
     public static func shape(of config: ModelConfig) -> ModelShape {
-        MaskedLMWorkload.profileShape(config)
+        Workloads.profileShape(config)
     }
 }
 

@@ -8,8 +8,15 @@ import TensorCore
 public struct RunSettings: Codable, Equatable, Sendable {
     /// `baseline`, a plugin id, or a path to a plugin library; `a+b` stacks plugins.
     public var method = "baseline"
-    /// Model preset name.
-    public var model = "small"
+    /// Model preset name. Choosing a T5 preset swaps the BERT recipe for T5's
+    /// (``Hyperparameters/t5``), so set the model before any `--set`; decoding stored settings
+    /// never does (observers do not run in a decoder's initialiser).
+    public var model = "small" {
+        didSet {
+            let isT5 = (try? ModelConfig.preset(model))?.encoderDecoder != nil
+            if isT5 && hyperparameters.schedule == nil { hyperparameters.useT5Recipe() }
+        }
+    }
     /// `--set model.KEY=VALUE` overrides of the preset.
     public var modelOverrides: [String: String] = [:]
     /// Corpus name or path, as `ntng data prepare --corpus` takes it.
@@ -127,6 +134,9 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     /// The matrix products' precision (`--set precision=bf16`); nil is fp32, as in every run
     /// recorded before the choice. bf16 computes with oneDNN.
     public var precision: Precision?
+    /// The learning-rate schedule; nil is the BERT baseline's one-cycle, as in every run recorded
+    /// before there was a choice.
+    public var schedule: ScheduleKind?
     /// Passes over the training split a run may make (`--set epochs=N`); nil is 1, as in every run
     /// recorded before repeats were allowed: no example is seen twice. Later epochs reshuffle
     /// (a pure function of seed and epoch) and keep each example's masks.
@@ -155,8 +165,40 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// The schedules a run can follow (`--set schedule=…`).
+    public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
+        /// 0 → peak at `warmup` → 0 at the budget (the BERT baseline).
+        case oneCycle = "one-cycle"
+        /// From half the peak up to it over `warmup`, then a cosine to 1e-5 × peak exactly at the
+        /// budget (the paper's T5 "cosine-budget").
+        case cosine
+    }
+
+    /// The learning-rate schedule these settings define.
+    public var learningRateSchedule: LearningRateSchedule {
+        switch schedule {
+        case nil, .oneCycle?: return .oneCycle(peak: peakLearningRate, warmupFraction: warmupFraction)
+        case .cosine?: return .cosineToMinimum(peak: peakLearningRate, warmupFraction: warmupFraction, initialFactor: 0.5, minimumFactor: 1e-5)
+        }
+    }
+
+    /// The paper's T5 baseline (nanoT5's AdamWScale recipe, docs/methods/t5.md): base LR 2e-2
+    /// with the cosine-budget schedule (warm-up 10,000 of 65,536 fake steps, 15.3 % of any
+    /// budget), β = (0.9, 0.999), ε = 1e-6, no weight decay, RMS LR scaling, clip 1.0.
+    public mutating func useT5Recipe() {
+        peakLearningRate = 2e-2
+        warmupFraction = 10_000.0 / 65_536.0
+        schedule = .cosine
+        clipNorm = 1.0
+        adamW.beta1 = 0.9
+        adamW.beta2 = 0.999
+        adamW.epsilon = 1e-6
+        adamW.weightDecay = 0
+        adamW.rmsScaling = true
+    }
+
     public static let keys = [
-        "lr", "warmup", "batch", "micro-batch", "clip", "beta1", "beta2", "eps", "wd", "decay-all",
+        "schedule", "lr", "warmup", "batch", "micro-batch", "clip", "beta1", "beta2", "eps", "wd", "decay-all",
         "eval-every", "checkpoint-every", "val-sequences", "rms-scaling", "backend", "precision", "epochs",
     ]
 
@@ -182,6 +224,11 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
             return v
         }
         switch key {
+        case "schedule":
+            guard let kind = ScheduleKind(rawValue: value) else {
+                throw RunSettingsError.badValue(key: key, value: value, expected: ScheduleKind.allCases.map(\.rawValue).joined(separator: " or "))
+            }
+            schedule = kind
         case "lr": peakLearningRate = try double(0...10)
         case "warmup": warmupFraction = try double(0...1)
         case "batch": batchSequences = try positiveInt()

@@ -30,7 +30,7 @@ public struct TrainingRecipe: Sendable {
         guard batch % config.microBatch == 0 else {
             throw RunSettingsError.invalid("batch (\(batch)) must be a multiple of the micro-batch (\(config.microBatch)); set both with --set batch=N micro-batch=M")
         }
-        schedule = .oneCycle(peak: hp.peakLearningRate, warmupFraction: hp.warmupFraction)
+        schedule = hp.learningRateSchedule
         clipNorm = hp.clipNorm
         accumulation = batch / config.microBatch
         self.seed = seed
@@ -161,6 +161,10 @@ public class TrainingStep {
             try plugins.modelResized(plan: plan, from: old, previousLayers: previous, in: step)
         }
         let plan = try plugins.stepPlan(microBatches: recipe.accumulation, in: step)
+        if plan.frozenBelow > 0 && !workload.supportsFrozenLayers {
+            throw TrainingFailure(step: step.number, description:
+                "\(recipe.method) freezes the bottom \(plan.frozenBelow) block(s), which the \(workload.kind) workload cannot do: its encoder's gradient runs through every decoder block; run the method without freezing")
+        }
         return adjustPlan.map { $0(step.number, plan, workload.depth) } ?? plan
     }
 
