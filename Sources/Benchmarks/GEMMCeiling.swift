@@ -33,16 +33,33 @@ struct GEMMCeiling {
             shapes.append(Shape(m: rows, n: k, k: out, transposeA: false, transposeB: false, repeats: repeats, perHead: false))
             shapes.append(Shape(m: out, n: k, k: rows, transposeA: true, transposeB: false, repeats: repeats, perHead: false))
         }
+        // Attention of `queries` over `keys` per (batch, head): QKᵀ and P·V forward; four products backward.
+        func attention(queries sq: Int, keys sk: Int) {
+            shapes.append(Shape(m: sq, n: sk, k: d, transposeA: false, transposeB: true, repeats: 2 * pairs, perHead: true))
+            shapes.append(Shape(m: sq, n: d, k: sk, transposeA: false, transposeB: false, repeats: 2 * pairs, perHead: true))
+            shapes.append(Shape(m: sk, n: d, k: sq, transposeA: true, transposeB: false, repeats: 2 * pairs, perHead: true))
+        }
         linear(rows: t, out: 3 * h, in: h, repeats: l)
         linear(rows: t, out: h, in: h, repeats: l)
         linear(rows: t, out: c.ffn, in: h, repeats: l)
         linear(rows: t, out: h, in: c.ffnOutputWidth, repeats: l)
-        linear(rows: masked, out: h, in: h, repeats: 1)
-        linear(rows: masked, out: c.vocabularySize, in: h, repeats: 1)
-        // Attention: QKᵀ and P·V forward; four products backward.
-        shapes.append(Shape(m: s, n: s, k: d, transposeA: false, transposeB: true, repeats: 2 * pairs, perHead: true))
-        shapes.append(Shape(m: s, n: d, k: s, transposeA: false, transposeB: false, repeats: 2 * pairs, perHead: true))
-        shapes.append(Shape(m: s, n: d, k: s, transposeA: true, transposeB: false, repeats: 2 * pairs, perHead: true))
+        attention(queries: s, keys: s)
+        if let t5 = c.encoderDecoder {
+            // The decoder: self-attention, cross-attention (its keys and values from the encoder's
+            // rows), feed-forward, then the untied head over every target.
+            let tl = t5.targetLength, u = sequences * tl
+            linear(rows: u, out: 3 * h, in: h, repeats: l)
+            linear(rows: u, out: h, in: h, repeats: 3 * l)  // self output, cross query, cross output
+            linear(rows: t, out: 2 * h, in: h, repeats: l)
+            linear(rows: u, out: c.ffn, in: h, repeats: l)
+            linear(rows: u, out: h, in: c.ffnOutputWidth, repeats: l)
+            linear(rows: u, out: t5.modelVocabulary(c.vocabularySize), in: h, repeats: 1)
+            attention(queries: tl, keys: tl)
+            attention(queries: tl, keys: s)
+        } else {
+            linear(rows: masked, out: h, in: h, repeats: 1)
+            linear(rows: masked, out: c.vocabularySize, in: h, repeats: 1)
+        }
         return shapes
     }
 

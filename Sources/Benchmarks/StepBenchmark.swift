@@ -70,14 +70,18 @@ public struct StepBenchmark {
         ComputeThreads.set(threads)
         var settings = RunSettings(budget: try .steps(warmup + steps))
         settings.model = config.name
-        let examples = syntheticExamples()
-        let batch = MaskedLMBatch(examples: examples, sequenceLength: config.sequenceLength)
         let workload = try Workloads.make(config: config, seed: 0, backend: backend)
+        // The encoder's random masked batch (its figures stay comparable with earlier ones), or
+        // the workload's own synthetic batch for the others.
+        let batches: any TrainingBatches = workload is MaskedLMWorkload
+            ? RepeatedBatch(syntheticExamples(), sequenceLength: config.sequenceLength)
+            : RepeatedTrainingBatch(try workload.syntheticBatches(seed: 1, firstID: 0).batch(microBatches: 0..<1))
+        let batch = try batches.batch(microBatches: 0..<1)
         let training = TrainingStep(
             workload: workload, optimizer: AdamW(parameterCount: workload.parameters.count),
             clock: RSTClock(budget: settings.budget, profile: StandaloneHost.syntheticProfile(config)),
             recipe: try TrainingRecipe(settings: settings, config: config),
-            batches: RepeatedBatch(examples, sequenceLength: config.sequenceLength))
+            batches: batches)
         var stepTimes: [Double] = [], forwardTimes: [Double] = [], optimizerTimes: [Double] = []
         for i in 0..<(warmup + steps) {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -94,8 +98,8 @@ public struct StepBenchmark {
             forwardTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         let median = Median.of(stepTimes)
-        let flops = config.trainingFLOPs(sequences: batch.sequences, masked: batch.maskedCount)
-        let ceiling = GEMMCeiling(config: config, sequences: batch.sequences, masked: batch.maskedCount)
+        let flops = config.trainingFLOPs(sequences: batch.sequences, masked: batch.targetTokens)
+        let ceiling = GEMMCeiling(config: config, sequences: batch.sequences, masked: batch.targetTokens)
             .measure(threads: threads, library: backend.library, precision: backend.precision)
         let achieved = flops / (median / 1e3) / 1e9
         return Result(
@@ -109,6 +113,14 @@ public struct StepBenchmark {
 }
 
 /// One batch, returned for every micro-batch index (benchmarks time steps, not data).
+/// One batch, every step.
+final class RepeatedTrainingBatch: TrainingBatches {
+    let batch: any TrainingBatch
+    init(_ batch: any TrainingBatch) { self.batch = batch }
+    var microBatchesAvailable: Int? { nil }
+    func batch(microBatches range: Range<Int>) throws -> any TrainingBatch { batch }
+}
+
 final class RepeatedBatch: MaskedExampleBatches {
     let examples: [MaskedExample]
     let sequenceLength: Int

@@ -129,13 +129,14 @@ public struct EncoderDecoderShape: Codable, Equatable, Sendable {
     /// Rows of the embedding and the head: the tokenizer's ids, then the sentinels.
     public func modelVocabulary(_ tokenizerVocabulary: Int) -> Int { tokenizerVocabulary + sentinels }
 
-    /// 6·(encoder tokens·L·(4H² + H·F + H·F′) + decoder tokens·L·(8H² + H·F + H·F′))
-    /// + 12·B·L·(S² + T² + T·S)·H + 6·B·T·H·V: every matrix product, forward and backward.
+    /// 6·(encoder tokens·L·(6H² + H·F + H·F′) + decoder tokens·L·(6H² + H·F + H·F′) + B·T·H·V)
+    /// + 12·B·L·(S² + T² + T·S)·H: every matrix product, forward and backward. The encoder's
+    /// 6H² include each decoder block's cross-attention keys and values, computed on its rows.
     func trainingFLOPs(_ c: ModelConfig, sequences: Int, activeLayers: Int?) -> Double {
         let b = Double(sequences), s = Double(c.sequenceLength), t = Double(targetLength), l = Double(activeLayers ?? c.layers)
         let h = Double(c.hidden), f = Double(c.ffn), f2 = Double(c.ffnOutputWidth), v = Double(modelVocabulary(c.vocabularySize))
-        let encoder = b * s * l * (4 * h * h + h * f + h * f2)
-        let decoder = b * t * l * (8 * h * h + h * f + h * f2)
+        let encoder = b * s * l * (6 * h * h + h * f + h * f2)
+        let decoder = b * t * l * (6 * h * h + h * f + h * f2)
         let attention = 2 * b * l * (s * s + t * t + t * s) * h
         let head = b * t * h * v
         return 6 * (encoder + decoder + head) + 6 * attention

@@ -1,6 +1,6 @@
 import Testing
 import TestSupport
-import Benchmarks
+@testable import Benchmarks
 import Clock
 import Host
 import Models
@@ -52,6 +52,21 @@ import TensorCore
         #expect(abs(result.tokensPerSecond - tokens / (result.stepMillisecondsMedian / 1e3)) < 1e-6 * result.tokensPerSecond)
         #expect(abs(result.modelGFLOPS - result.modelGFLOPPerStep / (result.stepMillisecondsMedian / 1e3)) < 1e-6 * result.modelGFLOPS)
         #expect(result.mfu > 0 && result.sgemmCeilingGFLOPS > 0)
+    }
+
+    /// T5 benchmarks through its own workload and batches, and the ceiling's GEMM shapes are
+    /// exactly the products the FLOP count counts (encoder, decoder, cross-attention, head).
+    @Test(arguments: ["tiny", "t5-tiny", "t5-base"]) func theCeilingTimesTheProductsTheFLOPCountCounts(preset: String) throws {
+        let config = try ModelConfig.preset(preset)
+        let targets = config.encoderDecoder.map { $0.targetLength * config.microBatch } ?? 12
+        let ceiling = GEMMCeiling(config: config, sequences: config.microBatch, masked: targets)
+        let shapeFLOPs = ceiling.shapes.reduce(0) { $0 + $1.flops }
+        let counted = config.trainingFLOPs(sequences: config.microBatch, masked: targets)
+        #expect(abs(shapeFLOPs - counted) <= 1e-9 * counted, "\(shapeFLOPs) vs \(counted)")
+        if preset == "t5-tiny" {
+            let result = try StepBenchmark(config: config, steps: 2, warmup: 1).run(threads: 1)
+            #expect(result.mfu > 0 && result.modelGFLOPPerStep > 0)
+        }
     }
 }
 
