@@ -18,7 +18,8 @@ public protocol Workload: AnyObject {
     var kind: String { get }
     /// The model's shape: preset name, widths, vocabulary, sequence length, micro-batch.
     var config: ModelConfig { get }
-    /// The model's stacks of layers, in parameter order (one "encoder" for the masked LM).
+    /// The model's stacks of layers, in parameter order (one "encoder" for the masked LM;
+    /// "encoder" and "decoder" for T5).
     var stacks: [ModelStack] { get }
     /// Values and gradients of every parameter, in one flat layout.
     var parameters: ParameterStore { get }
@@ -96,7 +97,8 @@ extension Workload {
 
 /// A named stack of layers as plugins see it (`ntng.model_stacks/1`): the masked LM has one,
 /// "encoder"; an encoder–decoder has two. Parameter `layer` indices are global: layer `i` of a
-/// stack has index `firstLayer + i`.
+/// stack has index `firstLayer + i` (T5's two stacks both start at 0, since they are resized and
+/// masked as one set of blocks).
 public struct ModelStack: Sendable, Equatable {
     public var name: String
     /// Current depth.
@@ -104,7 +106,8 @@ public struct ModelStack: Sendable, Equatable {
     /// The depth its preset defines (the bound of resize plans).
     public var maxLayers: Int
     public var firstLayer: Int
-    /// Whether resize plans and keep masks act on it. Exactly one stack is resizable today.
+    /// Whether resize plans and keep masks act on it. When several are (T5's encoder and
+    /// decoder), they act on all of them with one index set: block `l` is layer `l` of each.
     public var resizable: Bool
 
     public init(name: String, layers: Int, maxLayers: Int, firstLayer: Int, resizable: Bool) {
