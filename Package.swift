@@ -163,7 +163,9 @@ let package = Package(
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Host", "Clock", "Models", "TensorCore", "Workloads", "PluginHost", "Records", "TestSupport", grdb]),
         // Hostile inputs against the real binary: clear errors, never a trap or a hang.
         .testTarget(name: "FaultTests", dependencies: ["TestSupport", "TrainingFixtures", "Corpus", "Records", grdb]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Evaluation", "Tasks"]),
+        // Fixtures/: NLTK's Porter stems and rouge-score's ROUGE-L values (scripts/rouge-fixtures).
+        .testTarget(name: "EvaluationTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Evaluation", "Tasks"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "ComparisonTests", dependencies: ["Workloads", "PluginHost", "Host", "Records", "Clock", "Storage", "Models", "TensorCore", "Corpus", "TestSupport", "TrainingFixtures", grdb, "Comparison", "Preparation", "Evaluation", "Benchmarks"]),
     ]
 )
