@@ -15,13 +15,13 @@ public final class T5Model {
     public private(set) var parameters: ParameterStore
     public let backend: any ComputeBackend
     private var arena: TensorArena
-    private var buffers: T5Activations
-    private var weights: T5Weights
+    var buffers: T5Activations
+    var weights: T5Weights
     private var gradients: T5Weights
     /// `[S × S]` encoder and `[T × T]` decoder relative-position buckets, fixed by the shape.
     private var encoderBuckets: [Int32]
     private var decoderBuckets: [Int32]
-    private var pass = PassState()
+    var pass = PassState()
 
     /// A freshly initialised model (T5's initialisation, see ``initialise(_:in:config:seed:)``).
     public init(config: ModelConfig, seed: UInt64, backend: any ComputeBackend = CPUBackend.shared) throws {
@@ -211,7 +211,7 @@ public final class T5Model {
     private func scale(_ layer: Int) -> Float { pass.controls.outputScales?[layer] ?? 1 }
 
     /// Embedding, the active encoder layers and the final norm: `encoderOutput`.
-    private func encode(_ batch: SpanCorruptionBatch) {
+    func encode(_ batch: SpanCorruptionBatch) {
         let c = config, a = buffers, b = batch.sequences, t = b * c.sequenceLength, eps = c.layerNormEpsilon
         let attention = RelativeAttention(queryLength: c.sequenceLength, keyLength: c.sequenceLength, heads: c.heads, hidden: c.hidden,
                                           keyColumn: c.hidden, causal: false)
@@ -236,7 +236,7 @@ public final class T5Model {
     }
 
     /// `output = input + s·ffn(RMSNorm(input))`.
-    private func feedForward(input: Tensor, norm: Tensor, rstd: Tensor, up: Tensor, activation: Tensor, gain: Tensor,
+    func feedForward(input: Tensor, norm: Tensor, rstd: Tensor, up: Tensor, activation: Tensor, gain: Tensor,
                              w1: Tensor, w2: Tensor, output: Tensor, rows: Int, scale s: Float) {
         backend.rmsNormForward(input: input, gain: gain, output: norm, rstd: rstd, epsilon: config.layerNormEpsilon, rows: rows)
         backend.linear(norm, w1, into: up, rows: rows, accumulate: false)
@@ -384,6 +384,10 @@ public final class T5Model {
 extension T5Model {
     /// The per-target losses of the last pass (tests).
     func rowLossesForTesting(_ count: Int) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: buffers.rowLosses.base, count: count) }
+    /// After a forward-only pass: the softmax of each decoder position's logits, `[rows·targetLength, vocabulary]`.
+    func probabilitiesForTesting(rows: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: buffers.logits.base, count: rows * shape.targetLength * buffers.logits.columns)
+    }
 }
 
 extension T5Model {
