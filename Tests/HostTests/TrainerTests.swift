@@ -146,6 +146,17 @@ import Storage
         }
     }
 
+    /// Every preset a user trains has a shipped fp32 default that fits its shape, priced in
+    /// reference time (the transferred ones say so); `t5-base` is for `ntng bench` only.
+    @Test func everyTrainedPresetHasAShippedDefault() throws {
+        for preset in ModelConfig.presetNames where preset != "t5-base" {
+            let profile = try ProfileCatalog.load(nil, preset: preset, shape: ProfileCatalog.shape(of: try ModelConfig.preset(preset)))
+            #expect(profile.name == "default-\(preset)" && profile.preset == preset)
+            #expect(profile.forwardBackwardPerSequence.allSatisfy { $0 > 0 } && profile.optimizerUpdatePerParameter > 0)
+            if preset.hasPrefix("t5") { #expect(profile.notes?.hasPrefix("TRANSFERRED") == true, "\(profile.notes ?? "")") }
+        }
+    }
+
     /// The shipped bf16 defaults price bf16 work only, and are what a bf16 run gets by default.
     @Test func shippedBF16ProfilesAreChosenByPrecision() throws {
         for preset in ["tiny", "small"] {
