@@ -17,7 +17,8 @@ struct DataCommand: ParsableCommand {
             discussion: """
             CORPUS is books, docs, lexicon, all, or a path to your own text file or folder. \
             Built-in corpora need Debian packages; `ntng data packages CORPUS` prints the apt-get line. \
-            With --tasks, builds the downstream task suite instead (`ntng data packages tasks` lists its packages).
+            With --tasks, builds the downstream task suite instead (`ntng data packages tasks` lists its packages); \
+            with --instructions, the instruction suite in SNI's layout (`ntng data packages instructions`).
             """)
 
         @Option(name: .long, help: "books | docs | lexicon | all | PATH to text file or folder.")
@@ -50,6 +51,9 @@ struct DataCommand: ParsableCommand {
         @Option(name: .customLong("task"), help: "With --tasks: build only this task (repeatable).")
         var taskNames: [String] = []
 
+        @Flag(name: .long, help: "Build the instruction suite in SNI's format (wn_define, …, fortune_attribution) instead of a corpus.")
+        var instructions = false
+
         func validate() throws {
             try OptionRange.check(vocabSize, "--vocab-size", 64...1_048_576)
             try OptionRange.check(threads, "--threads", 1...1024)
@@ -66,6 +70,17 @@ struct DataCommand: ParsableCommand {
             let location = DataLocation(explicitDirectory: dataDir)
             if tasks {
                 try prepareTasks(location)
+                return
+            }
+            if instructions {
+                let result = try InstructionPreparer.prepare(location: location, force: force) { message in
+                    FileHandle.standardError.write(Data(("ntng data: " + message + "\n").utf8))
+                }
+                for t in result.tasks {
+                    print(String(format: "%@ %5d instances  %@", t.name.padding(toLength: 20, withPad: " ", startingAt: 0), t.instances,
+                                 t.isTestTask ? "test task" : "training task"))
+                }
+                print("  folder: \(result.directory.path)\(result.wasUpToDate ? " (up to date)" : "") (tasks/, splits/default/)")
                 return
             }
             var options = PreparationOptions(corpus: corpus)
@@ -110,12 +125,16 @@ struct DataCommand: ParsableCommand {
     struct Packages: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the apt-get line for a built-in corpus or the task suite.")
 
-        @Argument(help: "books | docs | lexicon | all | tasks")
+        @Argument(help: "books | docs | lexicon | all | tasks | instructions")
         var corpus: String = "all"
 
         func run() throws {
             if corpus == "tasks" {
                 print(TaskCatalog.installCommand())
+                return
+            }
+            if corpus == "instructions" {
+                print("apt-get install --no-install-recommends " + InstructionCatalog.debianPackages().joined(separator: " "))
                 return
             }
             guard let name = CorpusName(rawValue: corpus) else { throw CorpusError.unknownCorpus(corpus) }

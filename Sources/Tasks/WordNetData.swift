@@ -14,6 +14,10 @@ struct WordNetSynset: Sendable, Equatable {
     var definition: String
     /// The quoted usage examples of the gloss.
     var examples: [String]
+    /// `pos` and byte offset, WordNet's own id of the synset (`n02084071`).
+    var id: String = ""
+    /// Ids of the synsets its hypernym pointers (`@`, `@i`) name.
+    var hypernyms: [String] = []
 }
 
 /// Reader for WordNet 3.0's `data.{noun,verb,adj,adv}` files (Debian `wordnet-base`). A data line
@@ -63,9 +67,19 @@ enum WordNet {
             if let paren = word.firstIndex(of: "(") { word = word[..<paren] }  // adjective markers (a), (p), (ip)
             lemmas.append(word.replacingOccurrences(of: "_", with: " ").lowercased())
         }
+        // Pointers: `p_cnt` then `symbol offset pos source/target` each.
+        var hypernyms = [String]()
+        let pointerStart = 4 + 2 * wordCount
+        if fields.count > pointerStart, let pointerCount = Int(fields[pointerStart]), fields.count >= pointerStart + 1 + 4 * pointerCount {
+            for k in 0..<pointerCount {
+                let f = pointerStart + 1 + 4 * k
+                if fields[f] == "@" || fields[f] == "@i" { hypernyms.append(String(fields[f + 2]) + String(fields[f + 1])) }
+            }
+        }
         let (definition, examples) = splitGloss(String(line[line.index(after: bar)...]))
         return WordNetSynset(pos: pos == "s" ? "a" : pos, lexfile: lexfile, lemmas: lemmas,
-                             definition: definition, examples: examples)
+                             definition: definition, examples: examples, id: String(pos == "s" ? "a" : pos) + String(fields[0]),
+                             hypernyms: hypernyms)
     }
 
     /// Splits a gloss into its definitions (text before the first quote, without the trailing

@@ -63,6 +63,7 @@ import Testing
         let verb = s[2]
         #expect(verb.pos == "v" && verb.lexfile == 29 && verb.lemmas == ["respire", "breathe"])
         #expect(verb.definition == "draw air into the lungs")
+        #expect(verb.id == "v00000999" && verb.hypernyms == ["v00000001"] && s[0].id == "n00000000" && s[0].hypernyms.isEmpty)
         #expect(WordNet.mentions("The patient is respiring", lemma: "respire"))
         #expect(!WordNet.mentions("breathe deeply", lemma: "respire"))
         #expect(WordNet.lexnames.count == 45 && WordNet.lexnames[5] == "noun.animal" && WordNet.lexnames[44] == "adj.ppl")

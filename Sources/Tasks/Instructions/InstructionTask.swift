@@ -1,3 +1,4 @@
+import Storage
 import Foundation
 
 /// A task in Super-Natural-Instructions' format: a definition, worked examples, and instances
@@ -104,7 +105,7 @@ extension InstructionTask {
             "Instances": instances.map { ["id": $0.id, "input": $0.input, "output": $0.outputs] },
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: url, options: .atomic)
+        try AtomicFile.write(data, to: url)
     }
 
     private static func bad(_ url: URL, _ reason: String) -> TaskError {
