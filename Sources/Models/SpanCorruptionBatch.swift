@@ -12,6 +12,11 @@ public struct SpanCorruptionBatch: Sendable, Equatable {
     public var targets: [Int32]
     /// Stable id of each sequence.
     public var exampleIds: [UInt64]
+    /// Real tokens at the start of each row's input, the rest padding (nil: every row full, as
+    /// span corruption makes them). Instruction fine-tuning pads its prompts.
+    public var inputLengths: [Int32]?
+    /// Real target positions of each row, the rest padding and out of the loss (nil: all).
+    public var targetLengths: [Int32]?
 
     public init(inputLength: Int, targetLength: Int, inputs: [Int32], decoderInputs: [Int32], targets: [Int32], exampleIds: [UInt64]) {
         self.inputLength = inputLength
@@ -23,7 +28,8 @@ public struct SpanCorruptionBatch: Sendable, Equatable {
     }
 
     public var sequences: Int { exampleIds.count }
-    public var targetCount: Int { targets.count }
+    /// Target positions in the loss.
+    public var targetCount: Int { targetLengths.map { $0.reduce(0) { $0 + Int($1) } } ?? targets.count }
 
     /// The sub-batch of the given rows, in the given order.
     public func selecting(rows: [Int]) -> SpanCorruptionBatch {
@@ -35,6 +41,8 @@ public struct SpanCorruptionBatch: Sendable, Equatable {
             out.targets += targets[row * t ..< (row + 1) * t]
             out.exampleIds.append(exampleIds[row])
         }
+        out.inputLengths = inputLengths.map { lengths in rows.map { lengths[$0] } }
+        out.targetLengths = targetLengths.map { lengths in rows.map { lengths[$0] } }
         return out
     }
 
@@ -48,6 +56,11 @@ public struct SpanCorruptionBatch: Sendable, Equatable {
         if inputs.count != sequences * inputLength { try fail("\(inputs.count) input ids for \(sequences) sequences of \(inputLength)") }
         if decoderInputs.count != sequences * targetLength || targets.count != sequences * targetLength {
             try fail("\(decoderInputs.count) decoder inputs and \(targets.count) targets for \(sequences) sequences of \(targetLength)")
+        }
+        for (name, lengths, limit) in [("input", inputLengths, inputLength), ("target", targetLengths, targetLength)] {
+            guard let lengths else { continue }
+            if lengths.count != sequences { try fail("\(lengths.count) \(name) lengths for \(sequences) sequences") }
+            if let bad = lengths.first(where: { $0 < 1 || Int($0) > limit }) { try fail("\(name) length \(bad) outside 1...\(limit)") }
         }
         let v = Int32(t5.modelVocabulary(config.vocabularySize))
         for (name, ids) in [("input", inputs), ("decoder input", decoderInputs), ("target", targets)] {

@@ -42,10 +42,13 @@ extension T5Model {
     /// of rows, run a micro-batch at a time): the encoder once, then the decoder one position at a
     /// time over cached keys and values, every block active. Returns each row's generated ids, cut
     /// before the end token. Equal to re-running the full decoder over the prefix at every step
-    /// (tested), at a cost linear rather than quadratic in the output length.
-    public func generateGreedy(inputs: [Int32], rows: Int, settings: GreedyDecoding) -> [[Int32]] {
+    /// (tested), at a cost linear rather than quadratic in the output length. `inputLengths`
+    /// gives each row's real tokens when the inputs are padded (nil: all real).
+    public func generateGreedy(inputs: [Int32], rows: Int, inputLengths: [Int32]? = nil, settings: GreedyDecoding) -> [[Int32]] {
         let s = config.sequenceLength
         precondition(inputs.count == rows * s, "\(inputs.count) input ids for \(rows) rows of \(s)")
+        precondition(inputLengths.map { $0.count == rows && $0.allSatisfy { (1...Int32(s)).contains($0) } } ?? true,
+                     "one input length in 1...\(s) per row")
         precondition(settings.maxLength >= 1, "maxLength must be at least 1")
         var out: [[Int32]] = []
         out.reserveCapacity(rows)
@@ -58,18 +61,22 @@ extension T5Model {
         var first = 0
         while first < rows {
             let n = Swift.min(chunk, rows - first)
-            out += decodeChunk(Array(inputs[first * s ..< (first + n) * s]), rows: n, settings: settings, buffers: buffers, buckets: buckets)
+            let lengths = inputLengths.map { Array($0[first ..< first + n]) } ?? [Int32](repeating: Int32(s), count: n)
+            out += decodeChunk(Array(inputs[first * s ..< (first + n) * s]), rows: n, lengths: lengths, settings: settings,
+                               buffers: buffers, buckets: buckets)
             first += n
         }
         return out
     }
 
-    private func decodeChunk(_ inputs: [Int32], rows b: Int, settings: GreedyDecoding, buffers g: T5DecodingBuffers, buckets: [Int32]) -> [[Int32]] {
+    private func decodeChunk(_ inputs: [Int32], rows b: Int, lengths: [Int32], settings: GreedyDecoding, buffers g: T5DecodingBuffers,
+                             buckets: [Int32]) -> [[Int32]] {
         let c = config, s = c.sequenceLength, h = c.hidden, l = settings.maxLength, eps = c.layerNormEpsilon
         // Only the encoder reads this batch; its decoder fields just have the right size.
         let unused = [Int32](repeating: settings.startToken, count: b * shape.targetLength)
-        let batch = SpanCorruptionBatch(inputLength: s, targetLength: shape.targetLength, inputs: inputs, decoderInputs: unused,
+        var batch = SpanCorruptionBatch(inputLength: s, targetLength: shape.targetLength, inputs: inputs, decoderInputs: unused,
                                         targets: unused, exampleIds: (0..<b).map { UInt64($0) })
+        batch.inputLengths = lengths
         pass.setActive(nil, depth: c.layers)
         pass.sequences = b
         pass.controls = .none
@@ -80,11 +87,10 @@ extension T5Model {
         var tokens = [Int32](repeating: settings.startToken, count: b)
         var generated = [[Int32]](repeating: [], count: b)
         var finished = [Bool](repeating: false, count: b)
-        let crossAttention = RelativeAttention(queryLength: 1, keyLength: s, heads: c.heads, hidden: h, keyColumn: 0, causal: false)
         buckets.withUnsafeBufferPointer { bucketTable in
             for position in 0..<l where finished.contains(false) {
-                decoderStep(tokens: &tokens, position: position, rows: b, maxLength: l, buffers: g,
-                            buckets: bucketTable.baseAddress! + position * l, crossAttention: crossAttention, epsilon: eps)
+                decoderStep(tokens: &tokens, position: position, rows: b, maxLength: l, sourceLengths: lengths, buffers: g,
+                            buckets: bucketTable.baseAddress! + position * l, epsilon: eps)
                 for row in 0..<b where !finished[row] {
                     if tokens[row] == settings.endToken { finished[row] = true } else { generated[row].append(tokens[row]) }
                 }
@@ -95,8 +101,8 @@ extension T5Model {
 
     /// One decoder position for every row: reads `tokens` (the previous outputs), caches this
     /// position's keys and values, and overwrites `tokens` with the argmax of the next-token logits.
-    private func decoderStep(tokens: inout [Int32], position t: Int, rows b: Int, maxLength l: Int, buffers g: T5DecodingBuffers,
-                             buckets: UnsafePointer<Int32>, crossAttention: RelativeAttention, epsilon eps: Float) {
+    private func decoderStep(tokens: inout [Int32], position t: Int, rows b: Int, maxLength l: Int, sourceLengths: [Int32],
+                             buffers g: T5DecodingBuffers, buckets: UnsafePointer<Int32>, epsilon eps: Float) {
         let c = config, h = c.hidden, s = c.sequenceLength, nh = c.heads
         let selfAttention = RelativeAttention(queryLength: 1, keyLength: t + 1, heads: nh, hidden: h, keyColumn: 0, causal: false)
         tokens.withUnsafeBufferPointer { backend.embeddingLookup(tokens: $0.baseAddress!, rows: b, table: weights.token, output: g.residual) }
@@ -118,8 +124,11 @@ extension T5Model {
             backend.rmsNormForward(input: g.afterSelf, gain: p.norm2, output: g.norm, rstd: g.rstd, epsilon: eps, rows: b)
             backend.linear(g.norm, p.query, into: g.query, rows: b, accumulate: false)
             for row in 0..<b {
+                // One query over the row's real source positions only: its padding is not attended to.
+                let n = Int(sourceLengths[row])
+                let crossAttention = RelativeAttention(queryLength: 1, keyLength: n, heads: nh, hidden: h, keyColumn: 0, causal: false)
                 backend.relativeAttentionForward(crossAttention, queries: Tensor(base: g.query.base + row * h, shape: [1, h]),
-                                                 keysValues: Tensor(base: g.crossCache[layer].base + row * s * 2 * h, shape: [s, 2 * h]),
+                                                 keysValues: Tensor(base: g.crossCache[layer].base + row * s * 2 * h, shape: [n, 2 * h]),
                                                  bias: nil, probabilities: g.crossProbabilities,
                                                  context: Tensor(base: g.context.base + row * h, shape: [1, h]), batchRows: 1)
             }

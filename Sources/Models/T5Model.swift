@@ -189,14 +189,21 @@ public final class T5Model {
             }
         }
         var total: Double = 0
+        let v = a.logits.columns
         for row in 0..<b {
+            // Padded target positions leave the loss and the gradient.
+            let valid = batch.targetLengths.map { Int($0[row]) } ?? tl
+            for i in row * tl + valid ..< (row + 1) * tl {
+                a.rowLosses.base[i] = 0
+                if gradientScale != nil { (a.logits.base + i * v).update(repeating: 0, count: v) }
+            }
             var sum: Float = 0
             for i in row * tl ..< (row + 1) * tl { sum += a.rowLosses.base[i] }
             a.perExampleLoss.base[row] = sum
-            a.perExampleCount.base[row] = Float(tl)
+            a.perExampleCount.base[row] = Float(valid)
             total += Double(sum)
         }
-        return PassLoss(sum: total, targetTokens: u)
+        return PassLoss(sum: total, targetTokens: batch.targetCount)
     }
 
     /// Scales each target's logit gradient by its row's weight (the loss stays unweighted).
@@ -213,9 +220,10 @@ public final class T5Model {
     /// Embedding, the active encoder layers and the final norm: `encoderOutput`.
     func encode(_ batch: SpanCorruptionBatch) {
         let c = config, a = buffers, b = batch.sequences, t = b * c.sequenceLength, eps = c.layerNormEpsilon
-        let attention = RelativeAttention(queryLength: c.sequenceLength, keyLength: c.sequenceLength, heads: c.heads, hidden: c.hidden,
+        var attention = RelativeAttention(queryLength: c.sequenceLength, keyLength: c.sequenceLength, heads: c.heads, hidden: c.hidden,
                                           keyColumn: c.hidden, causal: false)
         batch.inputs.withUnsafeBufferPointer { backend.embeddingLookup(tokens: $0.baseAddress!, rows: t, table: weights.token, output: a.encoderResidual[0]) }
+        attention.keyCounts = batch.inputLengths
         encoderBuckets.withUnsafeBufferPointer { buckets in
             for (slot, layer) in pass.active.enumerated() {
                 let x = a.encoderResidual[slot], y = a.encoderResidual[slot + 1], buf = a.encoderLayers[slot], p = weights.encoder[layer]
@@ -250,8 +258,10 @@ public final class T5Model {
         let c = config, a = buffers, b = batch.sequences, tl = shape.targetLength, u = b * tl, t = b * c.sequenceLength
         let h = c.hidden, eps = c.layerNormEpsilon
         let selfAttention = RelativeAttention(queryLength: tl, keyLength: tl, heads: c.heads, hidden: h, keyColumn: h, causal: true)
-        let crossAttention = RelativeAttention(queryLength: tl, keyLength: c.sequenceLength, heads: c.heads, hidden: h, keyColumn: 0, causal: false)
+        var crossAttention = RelativeAttention(queryLength: tl, keyLength: c.sequenceLength, heads: c.heads, hidden: h, keyColumn: 0, causal: false)
         batch.decoderInputs.withUnsafeBufferPointer { backend.embeddingLookup(tokens: $0.baseAddress!, rows: u, table: weights.token, output: a.decoderResidual[0]) }
+        // Padded source positions are masked in cross-attention as in the encoder's self-attention.
+        crossAttention.keyCounts = batch.inputLengths
         decoderBuckets.withUnsafeBufferPointer { buckets in
             for (slot, layer) in pass.active.enumerated() {
                 let x = a.decoderResidual[slot], y = a.decoderResidual[slot + 1], buf = a.decoderLayers[slot], p = weights.decoder[layer]

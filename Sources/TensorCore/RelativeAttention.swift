@@ -55,6 +55,9 @@ public struct RelativeAttention {
     public let keyColumn: Int
     /// Each query sees only keys at or before its own position (decoder self-attention).
     public let causal: Bool
+    /// Per batch row, how many leading keys are real (nil: all): padded sources, whose padding
+    /// positions get probability 0, and so no gradient, in every query's row.
+    public var keyCounts: [Int32]?
 
     /// A learned bias per (bucket, head), `table` `[buckets, heads]`, looked up through
     /// `buckets` `[queryLength × keyLength]` (``RelativePosition/buckets(queries:keys:bidirectional:buckets:maxDistance:)``).
@@ -83,6 +86,12 @@ public struct RelativeAttention {
     /// Keys query `i` sees.
     @inline(__always) func visibleKeys(_ i: Int) -> Int { causal ? i + 1 : keyLength }
 
+    /// Keys query `i` of batch row `b` sees.
+    @inline(__always) func visibleKeys(_ i: Int, row b: Int) -> Int {
+        guard let keyCounts else { return visibleKeys(i) }
+        return Swift.min(visibleKeys(i), Int(keyCounts[b]))
+    }
+
     /// Writes `context` `[batch·queryLength, hidden]` and the probabilities `[batch, heads, queryLength, keyLength]`.
     public func forward(queries: Tensor, keysValues: Tensor, bias: PositionBias?, probabilities: Tensor, context: Tensor,
                         batchRows: Int, library: MatrixLibrary = .openBLAS, precision: Precision = .fp32) {
@@ -100,7 +109,7 @@ public struct RelativeAttention {
                 if let table, let buckets {
                     for idx in 0..<sq * sk { p[idx] += table[Int(buckets[idx]) * nh + head] }
                 }
-                for i in 0..<sq { Attention.maskedSoftmaxRows(p + i * sk, rows: 1, columns: sk, valid: visibleKeys(i)) }
+                for i in 0..<sq { Attention.maskedSoftmaxRows(p + i * sk, rows: 1, columns: sk, valid: visibleKeys(i, row: b)) }
                 GEMM.serial(false, false, sq, d, sk, 1, p, sk, v, ldkv, 0, ctx + b * sq * h + head * d, h, library: library, precision: precision)
             }
         }
