@@ -426,6 +426,11 @@ extension ReferenceProfile {
         let fb = try LinearCostFit.fit(table: forwardBackwardPerSequence)
         let fo = try LinearCostFit.fit(table: forwardOnlyPerSequence)
         let sl = try LinearCostFit.fit(table: sampledLabelPassPerSequence)
+        // A table floored at zero would charge nothing for a pass and be refused when loaded;
+        // refuse it here, where the fix (a quieter machine) is known.
+        for (name, fit) in [("forward+backward", fb), ("forward-only", fo), ("sampled-label", sl)] where !(fit.intercept > 0) {
+            throw ReferenceProfileError.fitNotPositive(table: name, intercept: fit.intercept)
+        }
         copy.forwardBackwardPerSequence = fb.table(layers: shape.layers)
         copy.forwardOnlyPerSequence = fo.table(layers: shape.layers)
         copy.sampledLabelPassPerSequence = sl.table(layers: shape.layers)
@@ -456,6 +461,9 @@ public indirect enum ReferenceProfileError: Error, Sendable, Equatable, CustomSt
     /// A plugin's cost was asked for but never calibrated.
     /// A linear fit needs measurements at two or more depths.
     case fitNeedsTwoDepths(count: Int)
+    /// A smoothed table's line is not above zero at zero active layers: the measurements were too
+    /// noisy for a fit (an idle machine, or no smoothing, is needed).
+    case fitNotPositive(table: String, intercept: Double)
     /// Another error, attributed to a file.
     case inFile(path: String, ReferenceProfileError)
 
@@ -481,6 +489,9 @@ public indirect enum ReferenceProfileError: Error, Sendable, Equatable, CustomSt
                 + "{\(requested)}; \(recalibrate)"
         case .fitNeedsTwoDepths(let count):
             return "a linear cost fit needs measurements at two or more layer counts, got \(count)"
+        case .fitNotPositive(let table, let intercept):
+            return "the least-squares line through the \(table) costs is \(intercept) s at 0 active layers, not above zero: "
+                + "the measurements were too noisy to smooth; calibrate again on an idle machine, or without --smooth"
         case .inFile(let path, let inner):
             return "\(path): \(inner.description)"
         }

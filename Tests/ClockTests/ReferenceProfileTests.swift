@@ -136,6 +136,14 @@ import TestSupport
         #expect((1..<t.count - 1).allSatisfy { abs(t[$0 + 1] - 2 * t[$0] + t[$0 - 1]) < 1e-12 })
         #expect(smoothed.forwardOnlyPerSequence.enumerated().allSatisfy { abs($0.element - (0.125 + 0.125 * Double($0.offset))) < 1e-12 })
         #expect(smoothed.notes?.contains("least squares") == true)
+        // Noise so large that the line is not above zero at depth 0 (measured on a busy machine)
+        // is refused with the fix, not floored at a zero charge that loading would refuse.
+        var noisy = sampleProfile()
+        noisy.sampledLabelPassPerSequence = [0.01, 0.02, 0.03, 3, 6]
+        #expect(throws: ReferenceProfileError.self) { _ = try noisy.smoothedByLinearFit() }
+        do { _ = try noisy.smoothedByLinearFit() } catch {
+            #expect("\(error)".contains("sampled-label") && "\(error)".contains("idle machine"), "\(error)")
+        }
     }
 
     @Test func machineDescriptionReadsThisMachine() {
