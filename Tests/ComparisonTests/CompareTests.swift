@@ -167,7 +167,14 @@ import TensorCore
         #expect(outcomes.allSatisfy { $0.isFinished }, "\(errors)")
         let runIDs = Set(outcomes.compactMap { $0.runID })
         #expect(runIDs.count == 6, "the baseline ran once per learning rate")
+        // Downstream scores stored with the runs, as `ntng eval` stores them, become a column and a chart.
+        for (k, id) in runIDs.sorted().enumerated() {
+            let record = try f.store.run(id: id)
+            try f.store.record(runID: id, evaluations: [Records.Evaluation(step: record.steps, rstSeconds: record.rstSeconds,
+                                                                           name: "downstream.average", value: 40 + Double(k))])
+        }
         let result = try ComparisonSummary(plan: plan, outcomes: outcomes, store: f.store)
+        #expect(result.metrics.map(\.key).contains("downstream.average"))
         #expect(result.consistencyProblems.isEmpty, "\(result.consistencyProblems)")
         #expect(result.sections.map { $0.setting } == plan.settingPoints)
         for section in result.sections {
@@ -187,6 +194,7 @@ import TensorCore
         try ComparisonReport(result: result, store: f.store).write(to: report)
         let html = try String(contentsOf: report, encoding: .utf8)
         #expect(html.contains("Validation loss vs RST") && html.contains("unigram ") && html.contains("dropping [lr=0.002, dropping.gamma_factor=10]"))
+        #expect(html.contains("Downstream scores vs budget") && html.contains("downstream.average vs budget"))
 
         // Grids that cannot be compared fairly or are mistyped.
         func refusedGrid(_ grid: [String], _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {

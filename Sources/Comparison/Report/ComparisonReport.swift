@@ -4,6 +4,7 @@ import Storage
 import Clock
 import Records
 import Host
+import Evaluation
 
 /// The comparison as one self-contained HTML page: inline CSS and inline SVG, no scripts, no
 /// fonts or images to fetch, so it opens offline and can be mailed as one file.
@@ -166,40 +167,21 @@ public struct ComparisonReport {
         }
 
         body += "<h2>Validation loss vs budget</h2>\n<p class=\"caption\">Mean over seeds with ± one sample standard deviation (no bar with one seed).</p>\n<div class=\"charts\">\n"
-        var valSeries: [SVGChart.Series] = []
-        // One series per method and grid point (a grid's other points dashed).
-        var settings: [String] = []
-        for section in result.sections where !settings.contains(section.setting) { settings.append(section.setting) }
-        for (k, setting) in settings.enumerated() {
-            for method in result.methods {
-                var points: [(x: Double, y: Double)] = [], errors: [Double] = []
-                for section in result.sections.filter({ $0.setting == setting }).sorted(by: { $0.budget.amount < $1.budget.amount }) {
-                    guard let row = section.rows.first(where: { $0.method == method }),
-                          let s = row.summaries[ComparisonMetric.valLoss.key], let mean = s.mean else { continue }
-                    points.append((section.budget.amount, mean))
-                    errors.append(s.standardDeviation ?? 0)
-                }
-                if !points.isEmpty {
-                    valSeries.append(.init(name: setting.isEmpty ? method : "\(method) [\(setting)]", color: color(method), points: points,
-                                           errors: errors, markers: true, dashed: k % 2 == 1))
-                }
-            }
-        }
-        var valChart = SVGChart(title: "Validation loss vs budget", xLabel: "budget (RST)", yLabel: "validation loss", series: valSeries)
+        var valChart = budgetChart(ComparisonMetric.valLoss.key, title: "Validation loss vs budget", yLabel: "validation loss")
         valChart.references = references
-        var budgets: [Budget] = []
-        for section in result.sections where !budgets.contains(section.budget) { budgets.append(section.budget) }
-        valChart.xTicks = budgets.map { ($0.amount, Budget.formatDuration($0.amount)) }
-        if budgets.count == 1, let only = result.sections.first {
-            // One budget: spread the methods sideways so their bars do not overlap.
-            let n = Double(max(valSeries.count, 1))
-            for i in valSeries.indices {
-                valSeries[i].points = valSeries[i].points.map { (only.budget.amount * (0.8 + 0.4 * (Double(i) + 0.5) / n), $0.y) }
-            }
-            valChart.series = valSeries
-            valChart.xTicks = [(only.budget.amount * 0.8, ""), (only.budget.amount, Budget.formatDuration(only.budget.amount)), (only.budget.amount * 1.2, "")]
-        }
         body += chart(valChart) + "</div>\n"
+
+        // Downstream scores stored by `ntng eval` (accuracy/F1/MCC for BERT runs, ROUGE-L for T5
+        // runs), each headline a chart as the table has a column for each.
+        let downstream = result.metrics.filter { $0.key.hasPrefix(DownstreamEvaluation.prefix) }
+        if !downstream.isEmpty {
+            body += "<h2>Downstream scores vs budget</h2>\n<p class=\"caption\">The scores `ntng eval` stored with each run (ROUGE-L in percent for "
+                + "T5 runs, on unseen test tasks), mean over seeds with ± one sample standard deviation.</p>\n<div class=\"charts\">\n"
+            for metric in downstream {
+                body += chart(budgetChart(metric.key, title: "\(metric.title) vs budget", yLabel: metric.title))
+            }
+            body += "</div>\n"
+        }
 
         // Diagnostics of the largest budget, first finished seed of each method.
         if let largest {
@@ -271,6 +253,43 @@ public struct ComparisonReport {
     }
 
     // MARK: - Curves
+
+    /// One series per method and grid point (a grid's other points dashed) of `metric`'s mean
+    /// over seeds at each budget, with ± one standard deviation; methods spread sideways when
+    /// there is one budget, so their bars do not overlap.
+    func budgetChart(_ metric: String, title: String, yLabel: String) -> SVGChart {
+        var series: [SVGChart.Series] = []
+        var settings: [String] = []
+        for section in result.sections where !settings.contains(section.setting) { settings.append(section.setting) }
+        for (k, setting) in settings.enumerated() {
+            for method in result.methods {
+                var points: [(x: Double, y: Double)] = [], errors: [Double] = []
+                for section in result.sections.filter({ $0.setting == setting }).sorted(by: { $0.budget.amount < $1.budget.amount }) {
+                    guard let row = section.rows.first(where: { $0.method == method }),
+                          let s = row.summaries[metric], let mean = s.mean else { continue }
+                    points.append((section.budget.amount, mean))
+                    errors.append(s.standardDeviation ?? 0)
+                }
+                if !points.isEmpty {
+                    series.append(.init(name: setting.isEmpty ? method : "\(method) [\(setting)]", color: color(method), points: points,
+                                        errors: errors, markers: true, dashed: k % 2 == 1))
+                }
+            }
+        }
+        var c = SVGChart(title: title, xLabel: "budget (RST)", yLabel: yLabel, series: series)
+        var budgets: [Budget] = []
+        for section in result.sections where !budgets.contains(section.budget) { budgets.append(section.budget) }
+        c.xTicks = budgets.map { ($0.amount, Budget.formatDuration($0.amount)) }
+        if budgets.count == 1, let only = result.sections.first {
+            let n = Double(max(series.count, 1))
+            for i in series.indices {
+                series[i].points = series[i].points.map { (only.budget.amount * (0.8 + 0.4 * (Double(i) + 0.5) / n), $0.y) }
+            }
+            c.series = series
+            c.xTicks = [(only.budget.amount * 0.8, ""), (only.budget.amount, Budget.formatDuration(only.budget.amount)), (only.budget.amount * 1.2, "")]
+        }
+        return c
+    }
 
     func binCenter(_ i: Int, span: Double) -> Double { (Double(i) + 0.5) / Double(bins) * span }
 
