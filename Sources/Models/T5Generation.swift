@@ -24,6 +24,11 @@ struct T5DecodingBuffers {
     let residual, next, norm, rstd, qkv, context, afterSelf, query, afterCross, ffnUp, ffnActivation, logits: Tensor
     let selfProbabilities, crossProbabilities: Tensor
     let selfCache, crossCache: [Tensor]
+    /// One-row views the per-row attention calls read and write, made once: a view is a `Tensor`,
+    /// whose shape is an array, so making them in the token loop would allocate. The cache views
+    /// span the whole capacity; attention reads only its `keyLength` leading rows.
+    let qkvRows, queryRows, contextRows: [Tensor]
+    let selfCacheRows, crossCacheRows: [[Tensor]]
 
     init(config c: ModelConfig, rows b: Int, maxLength l: Int, arena: TensorArena) {
         let h = c.hidden, nh = c.heads, s = c.sequenceLength
@@ -34,6 +39,12 @@ struct T5DecodingBuffers {
         selfProbabilities = a([nh, l]); crossProbabilities = a([nh, s])
         selfCache = (0..<c.layers).map { _ in a([b * l, 2 * h]) }
         crossCache = (0..<c.layers).map { _ in a([b * s, 2 * h]) }
+        func rows(_ t: Tensor, _ stride: Int, _ shape: [Int]) -> [Tensor] { (0..<b).map { Tensor(base: t.base + $0 * stride, shape: shape) } }
+        qkvRows = rows(qkv, 3 * h, [1, 3 * h])
+        queryRows = rows(query, h, [1, h])
+        contextRows = rows(context, h, [1, h])
+        selfCacheRows = selfCache.map { rows($0, l * 2 * h, [l, 2 * h]) }
+        crossCacheRows = crossCache.map { rows($0, s * 2 * h, [s, 2 * h]) }
     }
 }
 
@@ -71,7 +82,7 @@ extension T5Model {
 
     private func decodeChunk(_ inputs: [Int32], rows b: Int, lengths: [Int32], settings: GreedyDecoding, buffers g: T5DecodingBuffers,
                              buckets: [Int32]) -> [[Int32]] {
-        let c = config, s = c.sequenceLength, h = c.hidden, l = settings.maxLength, eps = c.layerNormEpsilon
+        let c = config, s = c.sequenceLength, l = settings.maxLength, eps = c.layerNormEpsilon
         // Only the encoder reads this batch; its decoder fields just have the right size.
         let unused = [Int32](repeating: settings.startToken, count: b * shape.targetLength)
         var batch = SpanCorruptionBatch(inputLength: s, targetLength: shape.targetLength, inputs: inputs, decoderInputs: unused,
@@ -103,7 +114,7 @@ extension T5Model {
     /// position's keys and values, and overwrites `tokens` with the argmax of the next-token logits.
     private func decoderStep(tokens: inout [Int32], position t: Int, rows b: Int, maxLength l: Int, sourceLengths: [Int32],
                              buffers g: T5DecodingBuffers, buckets: UnsafePointer<Int32>, epsilon eps: Float) {
-        let c = config, h = c.hidden, s = c.sequenceLength, nh = c.heads
+        let c = config, h = c.hidden, nh = c.heads
         let selfAttention = RelativeAttention(queryLength: 1, keyLength: t + 1, heads: nh, hidden: h, keyColumn: 0, causal: false)
         tokens.withUnsafeBufferPointer { backend.embeddingLookup(tokens: $0.baseAddress!, rows: b, table: weights.token, output: g.residual) }
         var x = g.residual, y = g.next
@@ -113,10 +124,9 @@ extension T5Model {
             let cache = g.selfCache[layer]
             for row in 0..<b {
                 (cache.base + (row * l + t) * 2 * h).update(from: g.qkv.base + row * 3 * h + h, count: 2 * h)
-                backend.relativeAttentionForward(selfAttention, queries: Tensor(base: g.qkv.base + row * 3 * h, shape: [1, 3 * h]),
-                                                 keysValues: Tensor(base: cache.base + row * l * 2 * h, shape: [t + 1, 2 * h]),
+                backend.relativeAttentionForward(selfAttention, queries: g.qkvRows[row], keysValues: g.selfCacheRows[layer][row],
                                                  bias: .init(table: p.relativeBias, buckets: buckets),
-                                                 probabilities: g.selfProbabilities, context: Tensor(base: g.context.base + row * h, shape: [1, h]),
+                                                 probabilities: g.selfProbabilities, context: g.contextRows[row],
                                                  batchRows: 1)
             }
             g.afterSelf.base.update(from: x.base, count: b * h)
@@ -127,10 +137,9 @@ extension T5Model {
                 // One query over the row's real source positions only: its padding is not attended to.
                 let n = Int(sourceLengths[row])
                 let crossAttention = RelativeAttention(queryLength: 1, keyLength: n, heads: nh, hidden: h, keyColumn: 0, causal: false)
-                backend.relativeAttentionForward(crossAttention, queries: Tensor(base: g.query.base + row * h, shape: [1, h]),
-                                                 keysValues: Tensor(base: g.crossCache[layer].base + row * s * 2 * h, shape: [n, 2 * h]),
+                backend.relativeAttentionForward(crossAttention, queries: g.queryRows[row], keysValues: g.crossCacheRows[layer][row],
                                                  bias: nil, probabilities: g.crossProbabilities,
-                                                 context: Tensor(base: g.context.base + row * h, shape: [1, h]), batchRows: 1)
+                                                 context: g.contextRows[row], batchRows: 1)
             }
             g.afterCross.base.update(from: g.afterSelf.base, count: b * h)
             backend.linear(g.context, p.crossOutput, into: g.afterCross, rows: b, accumulate: true, scale: 1)
