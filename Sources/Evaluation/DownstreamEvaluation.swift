@@ -83,24 +83,12 @@ public enum DownstreamEvaluation {
     public static func run(runID: String, store: ResultsStore, data: DataLocation, options: DownstreamOptions = DownstreamOptions(),
                            progress: (String) -> Void = { _ in }) throws -> DownstreamReport {
         let start = Date()
-        let record = try store.run(id: runID)
-        let settings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
-        let url = store.checkpointURL(runID: record.id)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
-        let workload = try Checkpoint.loadForEvaluation(from: url, adamW: settings.hyperparameters.adamW)
-        // Fine-tuning puts a classifier head on an encoder; other workloads get their own protocol.
+        let (record, workload, tokenizer, backend) = try pretrained(runID: runID, store: store, data: data,
+                                                                    precision: options.precision, matrixLibrary: options.matrixLibrary)
+        // Fine-tuning puts a classifier head on an encoder; T5 runs get `runInstructions`.
         guard let model = (workload as? MaskedLMWorkload)?.model else {
             throw TaskError.unsupported(task: "*", reason: "run \(record.id) trained a \(workload.kind) model; `ntng eval` fine-tunes masked-LM encoders only")
         }
-        let corpus = try PreparedCorpus(corpus: settings.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: settings.model, overrides: settings.modelOverrides), location: data)
-        let tokenizer = try Tokenizer(modelURL: corpus.tokenizerURL)
-        guard tokenizer.vocabSize == model.config.vocabularySize else {
-            throw TaskError.unsupported(task: "*", reason: "the run's tokenizer (\(corpus.tokenizerURL.path)) has \(tokenizer.vocabSize) ids but the checkpoint's model \(model.config.vocabularySize)")
-        }
-        var compute = settings.hyperparameters
-        if let precision = options.precision { compute.precision = precision }
-        if let library = options.matrixLibrary { compute.matrixLibrary = library }
-        let backend = try compute.backend
         let tasks = try loadTasks(options, data: data)
         let savedThreads = ComputeThreads.count
         ComputeThreads.set(options.threads)
@@ -116,6 +104,28 @@ public enum DownstreamEvaluation {
         try store.record(runID: record.id, evaluations: evaluations(report, bestEpoch: options.bestEpoch,
                                                                     step: record.steps, rstSeconds: record.rstSeconds))
         return report
+    }
+
+    /// What both evaluations start from: the run's record, its final weights (evaluation weights
+    /// where a plugin served them; no plugin code runs), the tokenizer of its corpus (checked
+    /// against the model's vocabulary) and the backend to fine-tune on (the run's own precision and
+    /// matrix library unless given).
+    static func pretrained(runID: String, store: ResultsStore, data: DataLocation, precision: Precision?,
+                           matrixLibrary: MatrixLibrary?) throws -> (RunRecord, any Workload, Tokenizer, any ComputeBackend) {
+        let record = try store.run(id: runID)
+        let settings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
+        let url = store.checkpointURL(runID: record.id)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
+        let workload = try Checkpoint.loadForEvaluation(from: url, adamW: settings.hyperparameters.adamW)
+        let corpus = try PreparedCorpus(corpus: settings.corpus, vocabSize: ModelConfig.corpusVocabulary(preset: settings.model, overrides: settings.modelOverrides), location: data)
+        let tokenizer = try Tokenizer(modelURL: corpus.tokenizerURL)
+        guard tokenizer.vocabSize == workload.config.vocabularySize else {
+            throw TaskError.unsupported(task: "*", reason: "the run's tokenizer (\(corpus.tokenizerURL.path)) has \(tokenizer.vocabSize) ids but the checkpoint's model \(workload.config.vocabularySize)")
+        }
+        var compute = settings.hyperparameters
+        if let precision { compute.precision = precision }
+        if let matrixLibrary { compute.matrixLibrary = matrixLibrary }
+        return (record, workload, tokenizer, try compute.backend)
     }
 
     /// The tasks to evaluate, loaded.

@@ -28,20 +28,10 @@ extension DownstreamEvaluation {
                                        settings: InstructionTuningSettings = InstructionTuningSettings(), threads: Int = 2,
                                        precision: Precision? = nil, matrixLibrary: MatrixLibrary? = nil,
                                        progress: (String) -> Void = { _ in }) throws -> InstructionTuningReport {
-        let record = try store.run(id: runID)
-        let runSettings = try JSONDecoder().decode(RunSettings.self, from: Data(record.configJSON.utf8))
-        let url = store.checkpointURL(runID: record.id)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(runID: record.id, path: url.path) }
-        let workload = try Checkpoint.loadForEvaluation(from: url, adamW: runSettings.hyperparameters.adamW)
+        let (record, workload, tokenizer, backend) = try pretrained(runID: runID, store: store, data: data,
+                                                                    precision: precision, matrixLibrary: matrixLibrary)
         guard let model = (workload as? SpanCorruptionWorkload)?.model else {
             throw TaskError.unsupported(task: "*", reason: "run \(record.id) trained a \(workload.kind) model; instruction tuning needs a T5 run")
-        }
-        let corpus = try PreparedCorpus(corpus: runSettings.corpus,
-                                        vocabSize: ModelConfig.corpusVocabulary(preset: runSettings.model, overrides: runSettings.modelOverrides),
-                                        location: data)
-        let tokenizer = try Tokenizer(modelURL: corpus.tokenizerURL)
-        guard tokenizer.vocabSize == model.config.vocabularySize else {
-            throw TaskError.unsupported(task: "*", reason: "the run's tokenizer (\(corpus.tokenizerURL.path)) has \(tokenizer.vocabSize) ids but the checkpoint's model \(model.config.vocabularySize)")
         }
         let root = suiteDirectory ?? data.instructionsDirectory
         guard FileManager.default.fileExists(atPath: root.appendingPathComponent("tasks").path) else {
@@ -51,10 +41,6 @@ extension DownstreamEvaluation {
                                               splitDirectory: root.appendingPathComponent("splits/default"),
                                               caps: .init(trainInstances: settings.trainInstancesPerTask, testInstances: settings.testInstancesPerTask),
                                               seed: settings.seed)
-        var compute = runSettings.hyperparameters
-        if let precision { compute.precision = precision }
-        if let matrixLibrary { compute.matrixLibrary = matrixLibrary }
-        let backend = try compute.backend
         let savedThreads = ComputeThreads.count
         ComputeThreads.set(threads)
         defer { ComputeThreads.set(savedThreads) }

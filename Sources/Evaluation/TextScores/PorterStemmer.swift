@@ -1,3 +1,5 @@
+import Tasks
+
 /// The Porter stemmer exactly as NLTK's `PorterStemmer()` computes it (its default
 /// NLTK_EXTENSIONS mode), which is what the `rouge-score` package stems with and therefore what
 /// SNI's ROUGE-L means. It departs from Porter's 1980 paper in the places NLTK does: a pool of

@@ -1,3 +1,5 @@
+import Tasks
+
 /// ROUGE-L as the `rouge-score` package computes it with `use_stemmer=True`, the configuration of
 /// SNI's official evaluation: the F-measure of the longest common subsequence of two token lists.
 public enum RougeL {
@@ -63,8 +65,8 @@ public enum ExactMatch {
     public static func normalized(_ text: String) -> [Unicode.Scalar] {
         var out: [Unicode.Scalar] = []
         var pendingSpace = false
-        for scalar in text.pythonLowercased.unicodeScalars where !isPunctuation(scalar) {
-            if isPythonWhitespace(scalar) {
+        for scalar in text.pythonLowercased.unicodeScalars where !scalar.isPythonPunctuation {
+            if scalar.isPythonWhitespace {
                 pendingSpace = !out.isEmpty
                 continue
             }
@@ -76,18 +78,5 @@ public enum ExactMatch {
 
     public static func matches(prediction: String, target: String) -> Bool {
         normalized(prediction) == normalized(target)
-    }
-
-    /// Python's `string.punctuation`.
-    private static func isPunctuation(_ s: Unicode.Scalar) -> Bool {
-        switch s.value {
-        case 0x21...0x2F, 0x3A...0x40, 0x5B...0x60, 0x7B...0x7E: return true
-        default: return false
-        }
-    }
-
-    /// What Python's `str.split()` splits on: Unicode White_Space plus the four ASCII separators.
-    private static func isPythonWhitespace(_ s: Unicode.Scalar) -> Bool {
-        (0x1C...0x1F).contains(s.value) || s.properties.isWhitespace
     }
 }

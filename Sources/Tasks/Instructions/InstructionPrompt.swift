@@ -19,12 +19,12 @@
 public enum InstructionPrompt {
     public static func source(definition: String, positiveExamples: [InstructionTask.Example], input: String,
                               examples count: Int = 2, fits: (String) -> Bool = { _ in true }) -> String {
-        let head = "Definition: " + endingInPunctuation(definition.trimmingWhitespace()) + "\n\n"
-        let tail = "Now complete the following example -\n" + "Input: " + endingInPunctuation(input.trimmingWhitespace()) + "\n" + "Output: "
+        let head = "Definition: " + endingInPunctuation(definition.pythonStripped) + "\n\n"
+        let tail = "Now complete the following example -\n" + "Input: " + endingInPunctuation(input.pythonStripped) + "\n" + "Output: "
         var shown: [String] = []
         for (i, example) in positiveExamples.prefix(count).enumerated() {
-            let text = " Positive Example \(i + 1) -\n" + "Input: " + endingInPunctuation(example.input.trimmingWhitespace()) + "\n"
-                + " Output: " + endingInPunctuation(example.output.trimmingWhitespace()) + "\n"
+            let text = " Positive Example \(i + 1) -\n" + "Input: " + endingInPunctuation(example.input.pythonStripped) + "\n"
+                + " Output: " + endingInPunctuation(example.output.pythonStripped) + "\n"
             // Tk-Instruct measures the candidate with the examples joined by a space.
             guard fits(head + (shown + [text]).joined(separator: " ") + tail) else { break }
             shown.append(text)
@@ -39,23 +39,7 @@ public enum InstructionPrompt {
     }
 
     static func endingInPunctuation(_ s: String) -> String {
-        guard let last = s.unicodeScalars.last else { return "." }
-        switch last.value {
-        case 0x21...0x2F, 0x3A...0x40, 0x5B...0x60, 0x7B...0x7E: return s
-        default: return s + "."
-        }
+        s.unicodeScalars.last?.isPythonPunctuation == true ? s : s + "."
     }
 }
 
-extension String {
-    /// Python's `str.strip()`: Unicode whitespace and the ASCII separators off both ends.
-    func trimmingWhitespace() -> String {
-        func isSpace(_ s: Unicode.Scalar) -> Bool { (0x1C...0x1F).contains(s.value) || s.properties.isWhitespace }
-        let scalars = Array(unicodeScalars)
-        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = scalars.lastIndex(where: { !isSpace($0) })!
-        var out = String.UnicodeScalarView()
-        out.append(contentsOf: scalars[first...last])
-        return String(out)
-    }
-}
