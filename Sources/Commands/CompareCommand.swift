@@ -44,6 +44,7 @@ struct CompareCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Watchdog: the shortest timeout in seconds.") var timeoutFloor = 120.0
     @Flag(help: "Exit with status 3 when any trial did not finish.") var strict = false
     @Flag(help: "Accept plugin optimizers without a calibrated cost in the profile (charged by estimate, marked †).") var allowEstimated = false
+    @OptionGroup(title: "Executor") var executor: ExecutorOptions
 
     func validate() throws {
         guard ComparisonTable.Format(rawValue: format) != nil else {
@@ -55,6 +56,7 @@ struct CompareCommand: ParsableCommand {
         try OptionRange.check(jobs, "--jobs", 1...256)
         try OptionRange.check(timeoutFactor, "--timeout-factor", 1...1000)
         try OptionRange.check(timeoutFloor, "--timeout-floor", 1...(7 * 24 * 3600))
+        try executor.check()
     }
 
     func run() throws {
@@ -68,6 +70,11 @@ struct CompareCommand: ParsableCommand {
         request.pluginPaths = pluginPath
         request.jobs = jobs
         request.cores = threads
+        if executor.executor == .slurm {
+            // A Slurm task's threads are its --cpus-per-task.
+            request.jobs = 1
+            request.cores = executor.slurmCPUs ?? max(1, threads / max(jobs, 1))
+        }
         request.allowEstimated = allowEstimated
         request.timeoutFactor = timeoutFactor
         request.timeoutFloor = timeoutFloor
@@ -83,9 +90,25 @@ struct CompareCommand: ParsableCommand {
         guard let executable = PluginSearchPath.currentExecutable else { throw ValidationError("cannot find the ntng executable to run trials with") }
         let plan = try ComparisonPlan(request: request, data: storage.data, executable: executable)
 
-        let runner = ComparisonRunner(plan: plan, store: store, dataDirectory: storage.dataDir)
         let stop = StopSignal.install()
-        let outcomes = try runner.run(shouldStop: { stop.requested })
+        let outcomes: [TrialOutcome]
+        switch executor.executor {
+        case .local:
+            let runner = ComparisonRunner(plan: plan, store: store, dataDirectory: storage.dataDir)
+            outcomes = try runner.run(shouldStop: { stop.requested })
+        case .slurm:
+            let slurm = SlurmComparison(plan: plan, store: store, dataDirectory: storage.dataDir,
+                                        options: executor.slurmOptions(cpus: request.threadsPerTrial))
+            slurm.wait = !executor.noWait
+            slurm.pollSeconds = executor.slurmPoll
+            let mode: SlurmComparison.Mode = executor.collect ? .collect : executor.attach ? .attach : .submit
+            outcomes = try slurm.run(mode: mode, shouldStop: { stop.requested })
+            if executor.noWait && mode == .submit {
+                let open = outcomes.filter { !$0.isFinished }.count
+                print("compare: \(open) trial(s) are with Slurm (\(slurm.folder.path)); run the same command with --attach to wait for them, or --collect to report what has ended")
+                return
+            }
+        }
         let result = try ComparisonSummary(plan: plan, outcomes: outcomes, store: store)
         let table = ComparisonTable(result)
         print(table.render(ComparisonTable.Format(rawValue: format)!), terminator: "")
@@ -96,7 +119,7 @@ struct CompareCommand: ParsableCommand {
             let line = "report: \(url.path)"
             if format == "text" { print(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
-        if stop.requested {
+        if stop.requested && executor.executor == .local {
             let finished = outcomes.filter(\.isFinished).count
             FileHandle.standardError.write(Data("compare: stopped; \(finished) of \(outcomes.count) trials are finished and stored. Run the same command again to continue — finished trials are reused, interrupted ones resume from their checkpoints.\n".utf8))
             throw ExitCode(130)
@@ -105,6 +128,7 @@ struct CompareCommand: ParsableCommand {
             FileHandle.standardError.write(Data("compare: some failures could not be recorded in \(storage.resultsURL.path); see the table\n".utf8))
             throw ExitCode(4)
         }
+        if stop.requested { throw ExitCode(130) }
         if strict && outcomes.contains(where: { !$0.isFinished }) { throw ExitCode(3) }
     }
 

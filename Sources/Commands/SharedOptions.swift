@@ -9,13 +9,15 @@ import TensorCore
 struct StoreOptions: ParsableArguments {
     @Option(help: "Results database (default: $NTNG_HOME/results.sqlite).") var results: String?
     @Option(help: "Data directory (default: $NTNG_HOME/data).") var dataDir: String?
+    @Option(help: ArgumentHelp("How the results database keeps writes atomic: wal (several processes of one machine) or rollback (a file on a shared filesystem written by one process at a time, as a Slurm task's trial store is).", visibility: .hidden))
+    var resultsJournal: ResultsStore.Journal = .wal
 
     /// The results database's file.
     var resultsURL: URL { results.map { URL(fileURLWithPath: $0) } ?? NTNGHome.resultsDatabase() }
     /// The opened results store (created if missing).
-    func store() throws -> ResultsStore { try ResultsStore(url: resultsURL) }
+    func store() throws -> ResultsStore { try ResultsStore(url: resultsURL, journal: resultsJournal) }
     /// The results store for commands that act on recorded runs only: never created.
-    func existingStore() throws -> ResultsStore { try ResultsStore(url: resultsURL, existingOnly: true) }
+    func existingStore() throws -> ResultsStore { try ResultsStore(url: resultsURL, existingOnly: true, journal: resultsJournal) }
     /// Where prepared corpora are.
     var data: DataLocation { DataLocation(explicitDirectory: dataDir) }
 }
@@ -79,3 +81,5 @@ enum OptionRange {
 
 extension MatrixLibrary: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
+
+extension ResultsStore.Journal: ExpressibleByArgument {}

@@ -22,6 +22,8 @@ public enum CompareError: Error, Sendable, Equatable, CustomStringConvertible, L
     case ambiguousSetting(method: String, String)
     /// Methods whose plugin optimizer has no calibrated cost in the profile.
     case estimatedCharges(methods: [String: String], profile: String, model: String)
+    /// The Slurm executor could not go on; the text names the file or command and the fix.
+    case slurm(String)
 
     public var description: String {
         switch self {
@@ -55,6 +57,8 @@ public enum CompareError: Error, Sendable, Equatable, CustomStringConvertible, L
             let list = methods.sorted(by: { $0.key < $1.key }).map { "\($0.key) (plugin \($0.value))" }.joined(separator: ", ")
             let first = methods.sorted(by: { $0.key < $1.key }).first?.value ?? "PLUGIN"
             return "the optimizer of \(list) has no calibrated cost in profile \(profile): its charges would be estimated from wall time on this machine, so steps would differ from run to run. Calibrate it (`ntng calibrate --model \(model) --plugin \(first) --name \(profile)`) or pass --allow-estimated to compare with estimated charges (marked in the table and report)"
+        case .slurm(let detail):
+            return detail
         case .executableMissing(let path):
             return "cannot run trials: the ntng executable \(path) does not exist"
         }

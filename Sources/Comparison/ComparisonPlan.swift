@@ -241,6 +241,40 @@ public struct ComparisonPlan: Sendable {
         return key.contains(".") && !key.hasPrefix("model.") && !key.hasPrefix("host.")
     }
 
+    /// The first trial of each identity, and for each the later trials that are copies of it (a
+    /// grid point a method does not read): a copy runs once and shares its outcome.
+    public var distinctTrials: (firsts: [Int], copies: [Int: [Int]]) {
+        var firstOf: [TrialIdentity: Int] = [:], firsts: [Int] = [], copies: [Int: [Int]] = [:]
+        for (i, trial) in trials.enumerated() {
+            if let first = firstOf[trial.identity] { copies[first, default: []].append(i); continue }
+            firstOf[trial.identity] = i
+            firsts.append(i)
+        }
+        return (firsts, copies)
+    }
+
+    /// `outcomes` with each copy given its first trial's outcome (as reused: it did not run again).
+    func fillCopies(_ outcomes: [TrialOutcome?], _ copies: [Int: [Int]]) -> [TrialOutcome?] {
+        var results = outcomes
+        for (first, list) in copies {
+            for i in list {
+                results[i] = outcomes[first].map { o in
+                    var copy = o
+                    copy.trial = trials[i]
+                    if copy.source == .ran || copy.source == .resumed { copy.source = .reused }
+                    return copy
+                }
+            }
+        }
+        return results
+    }
+
+    /// `14 trials (7 methods × 2 budgets × 1 seeds)`, with the distinct count when copies exist.
+    var trialCountText: String {
+        let distinct = distinctTrials.firsts.count
+        return "\(trials.count) trials (\(request.methods.count) methods × \(budgets.count) budgets\(settingPoints.count > 1 ? " × \(settingPoints.count) settings" : "") × \(request.seeds) seeds\(distinct == trials.count ? "" : "; \(distinct) distinct"))"
+    }
+
     /// Expected wall seconds of a trial: its RST budget, slowed by running on fewer threads than
     /// its profile was measured with, plus start-up and validation.
     public func expectedWallSeconds(_ trial: Trial) -> Double {

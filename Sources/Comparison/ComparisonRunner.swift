@@ -78,15 +78,10 @@ public final class ComparisonRunner: @unchecked Sendable {
         for run in runs { if let identity = TrialIdentity(record: run) { byIdentity[identity, default: []].append(run) } }
         var outcomes = [TrialOutcome?](repeating: nil, count: plan.trials.count)
         var pending: [(Int, Decision)] = []
-        // A trial listed twice (a grid point a method does not read) runs once; the copies take its
-        // outcome. (The store's claims cannot keep two jobs of this process apart.)
-        var firstOf: [TrialIdentity: Int] = [:], copies: [Int: [Int]] = [:]
-        for (i, trial) in plan.trials.enumerated() {
-            if let first = firstOf[trial.identity] {
-                copies[first, default: []].append(i)
-                continue
-            }
-            firstOf[trial.identity] = i
+        // The store's claims cannot keep two jobs of this process apart: a trial listed twice runs once.
+        let (firsts, copies) = plan.distinctTrials
+        for i in firsts {
+            let trial = plan.trials[i]
             let decision = decide(trial, matching: byIdentity[trial.identity] ?? [])
             if case .reuse(let record) = decision {
                 outcomes[i] = TrialOutcome(trial: trial, status: .finished, source: .reused, record: record)
@@ -94,8 +89,8 @@ public final class ComparisonRunner: @unchecked Sendable {
                 pending.append((i, decision))
             }
         }
-        let reused = firstOf.count - pending.count
-        log("compare: \(plan.trials.count) trials (\(plan.request.methods.count) methods × \(plan.budgets.count) budgets\(plan.settingPoints.count > 1 ? " × \(plan.settingPoints.count) settings" : "") × \(plan.request.seeds) seeds\(copies.isEmpty ? "" : "; \(firstOf.count) distinct")); "
+        let reused = firsts.count - pending.count
+        log("compare: \(plan.trialCountText); "
             + "\(reused) already in \(store.url.path), \(pending.count) to run, \(min(plan.request.jobs, max(pending.count, 1))) at a time with \(plan.request.threadsPerTrial) thread(s) each")
 
         let schedule = Schedule(pending: pending, outcomes: outcomes)
@@ -119,17 +114,7 @@ public final class ComparisonRunner: @unchecked Sendable {
             thread.start()
         }
         group.wait()
-        var results = schedule.outcomes
-        for (first, list) in copies {
-            for i in list {
-                results[i] = results[first].map { o in
-                    var copy = o
-                    copy.trial = plan.trials[i]
-                    if copy.source == .ran || copy.source == .resumed { copy.source = .reused }
-                    return copy
-                }
-            }
-        }
+        let results = plan.fillCopies(schedule.outcomes, copies)
         return plan.trials.enumerated().map { i, trial in
             results[i] ?? TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil,
                                        error: "not started: the comparison was stopped")
@@ -256,7 +241,10 @@ public final class ComparisonRunner: @unchecked Sendable {
     /// `ntng run --json …` for a fresh trial. Preparation a method needs before its first run
     /// (``MethodPreparations``: RHO-LOSS's irreducible-loss table, once per corpus, model and
     /// seed) happens here, one at a time, so parallel jobs never prepare the same thing twice.
-    func freshArguments(_ trial: Trial, shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> [String] {
+    ///
+    /// `trialStore` sends the run to a store of its own (a Slurm task's, on a shared filesystem,
+    /// with a rollback journal) instead of the comparison's.
+    func freshArguments(_ trial: Trial, trialStore: URL? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> [String] {
         var settings = trial.settings
         let before = settings.hyperparameters.pluginSettings
         // Only trials whose method needs preparing take the lock: others need not wait.
@@ -280,7 +268,7 @@ public final class ComparisonRunner: @unchecked Sendable {
         var a = ["run", "--json", "--method", trial.method, "--model", plan.request.model, "--corpus", plan.request.corpus,
                  "--budget", trial.budgetText, "--budget-kind", "rst", "--seed", String(trial.seed),
                  "--threads", String(trial.settings.threads)]
-        a += commonArguments()
+        a += commonArguments(trialStore: trialStore)
         if let profile = trial.profileArgument { a += ["--profile", profile] }
         for p in plan.request.pluginPaths { a += ["--plugin-path", p] }
         for f in plan.request.free { a += ["--free", f] }
@@ -302,12 +290,13 @@ public final class ComparisonRunner: @unchecked Sendable {
         }
     }
 
-    func resumeArguments(_ runID: String) -> [String] {
-        ["run", "--json", "--resume", runID] + commonArguments()
+    func resumeArguments(_ runID: String, trialStore: URL? = nil) -> [String] {
+        ["run", "--json", "--resume", runID] + commonArguments(trialStore: trialStore)
     }
 
-    private func commonArguments() -> [String] {
-        var a = ["--results", store.url.path]
+    private func commonArguments(trialStore: URL? = nil) -> [String] {
+        var a = ["--results", (trialStore ?? store.url).path]
+        if trialStore != nil { a += ["--results-journal", ResultsStore.Journal.rollback.rawValue] }
         if let dataDirectory { a += ["--data-dir", dataDirectory] }
         return a
     }
@@ -382,7 +371,7 @@ public final class ComparisonRunner: @unchecked Sendable {
 
     /// Stores the trial as failed: marks its run, or creates one (so the failure is on record with
     /// the trial's full configuration) when the child never got that far.
-    private func recordFailure(_ trial: Trial, error: String, record: RunRecord? = nil, source: TrialOutcome.Source) -> TrialOutcome {
+    func recordFailure(_ trial: Trial, error: String, record: RunRecord? = nil, source: TrialOutcome.Source) -> TrialOutcome {
         var stored = record
         do {
             if stored == nil {

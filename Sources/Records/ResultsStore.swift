@@ -38,7 +38,12 @@ public final class ResultsStore: Sendable {
     /// - Throws: ``ResultsStoreError`` naming the file and what to do.
     /// Opens the store at `url`, creating it (and its folder) unless `existingOnly`: commands that
     /// only read runs never create a database for a mistyped path.
-    public init(url: URL = NTNGHome.resultsDatabase(), existingOnly: Bool = false) throws {
+    ///
+    /// `journal` is how SQLite keeps writes atomic: ``Journal/wal`` (the default) lets several
+    /// processes of one machine write at once; ``Journal/rollback`` is for a file on a shared
+    /// filesystem that one process writes at a time (a Slurm task's trial store), where WAL's
+    /// shared-memory index does not work across machines.
+    public init(url: URL = NTNGHome.resultsDatabase(), existingOnly: Bool = false, journal: Journal = .wal) throws {
         self.url = url
         let path = url.path
         let directory = url.deletingLastPathComponent()
@@ -71,7 +76,8 @@ public final class ResultsStore: Sendable {
         }
 
         var config = Configuration()
-        config.journalMode = .wal
+        // .default leaves the file's mode as it is: a new file gets SQLite's rollback journal.
+        config.journalMode = journal == .wal ? .wal : .default
         config.busyMode = .timeout(10)
         config.foreignKeysEnabled = true
         config.label = "ntng.results"
@@ -81,6 +87,12 @@ public final class ResultsStore: Sendable {
         } catch let error as DatabaseError {
             throw ResultsStoreError.from(error, path: path, opening: true)
         }
+    }
+
+    /// How the store keeps its writes atomic (see ``init(url:existingOnly:journal:)``).
+    public enum Journal: String, Sendable, CaseIterable {
+        case wal
+        case rollback
     }
 
     /// Read-only checks of an existing, non-empty file, before anything may write to it.
@@ -209,11 +221,22 @@ public final class ResultsStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v4: imported_run") { db in
+            // Runs copied in from other stores (Slurm tasks' trial stores), by where they came from,
+            // so that collecting again never imports one twice.
+            try db.execute(sql: """
+                CREATE TABLE imported_run (
+                    origin TEXT PRIMARY KEY NOT NULL,
+                    run_id TEXT NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    imported_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }()
 
     /// Runs `body` in one write transaction, mapping SQLite errors to ``ResultsStoreError``.
-    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try dbQueue.write(body)
         } catch let error as DatabaseError {
@@ -221,7 +244,7 @@ public final class ResultsStore: Sendable {
         }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try dbQueue.read(body)
         } catch let error as DatabaseError {
@@ -265,33 +288,39 @@ public final class ResultsStore: Sendable {
                        now: Date = Date()) throws {
         try write { db in
             try Self.requireRun(db, runID)
-            let lossStatement = try db.cachedStatement(sql: """
-                INSERT INTO loss_point (run_id, step, rst_s, wall_s, tokens, train_loss, lr) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
-            for p in lossPoints {
-                let loss = p.trainLoss.flatMap { $0.isFinite ? $0 : nil }
-                try lossStatement.execute(arguments: [runID, p.step, p.rstSeconds, p.wallSeconds, p.tokens, loss, p.learningRate])
-            }
-            let evalStatement = try db.cachedStatement(sql: """
-                INSERT INTO evaluation (run_id, step, rst_s, name, value) VALUES (?, ?, ?, ?, ?)
-                """)
-            for e in evaluations {
-                try evalStatement.execute(arguments: [runID, e.step, e.rstSeconds, e.name, e.value.isNaN ? nil : e.value])
-            }
-            let diagStatement = try db.cachedStatement(sql: """
-                INSERT INTO diagnostic (run_id, step, rst_s, key, value) VALUES (?, ?, ?, ?, ?)
-                """)
-            for d in diagnostics {
-                try diagStatement.execute(arguments: [runID, d.step, d.rstSeconds, d.key, d.value.isNaN ? nil : d.value])
-            }
-            let logStatement = try db.cachedStatement(sql: """
-                INSERT INTO run_log (run_id, step, rst_s, level, source, message) VALUES (?, ?, ?, ?, ?, ?)
-                """)
-            for l in log {
-                try logStatement.execute(arguments: [runID, l.step, l.rstSeconds, l.level, l.source, l.message])
-            }
+            try Self.insertProgress(db, runID, lossPoints: lossPoints, evaluations: evaluations, diagnostics: diagnostics, log: log)
             if let summary { try Self.updateSummary(db, runID, summary, now) }
             try Self.touch(db, runID, now)
+        }
+    }
+
+    /// Inserts a run's progress rows (non-finite numbers stored as NULL, as readers expect).
+    static func insertProgress(_ db: Database, _ runID: String, lossPoints: [LossPoint], evaluations: [Evaluation],
+                               diagnostics: [Diagnostic], log: [RunLogLine]) throws {
+        let lossStatement = try db.cachedStatement(sql: """
+            INSERT INTO loss_point (run_id, step, rst_s, wall_s, tokens, train_loss, lr) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for p in lossPoints {
+            let loss = p.trainLoss.flatMap { $0.isFinite ? $0 : nil }
+            try lossStatement.execute(arguments: [runID, p.step, p.rstSeconds, p.wallSeconds, p.tokens, loss, p.learningRate])
+        }
+        let evalStatement = try db.cachedStatement(sql: """
+            INSERT INTO evaluation (run_id, step, rst_s, name, value) VALUES (?, ?, ?, ?, ?)
+            """)
+        for e in evaluations {
+            try evalStatement.execute(arguments: [runID, e.step, e.rstSeconds, e.name, e.value.isNaN ? nil : e.value])
+        }
+        let diagStatement = try db.cachedStatement(sql: """
+            INSERT INTO diagnostic (run_id, step, rst_s, key, value) VALUES (?, ?, ?, ?, ?)
+            """)
+        for d in diagnostics {
+            try diagStatement.execute(arguments: [runID, d.step, d.rstSeconds, d.key, d.value.isNaN ? nil : d.value])
+        }
+        let logStatement = try db.cachedStatement(sql: """
+            INSERT INTO run_log (run_id, step, rst_s, level, source, message) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        for l in log {
+            try logStatement.execute(arguments: [runID, l.step, l.rstSeconds, l.level, l.source, l.message])
         }
     }
 
@@ -415,7 +444,7 @@ public final class ResultsStore: Sendable {
         }
     }
 
-    private static func requireRun(_ db: Database, _ id: String) throws {
+    static func requireRun(_ db: Database, _ id: String) throws {
         guard try RunRecord.exists(db, key: id) else { throw ResultsStoreError.runNotFound(id: id) }
     }
 
@@ -453,7 +482,7 @@ public final class ResultsStore: Sendable {
         try read { db in try Self.resolve(db, idOrPrefix) }
     }
 
-    private static func resolve(_ db: Database, _ idOrPrefix: String) throws -> RunRecord {
+    static func resolve(_ db: Database, _ idOrPrefix: String) throws -> RunRecord {
         if let exact = try RunRecord.fetchOne(db, key: idOrPrefix) { return exact }
         let text = idOrPrefix.lowercased()
         guard !text.isEmpty, text.allSatisfy({ $0.isHexDigit }) else { throw ResultsStoreError.runNotFound(id: idOrPrefix) }

@@ -1,0 +1,359 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Clock
+import Records
+import Storage
+
+/// Runs a ``ComparisonPlan`` on a Slurm cluster (`ntng compare --executor slurm`, docs/cluster.md):
+/// the plan's missing trials go to Slurm as **one job array**, one task per trial, each running the
+/// very `ntng run` a local trial runs. Slurm schedules; ntng only submits, watches and collects.
+///
+/// - **No shared SQLite writes**: each task writes its run into the trial's own store,
+///   `<results folder>/slurm/trials/<identity>/results.sqlite` (rollback journal: it is written by
+///   one process at a time, over a shared filesystem), with its checkpoint beside it. Collecting
+///   copies ended runs into the comparison's store in one transaction each
+///   (``ResultsStore/importRun(_:from:)``), never twice.
+/// - **Resubmitting** submits only what has no finished run: a failed trial afresh, a cancelled,
+///   timed-out or node-failed one from its checkpoint (`ntng run --resume`), so the result is the
+///   uninterrupted one.
+/// - **Watching** reads `squeue` (and `sacct` where accounting is on). Ctrl-C detaches: the array
+///   keeps running, and the same command with `--attach` picks it up again.
+public final class SlurmComparison {
+    /// What this invocation does beyond collecting what has ended.
+    public enum Mode: String, Sendable {
+        /// Submit the missing trials, then wait for them (unless ``wait`` is false).
+        case submit
+        /// Submit nothing; wait for the tasks already submitted.
+        case attach
+        /// Submit nothing, wait for nothing: collect and report what is there.
+        case collect
+    }
+
+    public let plan: ComparisonPlan
+    public let store: ResultsStore
+    public let options: SlurmOptions
+    /// `<results folder>/slurm/`.
+    public let folder: URL
+    /// Wait for the submitted tasks to end (false: submit and return, `--no-wait`).
+    public var wait = true
+    /// Seconds between looks at the queue while waiting.
+    public var pollSeconds = 5.0
+    /// Progress lines.
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    /// Shared with the local executor: decisions from the store and the trial's `ntng run` arguments.
+    private let runner: ComparisonRunner
+    private let client: SlurmClient
+    /// What Slurm said of the open tasks at the last collection, by array job.
+    private var lastStates: [String: [Int: SlurmClient.TaskState]] = [:]
+
+    public init(plan: ComparisonPlan, store: ResultsStore, dataDirectory: String?, options: SlurmOptions,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.plan = plan
+        self.store = store
+        self.options = options
+        folder = store.url.deletingLastPathComponent().appendingPathComponent("slurm")
+        runner = ComparisonRunner(plan: plan, store: store, dataDirectory: dataDirectory)
+        client = SlurmClient(scratch: folder.appendingPathComponent("tmp"), environment: environment)
+    }
+
+    /// The trial's own folder and store, named by its identity, shared by every comparison of
+    /// this results folder that contains the trial.
+    func trialFolder(_ trial: Trial) -> URL {
+        folder.appendingPathComponent("trials").appendingPathComponent(String(trial.identity.digest.prefix(16)))
+    }
+    func trialStoreURL(_ trial: Trial) -> URL { trialFolder(trial).appendingPathComponent("results.sqlite") }
+    private var ledgerURL: URL { folder.appendingPathComponent("submissions.json") }
+
+    // MARK: - The comparison
+
+    /// Collects, submits (``Mode/submit``), waits (unless ``Mode/collect`` or `wait` is false),
+    /// and returns one outcome per trial of the plan, as the local executor does.
+    public func run(mode: Mode, shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> [TrialOutcome] {
+        try FileManager.default.createDirectory(at: client.scratch, withIntermediateDirectories: true)
+        try store.reconcileInterruptedRuns()
+        let before = Set(try finishedRuns().keys)
+        let (firsts, copies) = plan.distinctTrials
+        let distinct = firsts.map { plan.trials[$0] }
+        var newlySubmitted: String?
+
+        var ledger = try withLock { () throws -> SlurmLedger in
+            var ledger = try SlurmLedger.load(ledgerURL)
+            try collect(&ledger, trials: distinct)
+            if mode == .submit { newlySubmitted = try submit(&ledger, trials: distinct, shouldStop: shouldStop) }
+            try ledger.save(ledgerURL)
+            return ledger
+        }
+        log("compare: \(plan.trialCountText); \(distinct.filter { before.contains($0.identity) }.count) already in \(store.url.path)"
+            + (newlySubmitted.map { ", the rest submitted to Slurm as array job \($0)" } ?? ""))
+
+        if mode != .collect && wait {
+            var lastProgress = ""
+            var reported = Set(ledger.submissions.flatMap { s in s.tasks.filter { $0.ended != nil }.map { "\(s.jobID)_\($0.index)" } })
+            while true {
+                let live = liveTasks(ledger, trials: distinct)
+                let progress = progressLine(ledger, trials: distinct)
+                if progress != lastProgress { log(progress); lastProgress = progress }
+                if live.isEmpty { break }
+                if !sleep(pollSeconds, unless: shouldStop) {
+                    let jobs = Set(live.map(\.jobID)).sorted().joined(separator: ", ")
+                    log("compare: detached; Slurm job \(jobs) keeps running. Run the same command with --attach to wait for it again, or `scancel \(jobs)` to cancel it.")
+                    break
+                }
+                ledger = try withLock { () throws -> SlurmLedger in
+                    var ledger = try SlurmLedger.load(ledgerURL)
+                    try collect(&ledger, trials: distinct)
+                    try ledger.save(ledgerURL)
+                    return ledger
+                }
+                for s in ledger.submissions {
+                    for t in s.tasks where t.ended != nil && !reported.contains("\(s.jobID)_\(t.index)") {
+                        reported.insert("\(s.jobID)_\(t.index)")
+                        log("task \(s.jobID)_\(t.index) \(t.label): \(describeEnd(t))")
+                    }
+                }
+            }
+        }
+
+        let finished = try finishedRuns()
+        var outcomes = [TrialOutcome?](repeating: nil, count: plan.trials.count)
+        for i in firsts { outcomes[i] = outcome(plan.trials[i], finished: finished, finishedBefore: before, ledger: ledger) }
+        return plan.fillCopies(outcomes, copies).enumerated().map { i, o in
+            o ?? TrialOutcome(trial: plan.trials[i], status: .interrupted, source: .notStarted, record: nil, error: "not submitted")
+        }
+    }
+
+    /// The comparison store's finished runs of this plan's model and corpus, newest per identity.
+    private func finishedRuns() throws -> [TrialIdentity: RunRecord] {
+        var byIdentity: [TrialIdentity: RunRecord] = [:]
+        for run in try store.runs(matching: RunFilter(model: plan.request.model, corpus: plan.request.corpus))
+        where run.status == .finished && run.valLoss?.isFinite == true {
+            if let identity = TrialIdentity(record: run), byIdentity[identity] == nil { byIdentity[identity] = run }
+        }
+        return byIdentity
+    }
+
+    // MARK: - Collecting
+
+    /// Settles every open task that Slurm says has ended, then imports every ended run of the
+    /// trials' stores that is not in the comparison's store yet.
+    private func collect(_ ledger: inout SlurmLedger, trials: [Trial]) throws {
+        let open = ledger.openTasks
+        var states: [String: [Int: SlurmClient.TaskState]] = [:]
+        for jobID in Set(open.map(\.jobID)) { states[jobID] = try client.taskStates(arrayJob: jobID) }
+        lastStates = states
+        let byDigest = Dictionary(trials.map { ($0.identity.digest, $0) }, uniquingKeysWith: { a, _ in a })
+        for (jobID, task) in open {
+            let state = states[jobID]?[task.index] ?? .unknown
+            guard !state.isLive else { continue }
+            let name = "Slurm task \(jobID)_\(task.index)"
+            if let trial = byDigest[task.trial] {
+                let trialStore = try openTrialStore(trial)
+                // The task's process is gone: a run it left `running` is resumable, not running.
+                for run in try trialStore?.runs() ?? [] where run.status == .running {
+                    try trialStore?.markInterrupted(id: run.id, reason: "\(name) ended \(state.state)")
+                }
+                // A task that failed before its run was recorded (a node without the binary, a bad
+                // path): its failure goes on record, as the local executor records a crashed child's.
+                let submitted = ledger.submissions.first { $0.jobID == jobID }?.submittedAt ?? .distantPast
+                let touched = try trialStore?.runs().contains { $0.updatedAt >= submitted.addingTimeInterval(-1) } ?? false
+                if !touched && !state.wasStopped {
+                    _ = runner.recordFailure(trial, error: "\(name) ended \(state.state) before it recorded a run: \(Self.logTail(task.log)) (log: \(task.log))", source: .ran)
+                }
+            }
+            ledger.markEnded(jobID: jobID, index: task.index, state)
+        }
+        for trial in trials {
+            // A task still queued or running has nothing to import yet.
+            if let latest = ledger.latestTask(of: trial.identity.digest), latest.task.ended == nil { continue }
+            guard let trialStore = try openTrialStore(trial) else { continue }
+            for run in try trialStore.runs().reversed() where run.status == .finished || run.status == .failed {
+                guard TrialIdentity(record: run) == trial.identity else { continue }
+                if case .imported(let copy) = try store.importRun(run.id, from: trialStore) {
+                    log("\(trial.label): collected run \(copy.id) (\(copy.status.rawValue)) from \(trialStore.url.path)")
+                }
+            }
+        }
+    }
+
+    /// The trial's own store, if a task has made it.
+    private func openTrialStore(_ trial: Trial) throws -> ResultsStore? {
+        let url = trialStoreURL(trial)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try ResultsStore(url: url, existingOnly: true, journal: .rollback)
+    }
+
+    // MARK: - Submitting
+
+    /// Submits one array for every trial with no finished run and no live task; returns its job
+    /// id (nil when nothing was missing).
+    private func submit(_ ledger: inout SlurmLedger, trials: [Trial], shouldStop: @escaping @Sendable () -> Bool) throws -> String? {
+        let finished = try finishedRuns()
+        let missing = trials.filter { trial in
+            if finished[trial.identity] != nil { return false }
+            if let latest = ledger.latestTask(of: trial.identity.digest), latest.task.ended == nil { return false }
+            return true
+        }
+        guard !missing.isEmpty else { return nil }
+
+        let stamp = Self.stamp()
+        let jobFolder = folder.appendingPathComponent("jobs").appendingPathComponent(stamp)
+        try FileManager.default.createDirectory(at: jobFolder, withIntermediateDirectories: true)
+        var tasks: [SlurmLedger.Task] = []
+        for (index, trial) in missing.enumerated() {
+            try FileManager.default.createDirectory(at: trialFolder(trial), withIntermediateDirectories: true)
+            let arguments = try arguments(for: trial, shouldStop: shouldStop)
+            let script = Self.taskScript(executable: plan.executable.path, arguments: arguments, trial: trial)
+            try AtomicFile.write(Data(script.utf8), to: jobFolder.appendingPathComponent("task-\(index).sh"))
+            tasks.append(SlurmLedger.Task(index: index, trial: trial.identity.digest, label: trial.label,
+                                          log: jobFolder.appendingPathComponent("task-\(index).log").path, ended: nil))
+        }
+        let arrayScript = jobFolder.appendingPathComponent("array.sh")
+        try AtomicFile.write(Data(Self.arrayScript(jobFolder: jobFolder.path, count: tasks.count).utf8), to: arrayScript)
+        var options = self.options
+        if options.time == nil {
+            options.time = SlurmOptions.timeLimit(seconds: missing.map { plan.timeoutSeconds($0) }.max() ?? 3600)
+        }
+        let jobID = try client.submitArray(script: arrayScript, indices: tasks.map(\.index), jobName: "ntng-compare",
+                                           logPattern: jobFolder.path + "/task-%a.log",
+                                           workingDirectory: FileManager.default.currentDirectoryPath, options: options)
+        ledger.submissions.append(SlurmLedger.Submission(jobID: jobID, submittedAt: Date(), folder: jobFolder.path, tasks: tasks))
+        do { try ledger.save(ledgerURL) } catch {
+            // Without the ledger nothing would collect it: better no job than an orphan.
+            try? client.cancel(jobID)
+            throw CompareError.slurm("submitted array job \(jobID) but could not record it in \(ledgerURL.path) (\(FileErrorText.describe(error))), so it was cancelled; fix the folder and run the command again")
+        }
+        return jobID
+    }
+
+    /// The trial's `ntng run`: resuming the interrupted run of its store when it left one with a
+    /// checkpoint, else afresh (exactly the local executor's arguments, with the trial's store).
+    private func arguments(for trial: Trial, shouldStop: @escaping @Sendable () -> Bool) throws -> [String] {
+        let url = trialStoreURL(trial)
+        if let trialStore = try openTrialStore(trial),
+           let stopped = try trialStore.runs().first(where: { $0.status == .interrupted && TrialIdentity(record: $0) == trial.identity
+               && FileManager.default.fileExists(atPath: trialStore.checkpointURL(runID: $0.id).path) }) {
+            return runner.resumeArguments(stopped.id, trialStore: url)
+        }
+        return try runner.freshArguments(trial, trialStore: url, shouldStop: shouldStop)
+    }
+
+    /// The script of one array task: the trial's `ntng run`, every argument quoted.
+    static func taskScript(executable: String, arguments: [String], trial: Trial) -> String {
+        """
+        #!/bin/bash
+        # ntng trial: \(trial.label.replacingOccurrences(of: "\n", with: " "))
+        # identity: \(trial.identity.digest)
+        exec \(([executable] + arguments).map(shellQuoted).joined(separator: " "))
+
+        """
+    }
+
+    /// The array's script: task N runs `task-N.sh` beside it.
+    static func arrayScript(jobFolder: String, count: Int) -> String {
+        """
+        #!/bin/bash
+        # ntng compare: one Slurm array task per trial (\(count) here); task N runs task-N.sh.
+        exec /bin/bash \(shellQuoted(jobFolder))/task-"$SLURM_ARRAY_TASK_ID".sh
+
+        """
+    }
+
+    static func shellQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    static func stamp() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date()) + "-\(getpid())"
+    }
+
+    // MARK: - Watching
+
+    private func liveTasks(_ ledger: SlurmLedger, trials: [Trial]) -> [(jobID: String, task: SlurmLedger.Task)] {
+        let mine = Set(trials.map(\.identity.digest))
+        return ledger.openTasks.filter { mine.contains($0.task.trial) }
+    }
+
+    /// `slurm: 1 pending, 2 running, 3 finished, 0 failed or stopped (of 6 submitted)`.
+    private func progressLine(_ ledger: SlurmLedger, trials: [Trial]) -> String {
+        let mine = Set(trials.map(\.identity.digest))
+        let latest = mine.compactMap { ledger.latestTask(of: $0) }
+        let open = latest.filter { $0.task.ended == nil }
+        let running = open.filter { lastStates[$0.jobID]?[$0.task.index]?.state == "RUNNING" }.count
+        let completed = latest.filter { $0.task.ended?.state == "COMPLETED" }.count
+        return "slurm: \(open.count - running) pending, \(running) running, \(completed) finished, \(latest.count - open.count - completed) failed or stopped (of \(latest.count) submitted)"
+    }
+
+    /// Sleeps `seconds`, waking early (and returning false) when asked to stop.
+    private func sleep(_ seconds: Double, unless shouldStop: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if shouldStop() { return false }
+            usleep(200_000)
+        }
+        return !shouldStop()
+    }
+
+    private func describeEnd(_ task: SlurmLedger.Task) -> String {
+        guard let end = task.ended else { return "open" }
+        if end.state == "COMPLETED" { return "completed" }
+        let tail = Self.logTail(task.log)
+        return "\(end.state)\(end.detail.isEmpty ? "" : " (\(end.detail))")\(tail.isEmpty ? "" : ": \(tail)") — log: \(task.log)"
+    }
+
+    // MARK: - Outcomes
+
+    private func outcome(_ trial: Trial, finished: [TrialIdentity: RunRecord], finishedBefore: Set<TrialIdentity>,
+                         ledger: SlurmLedger) -> TrialOutcome {
+        if let run = finished[trial.identity] {
+            return TrialOutcome(trial: trial, status: .finished, source: finishedBefore.contains(trial.identity) ? .reused : .ran, record: run)
+        }
+        guard let (jobID, task) = ledger.latestTask(of: trial.identity.digest) else {
+            return TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil,
+                                error: "not submitted yet: run the command without --attach/--collect to submit it")
+        }
+        let name = "Slurm task \(jobID)_\(task.index)"
+        guard let end = task.ended else {
+            return TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil,
+                                error: "\(name) has not ended yet; wait for it with --attach")
+        }
+        let tail = Self.logTail(task.log)
+        let logText = " (log: \(task.log)\(tail.isEmpty ? "" : "; ends: \(tail)"))"
+        // The newest run of the trial in the comparison's store tells the method's own failure.
+        let stored = (try? store.runs(matching: RunFilter(method: trial.method, model: plan.request.model, corpus: plan.request.corpus)))?
+            .first { TrialIdentity(record: $0) == trial.identity }
+        if end.wasStopped {
+            return TrialOutcome(trial: trial, status: .interrupted, source: .ran, record: nil,
+                                error: "\(name) ended \(end.state) (stopped by Slurm, not by the method); run the same command again to resubmit it — it resumes from its checkpoint if it left one" + logText)
+        }
+        if let failed = stored, failed.status == .failed, let error = failed.error {
+            return TrialOutcome(trial: trial, status: .failed, source: .ran, record: failed,
+                                error: error.contains(task.log) ? error : error + " (log: \(task.log))")
+        }
+        return TrialOutcome(trial: trial, status: .failed, source: .ran, record: nil,
+                            error: "\(name) ended \(end.state)\(end.detail.isEmpty ? "" : " (\(end.detail))") without a finished run" + logText)
+    }
+
+    /// The last lines of a task's log, on one line.
+    static func logTail(_ path: String) -> String {
+        ChildProcess.tail(of: URL(fileURLWithPath: path), bytes: 600).split(whereSeparator: \.isNewline).suffix(3).joined(separator: " | ")
+    }
+
+    // MARK: - Locking
+
+    /// Runs `body` holding an exclusive lock on the Slurm folder (`slurm/lock`), so two `ntng
+    /// compare` processes never collect or submit at once.
+    private func withLock<T>(_ body: () throws -> T) throws -> T {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("lock").path
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CompareError.slurm("cannot open \(path): \(String(cString: strerror(errno))); check the results folder's permissions") }
+        defer { close(fd) }
+        flock(fd, LOCK_EX)
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Comparison
+
+/// What ntng reads from Slurm's commands and what it hands them. The executor itself runs
+/// against a real Slurm in scripts/slurm-tests (CI); these pin the formats and the errors.
+@Suite struct SlurmClientTests {
+    @Test func arraySpecsCompressRuns() {
+        #expect(SlurmClient.arraySpec([0, 1, 2, 3]) == "0-3")
+        #expect(SlurmClient.arraySpec([9, 0, 1, 2, 3, 7, 10]) == "0-3,7,9-10")
+        #expect(SlurmClient.arraySpec([5]) == "5")
+    }
+
+    @Test func taskFieldsExpand() {
+        #expect(SlurmClient.expandTaskField("7") == [7])
+        #expect(SlurmClient.expandTaskField("[0-3,5]") == [0, 1, 2, 3, 5])
+        #expect(SlurmClient.expandTaskField("[2-4%2]") == [2, 3, 4])
+        #expect(SlurmClient.expandTaskField("N/A").isEmpty)
+    }
+
+    /// `squeue --array --states=all --format=%F|%K|%T|%r` as Slurm 22.05 prints it (taken from a
+    /// run of scripts/slurm-cluster): other arrays' lines are ignored.
+    @Test func squeueLines() {
+        let text = """
+            5|0|FAILED|NonZeroExitCode
+            5|2|RUNNING|None
+            5|1|CANCELLED|None
+            6|0|PENDING|Resources
+            5|[3-4]|PENDING|Priority
+            """
+        let states = SlurmClient.parseSqueue(text, arrayJob: "5")
+        #expect(states.count == 5)
+        #expect(states[0] == .init(state: "FAILED", detail: "NonZeroExitCode"))
+        #expect(states[2]?.isLive == true && states[3]?.isLive == true && states[4]?.state == "PENDING")
+        #expect(states[1]?.wasStopped == true && states[1]?.isLive == false)
+        #expect(states[0]?.wasStopped == false)
+    }
+
+    @Test func sacctLines() {
+        let text = """
+            12_0|COMPLETED|0:0
+            12_1|CANCELLED by 0|0:15
+            12_[2-3]|PENDING|0:0
+            13_0|FAILED|3:0
+            """
+        let states = SlurmClient.parseSacct(text, arrayJob: "12")
+        #expect(states[0]?.state == "COMPLETED" && states[1]?.state == "CANCELLED" && states[1]?.detail == "exit code 0:15")
+        #expect(states[2]?.state == "PENDING" && states[3]?.state == "PENDING" && states.count == 4)
+    }
+
+    @Test func timeLimitsRoundUpToMinutes() {
+        #expect(SlurmOptions.timeLimit(seconds: 1) == "0-00:01:00")
+        #expect(SlurmOptions.timeLimit(seconds: 3601) == "0-01:01:00")
+        #expect(SlurmOptions.timeLimit(seconds: 2 * 86_400 + 59) == "2-00:01:00")
+    }
+
+    /// A task script runs its arguments exactly, whatever characters they hold.
+    @Test func taskScriptsQuoteEveryArgument() throws {
+        let dir = try makeTemporaryDirectory()
+        let arguments = ["run", "--set", "note=it's a \"test\" $HOME `x` \\ ;", "--corpus", "/a b/c"]
+        let script = "#!/bin/bash\nexec " + (["/usr/bin/printf", "%s\\n"] + arguments).map(SlurmComparison.shellQuoted).joined(separator: " ") + "\n"
+        let url = dir.appendingPathComponent("task.sh")
+        try script.write(to: url, atomically: true, encoding: .utf8)
+        let printed = try runTool("/bin/bash", [url.path])
+        #expect(printed == arguments.joined(separator: "\n") + "\n")
+    }
+
+    @Test func missingCommandsAndFailuresAreNamed() throws {
+        let dir = try makeTemporaryDirectory()
+        let nowhere = SlurmClient(scratch: dir, environment: ["PATH": dir.appendingPathComponent("none").path])
+        #expect(throws: SlurmError.missingCommand("sbatch")) {
+            _ = try nowhere.submitArray(script: dir, indices: [0], jobName: "x", logPattern: "x", workingDirectory: "/", options: SlurmOptions())
+        }
+        #expect(SlurmError.missingCommand("sbatch").description.contains("slurm-client"))
+
+        // A controller that refuses the job: its own words reach the user.
+        let bin = dir.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let sbatch = bin.appendingPathComponent("sbatch")
+        try "#!/bin/sh\necho 'sbatch: error: invalid partition specified: gpu' >&2\nexit 1\n".write(to: sbatch, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: sbatch.path)
+        let refusing = SlurmClient(scratch: dir, environment: ["PATH": bin.path])
+        do {
+            _ = try refusing.submitArray(script: dir, indices: [0, 1], jobName: "x", logPattern: "x", workingDirectory: "/",
+                                         options: SlurmOptions(partition: "gpu"))
+            Issue.record("a refused submission was taken for a job")
+        } catch let error as SlurmError {
+            #expect("\(error)".contains("invalid partition specified: gpu") && "\(error)".contains("--partition=gpu"))
+        }
+    }
+}
