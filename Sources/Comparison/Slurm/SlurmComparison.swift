@@ -48,6 +48,8 @@ public final class SlurmComparison {
     private let client: SlurmClient
     /// What Slurm said of the open tasks at the last collection, by array job.
     private var lastStates: [String: [Int: SlurmClient.TaskState]] = [:]
+    /// The trial stores already looked at, by trial digest: the task they were looked at after.
+    private var examined: [String: String] = [:]
 
     public init(plan: ComparisonPlan, store: ResultsStore, dataDirectory: String?, options: SlurmOptions,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -166,14 +168,25 @@ public final class SlurmComparison {
             ledger.markEnded(jobID: jobID, index: task.index, state)
         }
         for trial in trials {
+            let latest = ledger.latestTask(of: trial.identity.digest)
             // A task still queued or running has nothing to import yet.
-            if let latest = ledger.latestTask(of: trial.identity.digest), latest.task.ended == nil { continue }
-            guard let trialStore = try openTrialStore(trial) else { continue }
-            for run in try trialStore.runs().reversed() where run.status == .finished || run.status == .failed {
-                guard TrialIdentity(record: run) == trial.identity else { continue }
-                if case .imported(let copy) = try store.importRun(run.id, from: trialStore) {
-                    log("\(trial.label): collected run \(copy.id) (\(copy.status.rawValue)) from \(trialStore.url.path)")
+            if let latest, latest.task.ended == nil { continue }
+            // A trial store looked at since its last task ended has nothing new.
+            let mark = latest.map { "\($0.jobID)_\($0.task.index)" } ?? "-"
+            if examined[trial.identity.digest] == mark { continue }
+            do {
+                if let trialStore = try openTrialStore(trial) {
+                    for run in try trialStore.runs().reversed() where run.status == .finished || run.status == .failed {
+                        guard TrialIdentity(record: run) == trial.identity else { continue }
+                        if case .imported(let copy) = try store.importRun(run.id, from: trialStore) {
+                            log("\(trial.label): collected run \(copy.id) (\(copy.status.rawValue)) from \(trialStore.url.path)")
+                        }
+                    }
                 }
+                examined[trial.identity.digest] = mark
+            } catch let error as ResultsStoreError where !error.description.contains(store.url.path) {
+                // One damaged trial store must not stop the study: the others are collected.
+                log("\(trial.label): its trial store cannot be read (\(error)); the trial is left out until it is fixed or moved aside")
             }
         }
     }
