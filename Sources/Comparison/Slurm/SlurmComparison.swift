@@ -79,51 +79,54 @@ public final class SlurmComparison {
         let before = Set(try finishedRuns().keys)
         let (firsts, copies) = plan.distinctTrials
         let distinct = firsts.map { plan.trials[$0] }
-        var newlySubmitted: String?
-
-        var ledger = try withLock { () throws -> SlurmLedger in
-            var ledger = try SlurmLedger.load(ledgerURL)
-            try collect(&ledger, trials: distinct)
-            if mode == .submit { newlySubmitted = try submit(&ledger, trials: distinct, shouldStop: shouldStop) }
-            try ledger.save(ledgerURL)
-            return ledger
-        }
+        var (ledger, submitted) = try update(distinct, submitting: mode == .submit, shouldStop: shouldStop)
         log("compare: \(plan.trialCountText); \(distinct.filter { before.contains($0.identity) }.count) already in \(store.url.path)"
-            + (newlySubmitted.map { ", the rest submitted to Slurm as array job \($0)" } ?? ""))
-
-        if mode != .collect && wait {
-            var lastProgress = ""
-            var reported = Set(ledger.submissions.flatMap { s in s.tasks.filter { $0.ended != nil }.map { "\(s.jobID)_\($0.index)" } })
-            while true {
-                let live = liveTasks(ledger, trials: distinct)
-                let progress = progressLine(ledger, trials: distinct)
-                if progress != lastProgress { log(progress); lastProgress = progress }
-                if live.isEmpty { break }
-                if !sleep(pollSeconds, unless: shouldStop) {
-                    let jobs = Set(live.map(\.jobID)).sorted().joined(separator: ", ")
-                    log("compare: detached; Slurm job \(jobs) keeps running. Run the same command with --attach to wait for it again, or `scancel \(jobs)` to cancel it.")
-                    break
-                }
-                ledger = try withLock { () throws -> SlurmLedger in
-                    var ledger = try SlurmLedger.load(ledgerURL)
-                    try collect(&ledger, trials: distinct)
-                    try ledger.save(ledgerURL)
-                    return ledger
-                }
-                for s in ledger.submissions {
-                    for t in s.tasks where t.ended != nil && !reported.contains("\(s.jobID)_\(t.index)") {
-                        reported.insert("\(s.jobID)_\(t.index)")
-                        log("task \(s.jobID)_\(t.index) \(t.label): \(describeEnd(t))")
-                    }
-                }
-            }
-        }
+            + (submitted.map { ", the rest submitted to Slurm as array job \($0)" } ?? ""))
+        if mode != .collect && wait { ledger = try waitForTasks(ledger, of: distinct, shouldStop: shouldStop) }
 
         let finished = try finishedRuns()
         var outcomes = [TrialOutcome?](repeating: nil, count: plan.trials.count)
         for i in firsts { outcomes[i] = outcome(plan.trials[i], finished: finished, finishedBefore: before, ledger: ledger) }
         return plan.fillCopies(outcomes, copies).enumerated().map { i, o in
             o ?? TrialOutcome(trial: plan.trials[i], status: .interrupted, source: .notStarted, record: nil, error: "not submitted")
+        }
+    }
+
+    /// Under the folder's lock: loads the ledger, collects what has ended, submits the missing
+    /// trials when `submitting`, and saves it. Returns it with the new array's job id, if any.
+    private func update(_ trials: [Trial], submitting: Bool, shouldStop: @escaping @Sendable () -> Bool) throws -> (SlurmLedger, String?) {
+        try withLock {
+            var ledger = try SlurmLedger.load(ledgerURL)
+            try collect(&ledger, trials: trials)
+            let jobID = submitting ? try submit(&ledger, trials: trials, shouldStop: shouldStop) : nil
+            try ledger.save(ledgerURL)
+            return (ledger, jobID)
+        }
+    }
+
+    /// Polls until no task of `trials` is queued or running, printing progress when it changes
+    /// and a line per task that ends; returns early (detached) when asked to stop.
+    private func waitForTasks(_ start: SlurmLedger, of trials: [Trial], shouldStop: @escaping @Sendable () -> Bool) throws -> SlurmLedger {
+        var ledger = start
+        var lastProgress = ""
+        var reported = Set(ledger.submissions.flatMap { s in s.tasks.filter { $0.ended != nil }.map { "\(s.jobID)_\($0.index)" } })
+        while true {
+            let live = liveTasks(ledger, trials: trials)
+            let progress = progressLine(ledger, trials: trials)
+            if progress != lastProgress { log(progress); lastProgress = progress }
+            if live.isEmpty { return ledger }
+            if !sleep(pollSeconds, unless: shouldStop) {
+                let jobs = Set(live.map(\.jobID)).sorted().joined(separator: ", ")
+                log("compare: detached; Slurm job \(jobs) keeps running. Run the same command with --attach to wait for it again, or `scancel \(jobs)` to cancel it.")
+                return ledger
+            }
+            ledger = try update(trials, submitting: false, shouldStop: shouldStop).0
+            for s in ledger.submissions {
+                for t in s.tasks where t.ended != nil && !reported.contains("\(s.jobID)_\(t.index)") {
+                    reported.insert("\(s.jobID)_\(t.index)")
+                    log("task \(s.jobID)_\(t.index) \(t.label): \(describeEnd(t))")
+                }
+            }
         }
     }
 
