@@ -26,8 +26,15 @@ import Storage
         return try PreparedCorpus(directory: result.directory)
     }
 
+    /// Removes the fresh folder `prepare` made for `corpus` (`ntng-content-…/data/<corpus>/<tokenizer>`).
+    static func remove(_ corpus: PreparedCorpus) {
+        let root = corpus.directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        if root.lastPathComponent.hasPrefix("ntng-content-") { try? FileManager.default.removeItem(at: root) }
+    }
+
     @Test func threadsChangeNothingOfWhatIsPrepared() throws {
         let one = try Self.prepare(threads: 1), two = try Self.prepare(threads: 3)
+        defer { Self.remove(one); Self.remove(two) }
         // The model file records the path it was trained from, so only it may differ.
         #expect(one.content.hashes.filter { !$0.key.hasSuffix(".model") } == two.content.hashes.filter { !$0.key.hasSuffix(".model") })
         #expect(one.content.hashes.keys.contains("tokenizer.vocab"))
@@ -36,6 +43,7 @@ import Storage
 
     @Test func anEditedOrOutOfRangeTokenFileIsRefused() throws {
         let corpus = try Self.prepare(threads: 2)
+        defer { Self.remove(corpus) }
         let tokens = corpus.directory.appendingPathComponent("validation.tokens")
         let original = try Data(contentsOf: tokens)
         // An in-range edit: same size, another valid id.
