@@ -19,6 +19,8 @@ struct ExecutorOptions: ParsableArguments {
     var slurmCPUs: Int?
     @Option(name: .customLong("slurm-extra"), help: "Further sbatch arguments, split at spaces, e.g. '--account=lab --qos=long'.")
     var slurmExtra: String?
+    @Option(name: .customLong("slurm-max-running"), parsing: .unconditional, help: "At most this many of the array's tasks run at once (sbatch --array=…%K; default: as many as Slurm allows).")
+    var slurmMaxRunning: Int?
     @Option(name: .customLong("slurm-poll"), parsing: .unconditional, help: "Seconds between looks at squeue while waiting.")
     var slurmPoll = 10.0
     @Flag(help: "Slurm: submit nothing; wait for the tasks already submitted for this comparison, then print the table.")
@@ -31,7 +33,7 @@ struct ExecutorOptions: ParsableArguments {
     func check() throws {
         if executor == .local {
             let given = [("--slurm-partition", slurmPartition != nil), ("--slurm-time", slurmTime != nil), ("--slurm-cpus", slurmCPUs != nil),
-                         ("--slurm-extra", slurmExtra != nil), ("--attach", attach), ("--collect", collect), ("--no-wait", noWait)]
+                         ("--slurm-extra", slurmExtra != nil), ("--slurm-max-running", slurmMaxRunning != nil), ("--attach", attach), ("--collect", collect), ("--no-wait", noWait)]
                 .filter(\.1).map(\.0)
             if !given.isEmpty {
                 throw ValidationError("\(given.joined(separator: ", ")) only apply with --executor slurm")
@@ -41,6 +43,7 @@ struct ExecutorOptions: ParsableArguments {
             throw ValidationError("--attach, --collect and --no-wait exclude each other: --attach waits without submitting, --collect neither submits nor waits, --no-wait submits without waiting")
         }
         if let slurmCPUs { try OptionRange.check(slurmCPUs, "--slurm-cpus", 1...1024) }
+        if let slurmMaxRunning { try OptionRange.check(slurmMaxRunning, "--slurm-max-running", 1...1_000_000) }
         try OptionRange.check(slurmPoll, "--slurm-poll", 0.1...3600)
         if let slurmTime, slurmTime.isEmpty || !slurmTime.allSatisfy({ $0.isNumber || $0 == ":" || $0 == "-" }) {
             throw ValidationError("--slurm-time '\(slurmTime)' is not a Slurm time: give minutes, MM:SS, HH:MM:SS or D-HH:MM:SS, e.g. 90 or 1-12:00:00")
@@ -49,6 +52,6 @@ struct ExecutorOptions: ParsableArguments {
 
     func slurmOptions(cpus: Int) -> SlurmOptions {
         SlurmOptions(partition: slurmPartition, time: slurmTime, cpus: slurmCPUs ?? cpus,
-                     extra: (slurmExtra ?? "").split(separator: " ").map(String.init))
+                     extra: (slurmExtra ?? "").split(separator: " ").map(String.init), maxRunning: slurmMaxRunning)
     }
 }

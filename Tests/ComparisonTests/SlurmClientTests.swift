@@ -49,6 +49,31 @@ import TestSupport
         #expect(states[2]?.state == "PENDING" && states[3]?.state == "PENDING" && states.count == 4)
     }
 
+    @Test func maxArraySizeIsReadFromTheConfiguration() {
+        #expect(SlurmClient.parseMaxArraySize("MailProg                = /bin/true\nMaxArraySize            = 1001\nMaxJobCount = 10000\n") == 1001)
+        #expect(SlurmClient.parseMaxArraySize("MaxArraySize = 0\n") == nil)
+        #expect(SlurmClient.parseMaxArraySize("") == nil)
+    }
+
+    /// What sbatch is handed, read back from an sbatch that records its arguments.
+    @Test func submissionArguments() throws {
+        let dir = try makeTemporaryDirectory()
+        let bin = dir.appendingPathComponent("bin"), record = dir.appendingPathComponent("arguments")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let sbatch = bin.appendingPathComponent("sbatch")
+        try "#!/bin/sh\nprintf '%s\\n' \"$@\" > '\(record.path)'\necho '4242;cluster-a'\n".write(to: sbatch, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: sbatch.path)
+        let client = SlurmClient(scratch: dir, environment: ["PATH": bin.path])
+        let id = try client.submitArray(script: dir.appendingPathComponent("array.sh"), indices: [0, 1, 2, 5], jobName: "ntng-compare",
+                                        logPattern: "/logs/task-%a.log", workingDirectory: "/work dir",
+                                        options: SlurmOptions(partition: "cpu", time: "0-01:00:00", cpus: 4, extra: ["--account=lab", "--qos=long"], maxRunning: 3))
+        #expect(id == "4242")
+        let given = try String(contentsOf: record, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(given == ["--parsable", "--array=0-2,5%3", "--job-name=ntng-compare", "--output=/logs/task-%a.log", "--chdir=/work dir",
+                          "--cpus-per-task=4", "--ntasks=1", "--nodes=1", "--partition=cpu", "--time=0-01:00:00",
+                          "--account=lab", "--qos=long", dir.appendingPathComponent("array.sh").path])
+    }
+
     @Test func timeLimitsRoundUpToMinutes() {
         #expect(SlurmOptions.timeLimit(seconds: 1) == "0-00:01:00")
         #expect(SlurmOptions.timeLimit(seconds: 3601) == "0-01:01:00")

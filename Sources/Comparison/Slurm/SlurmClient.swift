@@ -47,7 +47,8 @@ public struct SlurmClient: Sendable {
     /// Submits `script` as one job array over `indices`; returns the array's job id.
     public func submitArray(script: URL, indices: [Int], jobName: String, logPattern: String, workingDirectory: String,
                             options: SlurmOptions) throws -> String {
-        var arguments = ["--parsable", "--array=\(Self.arraySpec(indices))", "--job-name=\(jobName)",
+        let throttle = options.maxRunning.map { "%\($0)" } ?? ""
+        var arguments = ["--parsable", "--array=\(Self.arraySpec(indices))\(throttle)", "--job-name=\(jobName)",
                          "--output=\(logPattern)", "--chdir=\(workingDirectory)", "--cpus-per-task=\(options.cpus)",
                          "--ntasks=1", "--nodes=1"]
         if let partition = options.partition { arguments.append("--partition=\(partition)") }
@@ -85,6 +86,23 @@ public struct SlurmClient: Sendable {
             }
         }
         return states
+    }
+
+    /// The cluster's `MaxArraySize`: array indices must stay below it (Slurm's default is 1001).
+    public func maxArraySize() throws -> Int {
+        let result = try execute("scontrol", ["show", "config"])
+        guard result.exitCode == 0 else { throw SlurmError.commandFailed("scontrol show config", result.stderr) }
+        return Self.parseMaxArraySize(result.stdout) ?? 1001
+    }
+
+    /// `MaxArraySize = 1001` from `scontrol show config`.
+    static func parseMaxArraySize(_ text: String) -> Int? {
+        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix("MaxArraySize") {
+            if let value = line.split(separator: "=").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), value > 0 {
+                return value
+            }
+        }
+        return nil
     }
 
     /// Cancels array job `jobID` (all its tasks).
@@ -200,12 +218,15 @@ public struct SlurmOptions: Sendable, Equatable {
     public var cpus: Int = 1
     /// Further sbatch arguments, passed as given (e.g. `--account=x --qos=y`).
     public var extra: [String] = []
+    /// At most this many tasks of an array run at once (`--array=…%K`; nil: as many as Slurm allows).
+    public var maxRunning: Int?
 
-    public init(partition: String? = nil, time: String? = nil, cpus: Int = 1, extra: [String] = []) {
+    public init(partition: String? = nil, time: String? = nil, cpus: Int = 1, extra: [String] = [], maxRunning: Int? = nil) {
         self.partition = partition
         self.time = time
         self.cpus = cpus
         self.extra = extra
+        self.maxRunning = maxRunning
     }
 
     /// Slurm's `--time` for `seconds`, rounded up to whole minutes: `D-HH:MM:SS`.

@@ -81,7 +81,7 @@ public final class SlurmComparison {
         let distinct = firsts.map { plan.trials[$0] }
         var (ledger, submitted) = try update(distinct, submitting: mode == .submit, shouldStop: shouldStop)
         log("compare: \(plan.trialCountText); \(distinct.filter { before.contains($0.identity) }.count) already in \(store.url.path)"
-            + (submitted.map { ", the rest submitted to Slurm as array job \($0)" } ?? ""))
+            + (submitted.map { ", the rest submitted to Slurm as array job\($0.contains(",") ? "s" : "") \($0)" } ?? ""))
         if mode != .collect && wait { ledger = try waitForTasks(ledger, of: distinct, shouldStop: shouldStop) }
 
         let finished = try finishedRuns()
@@ -203,8 +203,8 @@ public final class SlurmComparison {
 
     // MARK: - Submitting
 
-    /// Submits one array for every trial with no finished run and no live task; returns its job
-    /// id (nil when nothing was missing).
+    /// Submits every trial with no finished run and no live task, as one array (several when the
+    /// cluster's MaxArraySize is smaller); returns the job ids (nil when nothing was missing).
     private func submit(_ ledger: inout SlurmLedger, trials: [Trial], shouldStop: @escaping @Sendable () -> Bool) throws -> String? {
         let finished = try finishedRuns()
         let missing = trials.filter { trial in
@@ -214,11 +214,25 @@ public final class SlurmComparison {
         }
         guard !missing.isEmpty else { return nil }
 
+        // An array's indices must stay below the cluster's MaxArraySize: a larger plan goes as
+        // several arrays, each its own submission.
+        let chunk = try client.maxArraySize()
+        var jobIDs: [String] = []
+        for start in stride(from: 0, to: missing.count, by: chunk) {
+            let part = Array(missing[start..<min(start + chunk, missing.count)])
+            jobIDs.append(try submitArray(part, &ledger, shouldStop: shouldStop))
+        }
+        return jobIDs.joined(separator: ", ")
+    }
+
+    /// Writes the scripts of `trials` (task N runs trial N), submits them as one array and
+    /// records it in the ledger; returns its job id.
+    private func submitArray(_ trials: [Trial], _ ledger: inout SlurmLedger, shouldStop: @escaping @Sendable () -> Bool) throws -> String {
         let stamp = Self.stamp()
         let jobFolder = folder.appendingPathComponent("jobs").appendingPathComponent(stamp)
         try FileManager.default.createDirectory(at: jobFolder, withIntermediateDirectories: true)
         var tasks: [SlurmLedger.Task] = []
-        for (index, trial) in missing.enumerated() {
+        for (index, trial) in trials.enumerated() {
             try FileManager.default.createDirectory(at: trialFolder(trial), withIntermediateDirectories: true)
             let arguments = try arguments(for: trial, shouldStop: shouldStop)
             let script = Self.taskScript(executable: plan.executable.path, arguments: arguments, trial: trial)
@@ -230,7 +244,7 @@ public final class SlurmComparison {
         try AtomicFile.write(Data(Self.arrayScript(jobFolder: jobFolder.path, count: tasks.count).utf8), to: arrayScript)
         var options = self.options
         if options.time == nil {
-            options.time = SlurmOptions.timeLimit(seconds: missing.map { plan.timeoutSeconds($0) }.max() ?? 3600)
+            options.time = SlurmOptions.timeLimit(seconds: trials.map { plan.timeoutSeconds($0) }.max() ?? 3600)
         }
         let jobID = try client.submitArray(script: arrayScript, indices: tasks.map(\.index), jobName: "ntng-compare",
                                            logPattern: jobFolder.path + "/task-%a.log",
