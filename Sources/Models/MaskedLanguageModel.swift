@@ -365,7 +365,7 @@ struct PassState {
             precondition(layers.allSatisfy { (0..<depth).contains($0) } && Set(layers).count == layers.count,
                          "active layers \(layers) must be distinct indices below \(depth)")
             if active != layers { active = layers }
-        } else if active.count != depth || active != Array(0..<depth) {
+        } else if !active.elementsEqual(0..<depth) {  // compared in place: building 0..<depth would allocate each step
             active = Array(0..<depth)
         }
     }

@@ -37,9 +37,11 @@ public struct Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: count) }
     }
 
-    /// The first `rows` rows of a matrix-shaped tensor, as a view.
+    /// The first `rows` rows of a matrix-shaped tensor, as a view. All of them is the tensor
+    /// itself: the step asks for that in every layer, and a new shape would be an allocation.
     public func prefixRows(_ rows: Int) -> Tensor {
         precondition(rows <= self.rows)
+        if rows == self.rows { return self }
         var s = shape
         s[0] = rows * s[0] / self.rows
         return Tensor(base: base, shape: s)

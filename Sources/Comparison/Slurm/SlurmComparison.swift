@@ -228,9 +228,12 @@ public final class SlurmComparison {
     /// Writes the scripts of `trials` (task N runs trial N), submits them as one array and
     /// records it in the ledger; returns its job id.
     private func submitArray(_ trials: [Trial], _ ledger: inout SlurmLedger, shouldStop: @escaping @Sendable () -> Bool) throws -> String {
-        let stamp = Self.stamp()
-        let jobFolder = folder.appendingPathComponent("jobs").appendingPathComponent(stamp)
-        try FileManager.default.createDirectory(at: jobFolder, withIntermediateDirectories: true)
+        // One folder per array, never reused: its task-N.sh must stay the trial task N was given
+        // (arrays submitted in the same second by one process differ in their ledger position).
+        let jobs = folder.appendingPathComponent("jobs")
+        let jobFolder = jobs.appendingPathComponent("\(Self.stamp())-\(ledger.submissions.count)")
+        try FileManager.default.createDirectory(at: jobs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: jobFolder, withIntermediateDirectories: false)
         var tasks: [SlurmLedger.Task] = []
         for (index, trial) in trials.enumerated() {
             try FileManager.default.createDirectory(at: trialFolder(trial), withIntermediateDirectories: true)
