@@ -115,3 +115,32 @@ import TestSupport
         }
     }
 }
+
+/// The submission ledger: what is open, the latest task of a trial, and its file round trip.
+@Suite struct SlurmLedgerTests {
+    func task(_ index: Int, _ trial: String, ended: SlurmClient.TaskState? = nil) -> SlurmLedger.Task {
+        SlurmLedger.Task(index: index, trial: trial, label: trial, log: "/logs/\(index).log", ended: ended)
+    }
+
+    @Test func openTasksAndTheLatestTaskOfATrial() throws {
+        var ledger = SlurmLedger()
+        ledger.submissions.append(.init(jobID: "7", submittedAt: Date(timeIntervalSince1970: 1), folder: "/a",
+                                        tasks: [task(0, "x", ended: .init(state: "CANCELLED")), task(1, "y")]))
+        ledger.submissions.append(.init(jobID: "9", submittedAt: Date(timeIntervalSince1970: 2), folder: "/b", tasks: [task(0, "x")]))
+        #expect(ledger.openTasks.map { "\($0.jobID)_\($0.task.index)" } == ["7_1", "9_0"])
+        // The resubmission is the one that counts for x.
+        #expect(ledger.latestTask(of: "x")?.jobID == "9" && ledger.latestTask(of: "x")?.task.ended == nil)
+        #expect(ledger.latestTask(of: "z") == nil)
+        ledger.markEnded(jobID: "9", index: 0, .init(state: "COMPLETED", detail: "None"))
+        ledger.markEnded(jobID: "5", index: 0, .init(state: "FAILED"))  // unknown job: nothing changes
+        #expect(ledger.openTasks.map(\.jobID) == ["7"])
+        #expect(ledger.latestTask(of: "x")?.task.ended?.state == "COMPLETED")
+
+        let url = try makeTemporaryDirectory().appendingPathComponent("submissions.json")
+        try ledger.save(url)
+        #expect(try SlurmLedger.load(url) == ledger)
+        try Data("{\"submissions\": 3}".utf8).write(to: url)
+        #expect(throws: CompareError.self) { _ = try SlurmLedger.load(url) }
+        #expect(try SlurmLedger.load(url.deletingLastPathComponent().appendingPathComponent("none.json")) == SlurmLedger())
+    }
+}
