@@ -154,16 +154,15 @@ public final class SlurmComparison {
             let state = states[jobID]?[task.index] ?? .unknown
             guard !state.isLive else { continue }
             let name = "Slurm task \(jobID)_\(task.index)"
-            if let trial = byDigest[task.trial] {
-                let trialStore = try openTrialStore(trial)
+            if let trial = byDigest[task.trial], let (trialStore, runs) = readTrialStore(trial) {
                 // The task's process is gone: a run it left `running` is resumable, not running.
-                for run in try trialStore?.runs() ?? [] where run.status == .running {
+                for run in runs where run.status == .running {
                     try trialStore?.markInterrupted(id: run.id, reason: "\(name) ended \(state.state)")
                 }
                 // A task that failed before its run was recorded (a node without the binary, a bad
                 // path): its failure goes on record, as the local executor records a crashed child's.
                 let submitted = ledger.submissions.first { $0.jobID == jobID }?.submittedAt ?? .distantPast
-                let touched = try trialStore?.runs().contains { $0.updatedAt >= submitted.addingTimeInterval(-1) } ?? false
+                let touched = runs.contains { $0.updatedAt >= submitted.addingTimeInterval(-1) }
                 if !touched && !state.wasStopped {
                     _ = runner.recordFailure(trial, error: "\(name) ended \(state.state) before it recorded a run: \(Self.logTail(task.log)) (log: \(task.log))", source: .ran)
                 }
@@ -177,20 +176,29 @@ public final class SlurmComparison {
             // A trial store looked at since its last task ended has nothing new.
             let mark = latest.map { "\($0.jobID)_\($0.task.index)" } ?? "-"
             if examined[trial.identity.digest] == mark { continue }
-            do {
-                if let trialStore = try openTrialStore(trial) {
-                    for run in try trialStore.runs().reversed() where run.status == .finished || run.status == .failed {
-                        guard TrialIdentity(record: run) == trial.identity else { continue }
-                        if case .imported(let copy) = try store.importRun(run.id, from: trialStore) {
-                            log("\(trial.label): collected run \(copy.id) (\(copy.status.rawValue)) from \(trialStore.url.path)")
-                        }
+            guard let (trialStore, runs) = readTrialStore(trial) else { continue }
+            if let trialStore {
+                for run in runs.reversed() where run.status == .finished || run.status == .failed {
+                    guard TrialIdentity(record: run) == trial.identity else { continue }
+                    if case .imported(let copy) = try store.importRun(run.id, from: trialStore) {
+                        log("\(trial.label): collected run \(copy.id) (\(copy.status.rawValue)) from \(trialStore.url.path)")
                     }
                 }
-                examined[trial.identity.digest] = mark
-            } catch let error as ResultsStoreError where !error.description.contains(store.url.path) {
-                // One damaged trial store must not stop the study: the others are collected.
-                log("\(trial.label): its trial store cannot be read (\(error)); the trial is left out until it is fixed or moved aside")
             }
+            examined[trial.identity.digest] = mark
+        }
+    }
+
+    /// The trial's own store and its runs (nil and none before a task made it), or nil when it
+    /// cannot be read: one damaged trial store is reported and left out, and must not stop the
+    /// collection of the others.
+    private func readTrialStore(_ trial: Trial) -> (ResultsStore?, [RunRecord])? {
+        do {
+            guard let trialStore = try openTrialStore(trial) else { return (nil, []) }
+            return (trialStore, try trialStore.runs())
+        } catch {
+            log("\(trial.label): its trial store \(trialStoreURL(trial).path) cannot be read (\(error)); the trial is left out until it is fixed or moved aside")
+            return nil
         }
     }
 
