@@ -91,9 +91,7 @@ public struct ComparisonRequest: Sendable {
     /// The `ntng compare` command that asks for the same trials (everything that enters a trial's
     /// identity; how they run — jobs, watchdog — is left out). Shell-quoted where needed.
     public var commandLine: String {
-        func quoted(_ s: String) -> String {
-            s.allSatisfy({ $0.isLetter || $0.isNumber || "-_.,=/+:@%".contains($0) }) ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-        }
+        let quoted = ShellWord.quoted
         var a = ["ntng", "compare", "--methods", methods.joined(separator: ","), "--budgets", budgets.joined(separator: ","),
                  "--seeds", String(seeds), "--model", model, "--corpus", corpus]
         for s in settings { a += ["--set", s] }

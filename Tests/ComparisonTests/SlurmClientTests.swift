@@ -83,8 +83,8 @@ import TestSupport
     /// A task script runs its arguments exactly, whatever characters they hold.
     @Test func taskScriptsQuoteEveryArgument() throws {
         let dir = try makeTemporaryDirectory()
-        let arguments = ["run", "--set", "note=it's a \"test\" $HOME `x` \\ ;", "--corpus", "/a b/c"]
-        let script = "#!/bin/bash\nexec " + (["/usr/bin/printf", "%s\\n"] + arguments).map(SlurmComparison.shellQuoted).joined(separator: " ") + "\n"
+        let arguments = ["run", "--set", "note=it's a \"test\" $HOME `x` \\ ;", "--corpus", "/a b/c", "", "naïve", "--threads", "2"]
+        let script = "#!/bin/bash\nexec " + (["/usr/bin/printf", "%s\\n"] + arguments).map(ShellWord.quoted).joined(separator: " ") + "\n"
         let url = dir.appendingPathComponent("task.sh")
         try script.write(to: url, atomically: true, encoding: .utf8)
         let printed = try runTool("/bin/bash", [url.path])

@@ -287,7 +287,7 @@ public final class SlurmComparison {
         #!/bin/bash
         # ntng trial: \(trial.label.replacingOccurrences(of: "\n", with: " "))
         # identity: \(trial.identity.digest)
-        exec \(([executable] + arguments).map(shellQuoted).joined(separator: " "))
+        exec \(([executable] + arguments).map(ShellWord.quoted).joined(separator: " "))
 
         """
     }
@@ -297,12 +297,10 @@ public final class SlurmComparison {
         """
         #!/bin/bash
         # ntng compare: one Slurm array task per trial (\(count) here); task N runs task-N.sh.
-        exec /bin/bash \(shellQuoted(jobFolder))/task-"$SLURM_ARRAY_TASK_ID".sh
+        exec /bin/bash \(ShellWord.quoted(jobFolder))/task-"$SLURM_ARRAY_TASK_ID".sh
 
         """
     }
-
-    static func shellQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     static func stamp() -> String {
         let formatter = DateFormatter()
