@@ -50,8 +50,9 @@ struct ExecutorOptions: ParsableArguments {
         }
     }
 
+    /// The sbatch options; `cpus` is the trial's thread count (``slurmCPUs`` or its default).
     func slurmOptions(cpus: Int) -> SlurmOptions {
-        SlurmOptions(partition: slurmPartition, time: slurmTime, cpus: slurmCPUs ?? cpus,
+        SlurmOptions(partition: slurmPartition, time: slurmTime, cpus: cpus,
                      extra: (slurmExtra ?? "").split(separator: " ").map(String.init), maxRunning: slurmMaxRunning)
     }
 }

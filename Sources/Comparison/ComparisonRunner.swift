@@ -56,15 +56,27 @@ public final class ComparisonRunner: @unchecked Sendable {
         decide(trial, matching: runs.filter { TrialIdentity(record: $0) == trial.identity })
     }
 
-    /// Decides a trial from the stored runs with its identity (newest first).
-    func decide(_ trial: Trial, matching: [RunRecord]) -> Decision {
+    /// Decides a trial from the stored runs with its identity (newest first), whose checkpoints
+    /// lie beside `checkpoints` (default: the comparison's store; a Slurm trial store for its own).
+    func decide(_ trial: Trial, matching: [RunRecord], checkpoints: ResultsStore? = nil) -> Decision {
         if let done = matching.first(where: { $0.status == .finished && $0.valLoss?.isFinite == true }) { return .reuse(done) }
         if let live = matching.first(where: { $0.effectiveStatus == .running }) { return .await(live) }
+        let checkpointStore = checkpoints ?? store
         if let stopped = matching.first(where: { $0.effectiveStatus == .interrupted
-            && FileManager.default.fileExists(atPath: store.checkpointURL(runID: $0.id).path) }) {
+            && FileManager.default.fileExists(atPath: checkpointStore.checkpointURL(runID: $0.id).path) }) {
             return .resume(stopped)
         }
         return .fresh
+    }
+
+    /// The store's runs of the plan's model and corpus by trial identity, newest first. Each stored
+    /// configuration is decoded once, not once per trial.
+    func storedRuns() throws -> [TrialIdentity: [RunRecord]] {
+        var byIdentity: [TrialIdentity: [RunRecord]] = [:]
+        for run in try store.runs(matching: RunFilter(model: plan.request.model, corpus: plan.request.corpus)) {
+            if let identity = TrialIdentity(record: run) { byIdentity[identity, default: []].append(run) }
+        }
+        return byIdentity
     }
 
     /// Runs every trial that has no result yet. `shouldStop` is polled; when it turns true no new
@@ -72,10 +84,7 @@ public final class ComparisonRunner: @unchecked Sendable {
     /// are returned (the rest `interrupted` or `not started`).
     public func run(shouldStop: @escaping @Sendable () -> Bool = { false }) throws -> [TrialOutcome] {
         try store.reconcileInterruptedRuns()
-        let runs = try store.runs(matching: RunFilter(model: plan.request.model, corpus: plan.request.corpus))
-        // Each stored configuration is decoded once, not once per trial.
-        var byIdentity: [TrialIdentity: [RunRecord]] = [:]
-        for run in runs { if let identity = TrialIdentity(record: run) { byIdentity[identity, default: []].append(run) } }
+        let byIdentity = try storedRuns()
         var outcomes = [TrialOutcome?](repeating: nil, count: plan.trials.count)
         var pending: [(Int, Decision)] = []
         // The store's claims cannot keep two jobs of this process apart: a trial listed twice runs once.

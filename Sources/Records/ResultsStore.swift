@@ -444,7 +444,7 @@ public final class ResultsStore: Sendable {
         }
     }
 
-    static func requireRun(_ db: Database, _ id: String) throws {
+    private static func requireRun(_ db: Database, _ id: String) throws {
         guard try RunRecord.exists(db, key: id) else { throw ResultsStoreError.runNotFound(id: id) }
     }
 
@@ -482,7 +482,7 @@ public final class ResultsStore: Sendable {
         try read { db in try Self.resolve(db, idOrPrefix) }
     }
 
-    static func resolve(_ db: Database, _ idOrPrefix: String) throws -> RunRecord {
+    private static func resolve(_ db: Database, _ idOrPrefix: String) throws -> RunRecord {
         if let exact = try RunRecord.fetchOne(db, key: idOrPrefix) { return exact }
         let text = idOrPrefix.lowercased()
         guard !text.isEmpty, text.allSatisfy({ $0.isHexDigit }) else { throw ResultsStoreError.runNotFound(id: idOrPrefix) }

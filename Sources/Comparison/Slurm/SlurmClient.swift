@@ -42,6 +42,9 @@ public struct SlurmClient: Sendable {
             ["CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "UNKNOWN"].contains(state)
         }
         public static let unknown = TaskState(state: "UNKNOWN", detail: "no longer known to squeue or sacct")
+
+        /// `FAILED (NonZeroExitCode)`.
+        public var summary: String { detail.isEmpty ? state : "\(state) (\(detail))" }
     }
 
     /// Submits `script` as one job array over `indices`; returns the array's job id.

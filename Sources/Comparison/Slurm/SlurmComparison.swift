@@ -109,7 +109,7 @@ public final class SlurmComparison {
     private func waitForTasks(_ start: SlurmLedger, of trials: [Trial], shouldStop: @escaping @Sendable () -> Bool) throws -> SlurmLedger {
         var ledger = start
         var lastProgress = ""
-        var reported = Set(ledger.submissions.flatMap { s in s.tasks.filter { $0.ended != nil }.map { "\(s.jobID)_\($0.index)" } })
+        var reported = Set(ledger.submissions.flatMap { s in s.tasks.filter { $0.ended != nil }.map { SlurmLedger.taskID(s.jobID, $0.index) } })
         while true {
             let live = liveTasks(ledger, trials: trials)
             let progress = progressLine(ledger, trials: trials)
@@ -122,22 +122,22 @@ public final class SlurmComparison {
             }
             ledger = try update(trials, submitting: false, shouldStop: shouldStop).0
             for s in ledger.submissions {
-                for t in s.tasks where t.ended != nil && !reported.contains("\(s.jobID)_\(t.index)") {
-                    reported.insert("\(s.jobID)_\(t.index)")
-                    log("task \(s.jobID)_\(t.index) \(t.label): \(describeEnd(t))")
+                for t in s.tasks where t.ended != nil && reported.insert(SlurmLedger.taskID(s.jobID, t.index)).inserted {
+                    log("task \(SlurmLedger.taskID(s.jobID, t.index)) \(t.label): \(describeEnd(t))")
                 }
             }
         }
     }
 
-    /// The comparison store's finished runs of this plan's model and corpus, newest per identity.
+    /// The finished run the comparison's store holds for each trial identity, by the local
+    /// executor's rule for reusing one (``ComparisonRunner/decide(_:matching:checkpoints:)``).
     private func finishedRuns() throws -> [TrialIdentity: RunRecord] {
-        var byIdentity: [TrialIdentity: RunRecord] = [:]
-        for run in try store.runs(matching: RunFilter(model: plan.request.model, corpus: plan.request.corpus))
-        where run.status == .finished && run.valLoss?.isFinite == true {
-            if let identity = TrialIdentity(record: run), byIdentity[identity] == nil { byIdentity[identity] = run }
+        let stored = try runner.storedRuns()
+        var finished: [TrialIdentity: RunRecord] = [:]
+        for trial in plan.trials {
+            if case .reuse(let run) = runner.decide(trial, matching: stored[trial.identity] ?? []) { finished[trial.identity] = run }
         }
-        return byIdentity
+        return finished
     }
 
     // MARK: - Collecting
@@ -153,7 +153,7 @@ public final class SlurmComparison {
         for (jobID, task) in open {
             let state = states[jobID]?[task.index] ?? .unknown
             guard !state.isLive else { continue }
-            let name = "Slurm task \(jobID)_\(task.index)"
+            let name = "Slurm task \(SlurmLedger.taskID(jobID, task.index))"
             if let trial = byDigest[task.trial], let (trialStore, runs) = readTrialStore(trial) {
                 // The task's process is gone: a run it left `running` is resumable, not running.
                 for run in runs where run.status == .running {
@@ -174,7 +174,7 @@ public final class SlurmComparison {
             // A task still queued or running has nothing to import yet.
             if let latest, latest.task.ended == nil { continue }
             // A trial store looked at since its last task ended has nothing new.
-            let mark = latest.map { "\($0.jobID)_\($0.task.index)" } ?? "-"
+            let mark = latest.map { SlurmLedger.taskID($0.jobID, $0.task.index) } ?? "-"
             if examined[trial.identity.digest] == mark { continue }
             guard let (trialStore, runs) = readTrialStore(trial) else { continue }
             if let trialStore {
@@ -274,8 +274,8 @@ public final class SlurmComparison {
     private func arguments(for trial: Trial, shouldStop: @escaping @Sendable () -> Bool) throws -> [String] {
         let url = trialStoreURL(trial)
         if let trialStore = try openTrialStore(trial),
-           let stopped = try trialStore.runs().first(where: { $0.status == .interrupted && TrialIdentity(record: $0) == trial.identity
-               && FileManager.default.fileExists(atPath: trialStore.checkpointURL(runID: $0.id).path) }) {
+           case .resume(let stopped) = runner.decide(trial, matching: try trialStore.runs().filter { TrialIdentity(record: $0) == trial.identity },
+                                                     checkpoints: trialStore) {
             return runner.resumeArguments(stopped.id, trialStore: url)
         }
         return try runner.freshArguments(trial, trialStore: url, shouldStop: shouldStop)
@@ -340,7 +340,7 @@ public final class SlurmComparison {
         guard let end = task.ended else { return "open" }
         if end.state == "COMPLETED" { return "completed" }
         let tail = Self.logTail(task.log)
-        return "\(end.state)\(end.detail.isEmpty ? "" : " (\(end.detail))")\(tail.isEmpty ? "" : ": \(tail)") — log: \(task.log)"
+        return "\(end.summary)\(tail.isEmpty ? "" : ": \(tail)") — log: \(task.log)"
     }
 
     // MARK: - Outcomes
@@ -354,7 +354,7 @@ public final class SlurmComparison {
             return TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil,
                                 error: "not submitted yet: run the command without --attach/--collect to submit it")
         }
-        let name = "Slurm task \(jobID)_\(task.index)"
+        let name = "Slurm task \(SlurmLedger.taskID(jobID, task.index))"
         guard let end = task.ended else {
             return TrialOutcome(trial: trial, status: .interrupted, source: .notStarted, record: nil,
                                 error: "\(name) has not ended yet; wait for it with --attach")
@@ -373,7 +373,7 @@ public final class SlurmComparison {
                                 error: error.contains(task.log) ? error : error + " (log: \(task.log))")
         }
         return TrialOutcome(trial: trial, status: .failed, source: .ran, record: nil,
-                            error: "\(name) ended \(end.state)\(end.detail.isEmpty ? "" : " (\(end.detail))") without a finished run" + logText)
+                            error: "\(name) ended \(end.summary) without a finished run" + logText)
     }
 
     /// The last lines of a task's log, on one line.

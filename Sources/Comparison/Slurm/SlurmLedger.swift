@@ -30,6 +30,9 @@ struct SlurmLedger: Codable, Equatable {
 
     var submissions: [Submission] = []
 
+    /// Slurm's name of a task, `12_3`.
+    static func taskID(_ jobID: String, _ index: Int) -> String { "\(jobID)_\(index)" }
+
     /// The tasks whose result is still to come, with their array's job id.
     var openTasks: [(jobID: String, task: Task)] {
         submissions.flatMap { s in s.tasks.filter { $0.ended == nil }.map { (s.jobID, $0) } }
