@@ -6,13 +6,17 @@
 /// host memory for the CPU backend; a device backend's kernels would take device addresses.
 public struct Tensor: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Float>
-    public let shape: [Int]
+    public let shape: TensorShape
     public let count: Int
 
-    public init(base: UnsafeMutablePointer<Float>, shape: [Int]) {
+    public init(base: UnsafeMutablePointer<Float>, shape: TensorShape) {
         self.base = base
         self.shape = shape
         self.count = shape.reduce(1, *)
+    }
+
+    public init(base: UnsafeMutablePointer<Float>, shape: [Int]) {
+        self.init(base: base, shape: TensorShape(shape))
     }
 
     /// The element buffer, for kernels and tests.
@@ -38,13 +42,11 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// The first `rows` rows of a matrix-shaped tensor, as a view. All of them is the tensor
-    /// itself: the step asks for that in every layer, and a new shape would be an allocation.
+    /// itself.
     public func prefixRows(_ rows: Int) -> Tensor {
         precondition(rows <= self.rows)
         if rows == self.rows { return self }
-        var s = shape
-        s[0] = rows * s[0] / self.rows
-        return Tensor(base: base, shape: s)
+        return Tensor(base: base, shape: shape.replacing(0, with: rows * shape[0] / self.rows))
     }
 }
 

@@ -126,7 +126,7 @@ import Testing
         let probabilities = OwnedTensor([batch, heads, sq, sk]), dProbabilities = OwnedTensor([batch, heads, sq, sk])
         let context = OwnedTensor([batch * sq, h])
         let weights = randomValues(batch * sq * h, seed: 25).map(Double.init)
-        let dQueries = OwnedTensor(queries.tensor.shape), dKeysValues = c.cross ? OwnedTensor(keysValues.tensor.shape) : dQueries
+        let dQueries = OwnedTensor(Array(queries.tensor.shape)), dKeysValues = c.cross ? OwnedTensor(Array(keysValues.tensor.shape)) : dQueries
         let dTable = OwnedTensor([buckets, heads])
         bucketTable.withUnsafeBufferPointer { bt in
             withThreads(threads) {
