@@ -32,6 +32,9 @@ public struct Calibration {
     /// The largest relative spread (IQR / median) of any measurement of the last ``measure``.
     public private(set) var largestSpread = 0.0
 
+    /// Tests: called inside every timed run with (table, depth), to stand in for a stalled machine.
+    var stallForTesting: ((_ table: Int, _ depth: Int) -> Void)?
+
     /// Runs every measurement; `progress` receives the time estimate first, then one line per
     /// measured depth.
     public mutating func measure(name: String, toolchain: String, progress: (String) -> Void = { _ in }) throws -> ReferenceProfile {
@@ -49,15 +52,34 @@ public struct Calibration {
         progress("calibrating \(config.name): \(config.layers + 1) depths × 3 measurements × (1 warm-up + \(repetitions) to \(3 * repetitions) repetitions); "
                  + "about \(Budget.formatReadable(estimate)) to \(Budget.formatReadable(estimate * 2.8)) on this machine")
         largestSpread = 0
-        var forwardBackward: [Double] = [], forwardOnly: [Double] = [], sampled: [Double] = []
-        for depth in 0...config.layers {
-            let active = Array(0..<depth)
-            forwardBackward.append(time { workload.forwardBackward(batch, activeLayers: active, targets: .labels, gradientScale: scale) } / b)
-            forwardOnly.append(time { workload.forward(batch, activeLayers: active) } / b)
-            sampled.append(time { workload.forwardBackward(batch, activeLayers: active, targets: .sampledFromModel(seed: 1), gradientScale: scale) } / b)
-            progress(String(format: "depth %2d: forward+backward %.3f ms/seq, forward %.3f ms/seq, sampled-label %.3f ms/seq",
-                            depth, forwardBackward[depth] * 1e3, forwardOnly[depth] * 1e3, sampled[depth] * 1e3))
+        // tables[0]: forward+backward, [1]: forward only, [2]: the sampled-label pass; per depth.
+        func measurement(_ table: Int, depth: Int) -> Double {
+            let active = Array(0..<depth), stall = stallForTesting.map { f in { f(table, depth) } } ?? {}
+            switch table {
+            case 0: return time { stall(); workload.forwardBackward(batch, activeLayers: active, targets: .labels, gradientScale: scale) } / b
+            case 1: return time { stall(); workload.forward(batch, activeLayers: active) } / b
+            default: return time { stall(); workload.forwardBackward(batch, activeLayers: active, targets: .sampledFromModel(seed: 1), gradientScale: scale) } / b
+            }
         }
+        var tables: [[Double]] = [[], [], []]
+        for depth in 0...config.layers {
+            for t in 0..<3 { tables[t].append(measurement(t, depth: depth)) }
+            progress(String(format: "depth %2d: forward+backward %.3f ms/seq, forward %.3f ms/seq, sampled-label %.3f ms/seq",
+                            depth, tables[0][depth] * 1e3, tables[1][depth] * 1e3, tables[2][depth] * 1e3))
+        }
+        // More layers never cost less, and load only ever adds time: where a depth costs less than
+        // the one below it by more than the noise, one of the two was measured during a stall. Both
+        // are measured again, keeping the lower median of the two measurements (up to 3 rounds;
+        // `ntng calibrate` refuses a profile still not monotone after them).
+        for _ in 0..<3 {
+            let dips = Self.dips(in: tables, tolerance: Swift.max(0.05, 2 * largestSpread))
+            if dips.isEmpty { break }
+            for (t, d) in dips {
+                for depth in [d - 1, d] { tables[t][depth] = Swift.min(tables[t][depth], measurement(t, depth: depth)) }
+            }
+            progress("measured again where a table fell with depth: " + dips.map { "\(["forward+backward", "forward", "sampled-label"][$0.table]) at \($0.depth - 1)–\($0.depth) layers" }.joined(separator: ", "))
+        }
+        let (forwardBackward, forwardOnly, sampled) = (tables[0], tables[1], tables[2])
         let optimizer = AdamW(parameterCount: workload.parameters.count)
         let perParameter = time { TrainingStep.timedOptimizerUnit(workload.parameters, optimizer) } / Double(workload.parameters.parameterCount)
         progress(String(format: "optimizer: %.3f ns/parameter; largest spread (IQR/median) of any measurement %.1f %%", perParameter * 1e9, largestSpread * 100))
@@ -70,6 +92,14 @@ public struct Calibration {
             notes: "\(workload.kind) on \(workload.backend.name): median of \(repetitions)–\(3 * repetitions) timed repetitions after 1 warm-up "
                 + "(more while the spread exceeded \(Int(Self.targetSpread * 100)) %; largest spread left \(String(format: "%.1f", largestSpread * 100)) %), "
                 + "micro-batch \(batch.sequences), \(threads) thread(s)")
+    }
+
+    /// Each (table, depth) whose value is below the one at `depth - 1` by more than `tolerance`
+    /// (relative): ``ReferenceProfile/monotonicityProblems(tolerance:)``'s rule.
+    static func dips(in tables: [[Double]], tolerance: Double) -> [(table: Int, depth: Int)] {
+        tables.indices.flatMap { t in
+            tables[t].indices.dropFirst().filter { tables[t][$0] < tables[t][$0 - 1] * (1 - tolerance) }.map { (t, $0) }
+        }
     }
 
     /// Median wall seconds of `body` after one warm-up: `repetitions` runs, continued up to three

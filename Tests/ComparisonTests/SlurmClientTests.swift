@@ -143,4 +143,45 @@ import TestSupport
         #expect(throws: CompareError.self) { _ = try SlurmLedger.load(url) }
         #expect(try SlurmLedger.load(url.deletingLastPathComponent().appendingPathComponent("none.json")) == SlurmLedger())
     }
+
+    /// The array about to be submitted is on record, and ledgers from before `pending` still load.
+    @Test func pendingArraysRoundTripAndOldLedgersLoad() throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("submissions.json")
+        var ledger = SlurmLedger()
+        ledger.pending.append(.init(jobName: "ntng-1a2b3c4d", createdAt: Date(timeIntervalSince1970: 10), folder: "/j", tasks: [task(0, "x")]))
+        try ledger.save(url)
+        #expect(try SlurmLedger.load(url) == ledger)
+        // A pending array is not a submission: its tasks are not open until Slurm confirms it.
+        #expect(ledger.openTasks.isEmpty && ledger.latestTask(of: "x") == nil)
+        try Data(#"{"submissions": [{"jobID": "4", "submittedAt": "2026-12-01T10:00:00Z", "folder": "/a", "tasks": []}]}"#.utf8).write(to: url)
+        let old = try SlurmLedger.load(url)
+        #expect(old.submissions.map(\.jobID) == ["4"] && old.pending.isEmpty)
+    }
+}
+
+/// Finding an array by its job name, from squeue's and sacct's own lines.
+@Suite struct SlurmJobNameTests {
+    @Test func jobIDsAreReadFromEitherCommandsLines() {
+        #expect(SlurmClient.parseJobIDs("12\n12\n12\n") == ["12"])
+        #expect(SlurmClient.parseJobIDs("12_[0-3]\n12_4\n13_0\n") == ["12", "13"])
+        #expect(SlurmClient.parseJobIDs("\n").isEmpty)
+    }
+
+    /// What squeue is asked, read back from a squeue that records it; sacct is asked only when
+    /// squeue knows no such job.
+    @Test func squeueThenSacctAreAskedByName() throws {
+        let dir = try makeTemporaryDirectory()
+        let bin = dir.appendingPathComponent("bin"), record = dir.appendingPathComponent("asked")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        for (tool, answer) in [("squeue", ""), ("sacct", "31_0\n31_1\n")] {
+            let url = bin.appendingPathComponent(tool)
+            try "#!/bin/sh\necho \"\(tool) $*\" >> '\(record.path)'\nprintf '\(answer)'\n".write(to: url, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+        }
+        let client = SlurmClient(scratch: dir, environment: ["PATH": bin.path])
+        #expect(try client.arrayJobs(named: "ntng-1a2b3c4d", since: Date()) == ["31"])
+        let asked = try String(contentsOf: record, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(asked.count == 2 && asked[0] == "squeue --noheader --states=all --name=ntng-1a2b3c4d --format=%F", "\(asked)")
+        #expect(asked[1].hasPrefix("sacct --noheader --parsable2 --allocations --name=ntng-1a2b3c4d --starttime=20"), "\(asked)")
+    }
 }

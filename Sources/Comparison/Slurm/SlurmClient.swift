@@ -91,6 +91,38 @@ public struct SlurmClient: Sendable {
         return states
     }
 
+    /// The array jobs named `name` that Slurm knows: squeue for live and recently ended ones, then
+    /// sacct, where accounting is on, for jobs since `since`.
+    public func arrayJobs(named name: String, since: Date) throws -> [String] {
+        let queue = try execute("squeue", ["--noheader", "--states=all", "--name=\(name)", "--format=%F"])
+        guard queue.exitCode == 0 else { throw SlurmError.commandFailed("squeue --name=\(name)", queue.stderr) }
+        var ids = Self.parseJobIDs(queue.stdout)
+        if ids.isEmpty, let accounting = try? execute("sacct", ["--noheader", "--parsable2", "--allocations", "--name=\(name)",
+                                                                "--starttime=\(Self.sacctTime(since.addingTimeInterval(-3600)))",
+                                                                "--format=JobID"]), accounting.exitCode == 0 {
+            ids = Self.parseJobIDs(accounting.stdout)
+        }
+        return ids
+    }
+
+    /// Distinct array job ids, in order, from lines that start with one (`12`, `12_3`, `12_[0-4]`).
+    static func parseJobIDs(_ text: String) -> [String] {
+        var ids: [String] = []
+        for line in text.split(whereSeparator: \.isNewline) {
+            let id = String(line.prefix { $0.isNumber })
+            if !id.isEmpty && !ids.contains(id) { ids.append(id) }
+        }
+        return ids
+    }
+
+    /// sacct's `--starttime` form, `2026-12-03T13:05:00`, in local time as sacct reads it.
+    static func sacctTime(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        return f.string(from: date)
+    }
+
     /// The cluster's `MaxArraySize`: array indices must stay below it (Slurm's default is 1001).
     public func maxArraySize() throws -> Int {
         let result = try execute("scontrol", ["show", "config"])

@@ -145,6 +145,7 @@ public final class SlurmComparison {
     /// Settles every open task that Slurm says has ended, then imports every ended run of the
     /// trials' stores that is not in the comparison's store yet.
     private func collect(_ ledger: inout SlurmLedger, trials: [Trial]) throws {
+        try settlePending(&ledger)
         let open = ledger.openTasks
         var states: [String: [Int: SlurmClient.TaskState]] = [:]
         for jobID in Set(open.map(\.jobID)) { states[jobID] = try client.taskStates(arrayJob: jobID) }
@@ -187,6 +188,22 @@ public final class SlurmComparison {
             }
             examined[trial.identity.digest] = mark
         }
+    }
+
+    /// Arrays recorded as about to be submitted by a process that stopped before recording their
+    /// job id: one Slurm knows by its name becomes a submission like any other; one it does not
+    /// know was never submitted (or has left Slurm's records, and its trial stores are collected
+    /// below all the same), so its trials count as missing again.
+    private func settlePending(_ ledger: inout SlurmLedger) throws {
+        for p in ledger.pending {
+            if let jobID = try client.arrayJobs(named: p.jobName, since: p.createdAt).first {
+                ledger.submissions.append(SlurmLedger.Submission(jobID: jobID, submittedAt: p.createdAt, folder: p.folder, tasks: p.tasks))
+                log("slurm: found array job \(jobID) (\(p.jobName)), submitted by a compare that stopped before recording it; it is collected, not submitted again")
+            } else {
+                log("slurm: array \(p.jobName) was about to be submitted by a compare that stopped; Slurm knows no job of that name, so its trials count as missing")
+            }
+        }
+        ledger.pending = []
     }
 
     /// The trial's own store and its runs (nil and none before a task made it), or nil when it
@@ -257,9 +274,22 @@ public final class SlurmComparison {
         if options.time == nil {
             options.time = SlurmOptions.timeLimit(seconds: trials.map { plan.timeoutSeconds($0) }.max() ?? 3600)
         }
-        let jobID = try client.submitArray(script: arrayScript, indices: tasks.map(\.index), jobName: "ntng-compare",
+        // Recorded before sbatch runs, under a name no other array has: if this process dies
+        // between sbatch's answer and the next save, the next collection finds the array by name.
+        let jobName = "ntng-" + UUID().uuidString.prefix(8).lowercased()
+        ledger.pending.append(SlurmLedger.Pending(jobName: jobName, createdAt: Date(), folder: jobFolder.path, tasks: tasks))
+        try ledger.save(ledgerURL)
+        let jobID: String
+        do {
+            jobID = try client.submitArray(script: arrayScript, indices: tasks.map(\.index), jobName: jobName,
                                            logPattern: jobFolder.path + "/task-%a.log",
                                            workingDirectory: FileManager.default.currentDirectoryPath, options: options)
+        } catch {
+            ledger.pending.removeAll { $0.jobName == jobName }
+            try? ledger.save(ledgerURL)
+            throw error
+        }
+        ledger.pending.removeAll { $0.jobName == jobName }
         ledger.submissions.append(SlurmLedger.Submission(jobID: jobID, submittedAt: Date(), folder: jobFolder.path, tasks: tasks))
         do { try ledger.save(ledgerURL) } catch {
             // Without the ledger nothing would collect it: better no job than an orphan.

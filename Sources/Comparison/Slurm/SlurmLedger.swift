@@ -28,7 +28,31 @@ struct SlurmLedger: Codable, Equatable {
         var ended: SlurmClient.TaskState?
     }
 
+    /// An array about to be handed to sbatch, recorded first under a job name of its own: a
+    /// process killed between sbatch's answer and recording the job id leaves this, and the next
+    /// collection finds the array by its name (``SlurmClient/arrayJobs(named:since:)``) instead of
+    /// submitting its trials a second time.
+    struct Pending: Codable, Equatable {
+        var jobName: String
+        var createdAt: Date
+        var folder: String
+        var tasks: [Task]
+    }
+
     var submissions: [Submission] = []
+    var pending: [Pending] = []
+
+    init(submissions: [Submission] = [], pending: [Pending] = []) {
+        self.submissions = submissions
+        self.pending = pending
+    }
+
+    // Ledgers written before `pending` existed have no such key.
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        submissions = try c.decode([Submission].self, forKey: .submissions)
+        pending = try c.decodeIfPresent([Pending].self, forKey: .pending) ?? []
+    }
 
     /// Slurm's name of a task, `12_3`.
     static func taskID(_ jobID: String, _ index: Int) -> String { "\(jobID)_\(index)" }
