@@ -71,13 +71,15 @@ public struct Calibration {
         // the one below it by more than the noise, one of the two was measured during a stall. Both
         // are measured again, keeping the lower median of the two measurements (up to 3 rounds;
         // `ntng calibrate` refuses a profile still not monotone after them).
+        var remeasured: [String] = []
         for _ in 0..<3 {
             let dips = Self.dips(in: tables, tolerance: Swift.max(0.05, 2 * largestSpread))
             if dips.isEmpty { break }
             for (t, d) in dips {
                 for depth in [d - 1, d] { tables[t][depth] = Swift.min(tables[t][depth], measurement(t, depth: depth)) }
             }
-            progress("measured again where a table fell with depth: " + dips.map { "\(["forward+backward", "forward", "sampled-label"][$0.table]) at \($0.depth - 1)–\($0.depth) layers" }.joined(separator: ", "))
+            remeasured += dips.map { "\(["forward+backward", "forward", "sampled-label"][$0.table]) at \($0.depth - 1)–\($0.depth) layers" }
+            progress("measured again where a table fell with depth: " + remeasured.suffix(dips.count).joined(separator: ", "))
         }
         let (forwardBackward, forwardOnly, sampled) = (tables[0], tables[1], tables[2])
         let optimizer = AdamW(parameterCount: workload.parameters.count)
@@ -91,7 +93,8 @@ public struct Calibration {
             sampledLabelPassPerSequence: sampled, optimizerUpdatePerParameter: perParameter,
             notes: "\(workload.kind) on \(workload.backend.name): median of \(repetitions)–\(3 * repetitions) timed repetitions after 1 warm-up "
                 + "(more while the spread exceeded \(Int(Self.targetSpread * 100)) %; largest spread left \(String(format: "%.1f", largestSpread * 100)) %), "
-                + "micro-batch \(batch.sequences), \(threads) thread(s)")
+                + "micro-batch \(batch.sequences), \(threads) thread(s)"
+                + (remeasured.isEmpty ? "" : "; measured again, keeping the lower median: " + remeasured.joined(separator: ", ")))
     }
 
     /// Each (table, depth) whose value is below the one at `depth - 1` by more than `tolerance`

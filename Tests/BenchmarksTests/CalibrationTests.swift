@@ -62,6 +62,7 @@ import TensorCore
         // stall, a few times below it. (Whether the whole profile ends monotone depends on how
         // loaded the machine is: `ntng calibrate` refuses it if not.)
         #expect(profile.forwardBackwardPerSequence[1] < 0.0075, "\(profile.forwardBackwardPerSequence)")
+        #expect(profile.notes?.contains("measured again, keeping the lower median: forward+backward at 1–2 layers") == true, "\(profile.notes ?? "")")
     }
 
     @Test func dipsAreFoundPerTableAndDepth() {
