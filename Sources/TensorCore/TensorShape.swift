@@ -1,7 +1,10 @@
 /// A tensor's dimensions, held inline (at most ``TensorShape/maxRank``, the plugin ABI's
 /// `NTNG_MAX_RANK`), so that making a view of a tensor, as the step does for every row subset it
 /// works on, never allocates: an array-backed shape cost one heap allocation per view.
-public struct TensorShape: RandomAccessCollection, Equatable, Sendable, CustomStringConvertible, ExpressibleByArrayLiteral {
+///
+/// Deliberately not `ExpressibleByArrayLiteral`: an array literal compared with `==` where this type
+/// is visible would be inferred as a shape and trap past rank 4.
+public struct TensorShape: RandomAccessCollection, Equatable, Sendable, CustomStringConvertible {
     public static let maxRank = 4
     private var dims: (Int, Int, Int, Int) = (0, 0, 0, 0)
     public let rank: Int
@@ -11,8 +14,6 @@ public struct TensorShape: RandomAccessCollection, Equatable, Sendable, CustomSt
         rank = dimensions.count
         for (i, d) in dimensions.enumerated() { self[settable: i] = d }
     }
-
-    public init(arrayLiteral dimensions: Int...) { self.init(dimensions) }
 
     public var startIndex: Int { 0 }
     public var endIndex: Int { rank }

@@ -10,14 +10,14 @@ import Testing
             #expect(s.rank == dims.count)
             #expect(s.description == "\(dims)")
         }
-        let literal: TensorShape = [4, 8]
+        let literal = TensorShape([4, 8])
         #expect(literal == TensorShape([4, 8]))
         #expect(literal != TensorShape([4, 8, 1]))
         #expect(literal != TensorShape([8, 4]))
     }
 
     @Test func replacingChangesOneDimension() {
-        let s: TensorShape = [6, 2, 9]
+        let s = TensorShape([6, 2, 9])
         #expect(Array(s.replacing(0, with: 3)) == [3, 2, 9])
         #expect(Array(s.replacing(2, with: 1)) == [6, 2, 1])
         #expect(Array(s) == [6, 2, 9])
