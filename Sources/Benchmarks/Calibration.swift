@@ -32,6 +32,10 @@ public struct Calibration {
     /// The largest relative spread (IQR / median) of any measurement of the last ``measure``.
     public private(set) var largestSpread = 0.0
 
+    /// How far a per-layer table may fall with depth before it counts as a dip: 5 %, or twice the
+    /// largest spread measured when the machine was noisier than that.
+    public var monotonicityTolerance: Double { Swift.max(0.05, 2 * largestSpread) }
+
     /// Tests: called inside every timed run with (table, depth), to stand in for a stalled machine.
     var stallForTesting: ((_ table: Int, _ depth: Int) -> Void)?
 
@@ -52,7 +56,7 @@ public struct Calibration {
         progress("calibrating \(config.name): \(config.layers + 1) depths × 3 measurements × (1 warm-up + \(repetitions) to \(3 * repetitions) repetitions); "
                  + "about \(Budget.formatReadable(estimate)) to \(Budget.formatReadable(estimate * 2.8)) on this machine")
         largestSpread = 0
-        // tables[0]: forward+backward, [1]: forward only, [2]: the sampled-label pass; per depth.
+        // Per depth, in the order of ReferenceProfile.perLayerTables.
         func measurement(_ table: Int, depth: Int) -> Double {
             let active = Array(0..<depth), stall = stallForTesting.map { f in { f(table, depth) } } ?? {}
             switch table {
@@ -73,12 +77,12 @@ public struct Calibration {
         // `ntng calibrate` refuses a profile still not monotone after them).
         var remeasured: [String] = []
         for _ in 0..<3 {
-            let dips = Self.dips(in: tables, tolerance: Swift.max(0.05, 2 * largestSpread))
+            let dips = ReferenceProfile.dips(in: tables, tolerance: monotonicityTolerance)
             if dips.isEmpty { break }
             for (t, d) in dips {
                 for depth in [d - 1, d] { tables[t][depth] = Swift.min(tables[t][depth], measurement(t, depth: depth)) }
             }
-            remeasured += dips.map { "\(["forward+backward", "forward", "sampled-label"][$0.table]) at \($0.depth - 1)–\($0.depth) layers" }
+            remeasured += dips.map { "\(ReferenceProfile.perLayerTableNames[$0.table]) at \($0.depth - 1)–\($0.depth) layers" }
             progress("measured again where a table fell with depth: " + remeasured.suffix(dips.count).joined(separator: ", "))
         }
         let (forwardBackward, forwardOnly, sampled) = (tables[0], tables[1], tables[2])
@@ -95,14 +99,6 @@ public struct Calibration {
                 + "(more while the spread exceeded \(Int(Self.targetSpread * 100)) %; largest spread left \(String(format: "%.1f", largestSpread * 100)) %), "
                 + "micro-batch \(batch.sequences), \(threads) thread(s)"
                 + (remeasured.isEmpty ? "" : "; measured again, keeping the lower median: " + remeasured.joined(separator: ", ")))
-    }
-
-    /// Each (table, depth) whose value is below the one at `depth - 1` by more than `tolerance`
-    /// (relative): ``ReferenceProfile/monotonicityProblems(tolerance:)``'s rule.
-    static func dips(in tables: [[Double]], tolerance: Double) -> [(table: Int, depth: Int)] {
-        tables.indices.flatMap { t in
-            tables[t].indices.dropFirst().filter { tables[t][$0] < tables[t][$0 - 1] * (1 - tolerance) }.map { (t, $0) }
-        }
     }
 
     /// Median wall seconds of `body` after one warm-up: `repetitions` runs, continued up to three

@@ -501,18 +501,25 @@ public indirect enum ReferenceProfileError: Error, Sendable, Equatable, CustomSt
 }
 
 extension ReferenceProfile {
-    /// Where a per-layer table falls as layers are added by more than `tolerance` (relative):
-    /// more layers never cost less, so such a dip is measurement noise that would misprice
-    /// methods that change the depth (stacking, dropping). Empty when every table is monotone.
-    public func monotonicityProblems(tolerance: Double = 0.05) -> [String] {
-        var problems: [String] = []
-        for (name, table) in [("forward+backward", forwardBackwardPerSequence), ("forward", forwardOnlyPerSequence),
-                              ("sampled-label", sampledLabelPassPerSequence)] {
-            for d in table.indices.dropFirst() where table[d] < table[d - 1] * (1 - tolerance) {
-                problems.append(String(format: "%@ at %d layers costs %.3f ms/seq, %.0f %% less than at %d (%.3f)", name, d, table[d] * 1e3,
-                                       (1 - table[d] / table[d - 1]) * 100, d - 1, table[d - 1] * 1e3))
-            }
+    /// The per-layer tables' names, in the order of ``perLayerTables``.
+    public static let perLayerTableNames = ["forward+backward", "forward", "sampled-label"]
+    public var perLayerTables: [[Double]] { [forwardBackwardPerSequence, forwardOnlyPerSequence, sampledLabelPassPerSequence] }
+
+    /// Each (table, depth) of `tables` whose cost is below the one at `depth - 1` by more than
+    /// `tolerance` (relative). More layers never cost less, so such a dip is measurement noise that
+    /// would misprice methods that change the depth (stacking, dropping).
+    public static func dips(in tables: [[Double]], tolerance: Double) -> [(table: Int, depth: Int)] {
+        tables.indices.flatMap { t in
+            tables[t].indices.dropFirst().filter { tables[t][$0] < tables[t][$0 - 1] * (1 - tolerance) }.map { (t, $0) }
         }
-        return problems
+    }
+
+    /// ``dips(in:tolerance:)`` of this profile's tables, in words; empty when every table is monotone.
+    public func monotonicityProblems(tolerance: Double = 0.05) -> [String] {
+        let tables = perLayerTables
+        return Self.dips(in: tables, tolerance: tolerance).map { t, d in
+            String(format: "%@ at %d layers costs %.3f ms/seq, %.0f %% less than at %d (%.3f)", Self.perLayerTableNames[t], d,
+                   tables[t][d] * 1e3, (1 - tables[t][d] / tables[t][d - 1]) * 100, d - 1, tables[t][d - 1] * 1e3)
+        }
     }
 }

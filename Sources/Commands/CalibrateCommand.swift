@@ -71,7 +71,7 @@ struct CalibrateCommand: ParsableCommand {
         profile.precision = ProfileCatalog.recordedPrecision(precision)
         if smooth { profile = try profile.smoothedByLinearFit() }
         // A table that falls with depth by more than its noise would misprice depth-changing methods.
-        let problems = profile.monotonicityProblems(tolerance: max(0.05, 2 * calibration.largestSpread))
+        let problems = profile.monotonicityProblems(tolerance: calibration.monotonicityTolerance)
         if !problems.isEmpty {
             throw ValidationError("the measured profile is not monotone in layers beyond its noise (largest spread \(String(format: "%.1f", calibration.largestSpread * 100)) %):\n  "
                 + problems.joined(separator: "\n  ") + "\nNothing was written. Calibrate on an idle machine, with more --repetitions, or pass --smooth to fit a line per table.")

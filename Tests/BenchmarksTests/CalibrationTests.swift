@@ -66,7 +66,7 @@ import TensorCore
     }
 
     @Test func dipsAreFoundPerTableAndDepth() {
-        let dips = Calibration.dips(in: [[1, 2, 3], [1, 0.5, 2, 1.9], [3, 1, 4]], tolerance: 0.1)
+        let dips = ReferenceProfile.dips(in: [[1, 2, 3], [1, 0.5, 2, 1.9], [3, 1, 4]], tolerance: 0.1)
         #expect(dips.map { [$0.table, $0.depth] } == [[1, 1], [2, 1]], "a 5 % fall (1.9 after 2) is within 10 %")
     }
 

@@ -97,6 +97,7 @@ public struct SlurmClient: Sendable {
         let queue = try execute("squeue", ["--noheader", "--states=all", "--name=\(name)", "--format=%F"])
         guard queue.exitCode == 0 else { throw SlurmError.commandFailed("squeue --name=\(name)", queue.stderr) }
         var ids = Self.parseJobIDs(queue.stdout)
+        // An hour early: `since` is this machine's clock, sacct compares with the controller's.
         if ids.isEmpty, let accounting = try? execute("sacct", ["--noheader", "--parsable2", "--allocations", "--name=\(name)",
                                                                 "--starttime=\(Self.sacctTime(since.addingTimeInterval(-3600)))",
                                                                 "--format=JobID"]), accounting.exitCode == 0 {

@@ -197,7 +197,7 @@ public final class SlurmComparison {
     private func settlePending(_ ledger: inout SlurmLedger) throws {
         for p in ledger.pending {
             if let jobID = try client.arrayJobs(named: p.jobName, since: p.createdAt).first {
-                ledger.submissions.append(SlurmLedger.Submission(jobID: jobID, submittedAt: p.createdAt, folder: p.folder, tasks: p.tasks))
+                ledger.submissions.append(p.submitted(as: jobID, at: p.createdAt))
                 log("slurm: found array job \(jobID) (\(p.jobName)), submitted by a compare that stopped before recording it; it is collected, not submitted again")
             } else {
                 log("slurm: array \(p.jobName) was about to be submitted by a compare that stopped; Slurm knows no job of that name, so its trials count as missing")
@@ -277,7 +277,8 @@ public final class SlurmComparison {
         // Recorded before sbatch runs, under a name no other array has: if this process dies
         // between sbatch's answer and the next save, the next collection finds the array by name.
         let jobName = "ntng-" + UUID().uuidString.prefix(8).lowercased()
-        ledger.pending.append(SlurmLedger.Pending(jobName: jobName, createdAt: Date(), folder: jobFolder.path, tasks: tasks))
+        let pending = SlurmLedger.Pending(jobName: jobName, createdAt: Date(), folder: jobFolder.path, tasks: tasks)
+        ledger.pending.append(pending)
         try ledger.save(ledgerURL)
         let jobID: String
         do {
@@ -290,7 +291,7 @@ public final class SlurmComparison {
             throw error
         }
         ledger.pending.removeAll { $0.jobName == jobName }
-        ledger.submissions.append(SlurmLedger.Submission(jobID: jobID, submittedAt: Date(), folder: jobFolder.path, tasks: tasks))
+        ledger.submissions.append(pending.submitted(as: jobID, at: Date()))
         do { try ledger.save(ledgerURL) } catch {
             // Without the ledger nothing would collect it: better no job than an orphan.
             try? client.cancel(jobID)

@@ -37,6 +37,11 @@ struct SlurmLedger: Codable, Equatable {
         var createdAt: Date
         var folder: String
         var tasks: [Task]
+
+        /// The submission once Slurm has given the array its id.
+        func submitted(as jobID: String, at date: Date) -> Submission {
+            Submission(jobID: jobID, submittedAt: date, folder: folder, tasks: tasks)
+        }
     }
 
     var submissions: [Submission] = []
