@@ -20,8 +20,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).")
     var model = "medium"
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Thread counts to measure.")
-    var threads: [Int] = [1, 2]
+    @Option(name: .customLong("threads"), parsing: .upToNextOption, help: "Thread counts to measure: 1 2 or 1,2.")
+    var threadLists: [CommaList<Int>] = [CommaList([1, 2])]
+    var threads: [Int] { threadLists.flatMap(\.values) }
 
     @Option(name: .long, parsing: .unconditional, help: "Timed steps per thread count (the median is reported).")
     var steps = 20
@@ -29,13 +30,15 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Untimed warm-up steps.")
     var warmup = 2
 
-    @Option(name: .long, parsing: .upToNextOption,
-            help: "Matrix libraries to measure: \(MatrixLibrary.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var backend: [MatrixLibrary] = [.openBLAS]
+    @Option(name: .customLong("backend"), parsing: .upToNextOption,
+            help: "Matrix libraries to measure: \(MatrixLibrary.allCases.map(\.rawValue).joined(separator: ", ")) (several as a b or a,b).")
+    var backendLists: [CommaList<MatrixLibrary>] = [CommaList([.openBLAS])]
+    var backend: [MatrixLibrary] { backendLists.flatMap(\.values) }
 
-    @Option(name: .long, parsing: .upToNextOption,
-            help: "Precisions to measure: fp32, bf16 (bf16 with the libraries that offer it, on CPUs with native bf16).")
-    var precision: [Precision] = [.fp32]
+    @Option(name: .customLong("precision"), parsing: .upToNextOption,
+            help: "Precisions to measure: fp32, bf16 (bf16 with the libraries that offer it, on CPUs with native bf16; both as fp32,bf16).")
+    var precisionLists: [CommaList<Precision>] = [CommaList([.fp32])]
+    var precision: [Precision] { precisionLists.flatMap(\.values) }
 
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
@@ -44,7 +47,7 @@ struct BenchCommand: ParsableCommand {
         try OptionRange.check(steps, "--steps", 1...100_000)
         try OptionRange.check(warmup, "--warmup", 0...100_000)
         if threads.isEmpty || threads.contains(where: { !(1...1024).contains($0) }) {
-            throw ValidationError("--threads needs counts between 1 and 1024, e.g. --threads 1 2")
+            throw ValidationError("--threads needs counts between 1 and 1024, e.g. --threads 1 2 or --threads 1,2")
         }
     }
 

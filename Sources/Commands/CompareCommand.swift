@@ -98,7 +98,7 @@ struct CompareCommand: ParsableCommand {
             outcomes = try runner.run(shouldStop: { stop.requested })
         case .slurm:
             let slurm = SlurmComparison(plan: plan, store: store, dataDirectory: storage.dataDir,
-                                        options: executor.slurmOptions(cpus: request.threadsPerTrial))
+                                        options: try executor.slurmOptions(cpus: request.threadsPerTrial))
             slurm.wait = !executor.noWait
             slurm.pollSeconds = executor.slurmPoll
             let mode: SlurmComparison.Mode = executor.collect ? .collect : executor.attach ? .attach : .submit

@@ -17,7 +17,7 @@ struct ExecutorOptions: ParsableArguments {
     var slurmTime: String?
     @Option(name: .customLong("slurm-cpus"), parsing: .unconditional, help: "CPUs per array task, and the trial's --threads (default: --threads / --jobs).")
     var slurmCPUs: Int?
-    @Option(name: .customLong("slurm-extra"), help: "Further sbatch arguments, split at spaces, e.g. '--account=lab --qos=long'.")
+    @Option(name: .customLong("slurm-extra"), parsing: .unconditional, help: "Further sbatch arguments, split into words as a shell would (quotes keep spaces), e.g. \"--account=lab --comment='two words'\".")
     var slurmExtra: String?
     @Option(name: .customLong("slurm-max-running"), parsing: .unconditional, help: "At most this many of the array's tasks run at once (sbatch --array=…%K; default: as many as Slurm allows).")
     var slurmMaxRunning: Int?
@@ -45,14 +45,17 @@ struct ExecutorOptions: ParsableArguments {
         if let slurmCPUs { try OptionRange.check(slurmCPUs, "--slurm-cpus", 1...1024) }
         if let slurmMaxRunning { try OptionRange.check(slurmMaxRunning, "--slurm-max-running", 1...1_000_000) }
         try OptionRange.check(slurmPoll, "--slurm-poll", 0.1...3600)
+        do { _ = try extraArguments() } catch { throw ValidationError("--slurm-extra: \(error)") }
         if let slurmTime, slurmTime.isEmpty || !slurmTime.allSatisfy({ $0.isNumber || $0 == ":" || $0 == "-" }) {
             throw ValidationError("--slurm-time '\(slurmTime)' is not a Slurm time: give minutes, MM:SS, HH:MM:SS or D-HH:MM:SS, e.g. 90 or 1-12:00:00")
         }
     }
 
     /// The sbatch options; `cpus` is the trial's thread count (``slurmCPUs`` or its default).
-    func slurmOptions(cpus: Int) -> SlurmOptions {
-        SlurmOptions(partition: slurmPartition, time: slurmTime, cpus: cpus,
-                     extra: (slurmExtra ?? "").split(separator: " ").map(String.init), maxRunning: slurmMaxRunning)
+    func slurmOptions(cpus: Int) throws -> SlurmOptions {
+        SlurmOptions(partition: slurmPartition, time: slurmTime, cpus: cpus, extra: try extraArguments(), maxRunning: slurmMaxRunning)
     }
+
+    /// `--slurm-extra` as sbatch's arguments, one per shell word.
+    func extraArguments() throws -> [String] { try ShellWord.split(slurmExtra ?? "") }
 }

@@ -82,4 +82,17 @@ enum OptionRange {
 extension MatrixLibrary: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 
+/// One command-line word of comma-separated values, so a list option takes `1,2` (as compare's
+/// `--budgets` and `--methods` do) as well as `1 2`.
+struct CommaList<Value: ExpressibleByArgument>: ExpressibleByArgument {
+    var values: [Value]
+    init(_ values: [Value]) { self.values = values }
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { Value(argument: String($0)) }
+        guard !parts.isEmpty, !parts.contains(where: { $0 == nil }) else { return nil }
+        values = parts.compactMap { $0 }
+    }
+    var defaultValueDescription: String { values.map(\.defaultValueDescription).joined(separator: ",") }
+}
+
 extension ResultsStore.Journal: ExpressibleByArgument {}

@@ -91,6 +91,23 @@ import TestSupport
         #expect(printed == arguments.joined(separator: "\n") + "\n")
     }
 
+
+    /// `--slurm-extra` splits as bash does (with globbing off and nothing to expand): each line's
+    /// words are compared with what bash itself hands `printf`.
+    @Test func slurmExtraSplitsAsTheShellDoes() throws {
+        let lines = ["--account=lab --qos=long", "  --comment='two words'\t--mem=4G ", #"--comment="a \"b\" \\ c\ d" x"#,
+                     #"a\ b 'it'\''s' "" ''"#, "--constraint=[avx512*2]", #"tab"\t"end"#, "", "one"]
+        for line in lines {
+            let bash = try runTool("/bin/bash", ["-c", "set -f; printf '%s\\0' " + line + "; printf '@'"])
+            var expected = bash.dropLast().split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+            expected.removeLast()  // printf's terminator after the last word
+            if line.allSatisfy({ $0 == " " }) { expected = [] }  // printf '%s\0' with no word still prints one
+            #expect(try ShellWord.split(line) == expected, "\(line)")
+        }
+        #expect(throws: ShellWordError.self) { try ShellWord.split("--comment='open") }
+        #expect(throws: ShellWordError.self) { try ShellWord.split(#"--comment="open"#) }
+        #expect(throws: ShellWordError.self) { try ShellWord.split(#"trailing\"#) }
+    }
     @Test func missingCommandsAndFailuresAreNamed() throws {
         let dir = try makeTemporaryDirectory()
         let nowhere = SlurmClient(scratch: dir, environment: ["PATH": dir.appendingPathComponent("none").path])

@@ -65,6 +65,8 @@ import TrainingFixtures
         (["compare", "--methods", "baseline", "--budgets", "1s", "--executor", "slurm", "--slurm-time", "1h"], "is not a Slurm time"),
         (["compare", "--methods", "baseline", "--budgets", "1s", "--executor", "slurm", "--slurm-cpus", "0"], "--slurm-cpus must be between 1 and 1024"),
         (["compare", "--methods", "baseline", "--budgets", "1s", "--executor", "pbs"], "--executor"),
+        // The value starts with "--", as sbatch arguments do: it is still read as the value.
+        (["compare", "--methods", "baseline", "--budgets", "1s", "--executor", "slurm", "--slurm-extra", "--comment='open"], "its single quote (') is never closed"),
         (["calibrate", "--model", "tiny", "--threads", "0"], "--threads must be between 1 and 1024"),
         (["calibrate", "--model", "tiny", "--repetitions", "0"], "--repetitions must be between 1 and 1000"),
         (["calibrate", "--model", "tiny", "--name", "../../x"], "must be a plain file name"),
@@ -75,6 +77,9 @@ import TrainingFixtures
         (["rho", "prepare", "--model", "tiny", "--seed", "-1"], "--seed must be 0 or more"),
         (["eval", "someid", "--epochs", "0"], "--epochs must be between 1 and 1000"),
         (["bench", "--steps", "0"], "--steps must be between 1"),
+        // A comma list is read as counts (as compare's lists are), so the 0 in it is what is refused.
+        (["bench", "--threads", "1,0"], "--threads needs counts between 1 and 1024"),
+        (["bench", "--threads", "1,x"], "The value '1,x' is invalid for '--threads"),
     ]
 
     @Test func everyBadInputIsRefusedWithAClearMessage() throws {
