@@ -125,7 +125,7 @@ struct DataCommand: ParsableCommand {
     struct Packages: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the apt-get line for a built-in corpus or the task suite.")
 
-        @Argument(help: "books | docs | lexicon | all | tasks | instructions")
+        @Argument(help: "books | docs | lexicon | all | tasks | instructions | PATH (own text: no packages)")
         var corpus: String = "all"
 
         func run() throws {
@@ -137,7 +137,15 @@ struct DataCommand: ParsableCommand {
                 print("apt-get install --no-install-recommends " + InstructionCatalog.debianPackages().joined(separator: " "))
                 return
             }
-            guard let name = CorpusName(rawValue: corpus) else { throw CorpusError.unknownCorpus(corpus) }
+            guard let name = CorpusName(rawValue: corpus) else {
+                // Own text needs nothing installed: say so on stderr and print no apt-get line, so
+                // that a script installing "whatever the corpus needs" works for paths too.
+                guard FileManager.default.fileExists(atPath: corpus) else {
+                    throw ValidationError("'\(corpus)' is neither a built-in corpus (books, docs, lexicon, all), a task suite (tasks, instructions) nor an existing file or folder. Pass one of those names, or the path of your own text (which needs no packages).")
+                }
+                FileHandle.standardError.write(Data("'\(corpus)' is your own text: it needs no Debian packages.\n".utf8))
+                return
+            }
             print(CorpusCatalog.installCommand(for: name))
         }
     }

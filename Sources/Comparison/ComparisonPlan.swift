@@ -269,10 +269,13 @@ public struct ComparisonPlan: Sendable {
         return results
     }
 
-    /// `14 trials (7 methods × 2 budgets × 1 seeds)`, with the distinct count when copies exist.
+    /// `14 trials (7 methods × 2 budgets × 1 seed)`, with the distinct count when copies exist.
     var trialCountText: String {
         let distinct = distinctTrials.firsts.count
-        return "\(trials.count) trials (\(request.methods.count) methods × \(budgets.count) budgets\(settingPoints.count > 1 ? " × \(settingPoints.count) settings" : "") × \(request.seeds) seeds\(distinct == trials.count ? "" : "; \(distinct) distinct"))"
+        func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+        let factors = [counted(request.methods.count, "method"), counted(budgets.count, "budget")]
+            + (settingPoints.count > 1 ? [counted(settingPoints.count, "setting")] : []) + [counted(request.seeds, "seed")]
+        return "\(counted(trials.count, "trial")) (\(factors.joined(separator: " × "))\(distinct == trials.count ? "" : "; \(distinct) distinct"))"
     }
 
     /// Expected wall seconds of a trial: its RST budget, slowed by running on fewer threads than

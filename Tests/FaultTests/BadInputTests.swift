@@ -73,6 +73,7 @@ import TrainingFixtures
         (["plugin", "check", "--timeout", "nan", "Stacking"], "--timeout must be a number"),
         (["data", "prepare", "--measure-feeding", "100000000x100000000"], "--measure-feeding takes SEQUENCExBATCH"),
         (["data", "prepare", "--vocab-size", "-3"], "--vocab-size must be between"),
+        (["data", "packages", "bookz"], "neither a built-in corpus (books, docs, lexicon, all), a task suite"),
         (["rho", "prepare", "--model", "tiny", "--proxy-budget", "100000000000000000000s"], "at most 366 days"),
         (["rho", "prepare", "--model", "tiny", "--seed", "-1"], "--seed must be 0 or more"),
         (["eval", "someid", "--epochs", "0"], "--epochs must be between 1 and 1000"),
