@@ -24,12 +24,51 @@ struct RunReport: Encodable {
     /// Reference lines stored with the run (nil for runs from before they were stored).
     let referenceUnigram: Double?
     let referenceUniform: Double?
+    /// `runs show --json` only (nil, so left out, for `run --json`): every evaluation but the
+    /// reference lines, and every point of the training curve, so that curves can be analysed
+    /// without parsing the text.
+    var evaluations: [EvaluationPoint]?
+    var curve: [CurvePoint]?
+
+    /// An evaluation: `val_loss` after `step`, at `rst_s`.
+    struct EvaluationPoint: Encodable {
+        let name: String
+        let value: Double
+        let step: Int
+        let rstSeconds: Double
+        enum CodingKeys: String, CodingKey { case name, value, step, rstSeconds = "rst_s" }
+    }
+
+    /// One optimizer step: `train_loss` is left out where it was not finite (stored as NULL).
+    struct CurvePoint: Encodable {
+        let step: Int
+        let rstSeconds: Double
+        let wallSeconds: Double
+        let tokens: Int
+        let trainLoss: Double?
+        let learningRate: Double
+        enum CodingKeys: String, CodingKey {
+            case step, rstSeconds = "rst_s", wallSeconds = "wall_s", tokens, trainLoss = "train_loss", learningRate = "lr"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id", method, model, corpus, seed, status, budget
         case budgetRSTSeconds = "budget_rst_s", rstSeconds = "rst_s", wallSeconds = "wall_s", steps, tokens
         case finalTrainLoss = "final_train_loss", valLoss = "val_loss", error
         case referenceUnigram = "reference_unigram", referenceUniform = "reference_uniform"
+        case evaluations, curve
+    }
+
+    /// The summary with the run's evaluations and whole curve (``evaluations``, ``curve``).
+    init(details: RunDetails) {
+        self.init(record: details.run, evaluations: details.evaluations)
+        evaluations = details.evaluations.filter { !ReferenceLines.isReference($0.name) }
+            .map { EvaluationPoint(name: $0.name, value: $0.value, step: $0.step, rstSeconds: $0.rstSeconds) }
+        curve = details.lossCurve.map {
+            CurvePoint(step: $0.step, rstSeconds: $0.rstSeconds, wallSeconds: $0.wallSeconds, tokens: $0.tokens,
+                       trainLoss: $0.trainLoss, learningRate: $0.learningRate)
+        }
     }
 
     init(record r: RunRecord, evaluations: [Evaluation] = []) {

@@ -44,11 +44,11 @@ struct RunsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A run's settings, summary, curve, diagnostics and plugin log.")
         @OptionGroup var options: Options
         @Argument(help: "Run id (or a unique prefix).") var id: String
-        @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Print JSON: the summary, every evaluation and the whole training curve.") var json = false
         func run() throws {
             let details = try options.open().details(runID: id)
+            if json { print(try RunReport(details: details).json()); return }
             let report = RunReport(record: details.run, evaluations: details.evaluations)
-            if json { print(try report.json()); return }
             print(report.text)
             print("  settings        \(details.run.configJSON)")
             let curve = details.lossCurve
