@@ -6,34 +6,6 @@ import TrainingFixtures
 /// Every bad input gets a clear error naming the problem, never a Swift runtime trap or a hang:
 /// the real `ntng` binary, run on a fixture corpus with a temporary NTNG_HOME.
 @Suite(.serialized) struct BadInputTests {
-    struct Outcome {
-        var status: Int32
-        var output: String
-        var timedOut: Bool
-    }
-
-    /// Runs `ntng arguments` with `home` as NTNG_HOME, killed after `timeout` seconds.
-    static func ntng(_ arguments: [String], home: URL, timeout: Double = 60) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: PluginPaths.ntng)
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(["NTNG_HOME": home.path]) { $1 }
-        let file = home.appendingPathComponent("output-\(UUID().uuidString).txt")
-        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: file)
-        p.standardOutput = handle
-        p.standardError = handle
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        let timedOut = p.isRunning
-        if timedOut { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        try handle.close()
-        return Outcome(status: p.terminationStatus, output: (try? String(contentsOf: file, encoding: .utf8)) ?? "", timedOut: timedOut)
-    }
-
     /// (arguments, a fragment the error must contain). `CORPUS` and `PROFILE` are replaced by the
     /// fixture's corpus and profile.
     static let cases: [([String], String)] = [
@@ -94,7 +66,7 @@ import TrainingFixtures
             var full = arguments.map { $0.replacingOccurrences(of: "HOME/", with: home.path + "/") }
             if full.first == "run" && !full.contains("--resume") { full = ["run"] + corpusArguments + full.dropFirst() }
             if full.first == "compare" { full += ["--corpus", f.corpusPath, "--profile", f.profilePath, "--data-dir", f.data.root.path] }
-            let outcome = try Self.ntng(full, home: home)
+            let outcome = try NTNGBinary.run(full, home: home)
             let text = outcome.output
             #expect(!outcome.timedOut, "ntng \(full.joined(separator: " ")) hung")
             #expect(outcome.status != 0, "ntng \(full.joined(separator: " ")) succeeded: \(text)")
@@ -117,7 +89,7 @@ import TrainingFixtures
             #expect(edited != original)
             let path = f.directory.appendingPathComponent("\(label).json").path
             try edited.write(toFile: path, atomically: true, encoding: .utf8)
-            let outcome = try Self.ntng(["run", "--model", "tiny", "--corpus", f.corpusPath, "--budget", "1s", "--profile", path,
+            let outcome = try NTNGBinary.run(["run", "--model", "tiny", "--corpus", f.corpusPath, "--budget", "1s", "--profile", path,
                                          "--data-dir", f.data.root.path, "--results", home.appendingPathComponent("r.sqlite").path], home: home)
             #expect(outcome.status != 0 && outcome.output.contains("a cost must be > 0"), "\(label): \(outcome.output)")
         }

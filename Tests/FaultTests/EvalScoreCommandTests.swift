@@ -19,10 +19,10 @@ import TestSupport
         let pred = try Self.write("blue sky\nnothing\nthe cat on mat\n", "pred.txt", in: dir)
         let ref = try Self.write("red car\tBlue sky.\nsomething\nthe cat sat on the mat\n", "ref.txt", in: dir)
         let tasks = try Self.write("a\na\nb\n", "tasks.txt", in: dir)
-        let plain = try BadInputTests.ntng(["eval", "score", "--metric", "rouge-l", "--predictions", pred, "--references", ref], home: dir)
+        let plain = try NTNGBinary.run(["eval", "score", "--metric", "rouge-l", "--predictions", pred, "--references", ref], home: dir)
         #expect(plain.status == 0 && plain.output.contains("rouge-l 60.0000"), "\(plain.output)")
         #expect(plain.output.contains("exact-match 33.3333"), "\(plain.output)")
-        let grouped = try BadInputTests.ntng(["eval", "score", "--predictions", pred, "--references", ref, "--tasks", tasks, "--json"], home: dir)
+        let grouped = try NTNGBinary.run(["eval", "score", "--predictions", pred, "--references", ref, "--tasks", tasks, "--json"], home: dir)
         #expect(grouped.status == 0, "\(grouped.output)")
         struct Output: Decodable { struct Task: Decodable { let task: String, instances: Int, rougeL: Double }
                                    let rougeL: Double, exactMatch: Double, tasks: [Task] }
@@ -48,7 +48,7 @@ import TestSupport
             (["--predictions", pred, "--references", pred, "--metric", "bleu"], "--metric"),
         ]
         for (arguments, fragment) in cases {
-            let outcome = try BadInputTests.ntng(["eval", "score"] + arguments, home: dir)
+            let outcome = try NTNGBinary.run(["eval", "score"] + arguments, home: dir)
             #expect(outcome.status != 0 && !outcome.timedOut, "\(arguments): \(outcome.output)")
             #expect(outcome.output.contains(fragment), "\(arguments) said: \(outcome.output)")
             #expect(!outcome.output.contains("Swift runtime failure") && !outcome.output.contains("Backtracing"), "\(outcome.output)")

@@ -11,7 +11,7 @@ import TrainingFixtures
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let home = f.directory.appendingPathComponent("home")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        let run = try BadInputTests.ntng(["run", "--model", "tiny", "--corpus", f.corpusPath, "--profile", f.profilePath,
+        let run = try NTNGBinary.run(["run", "--model", "tiny", "--corpus", f.corpusPath, "--profile", f.profilePath,
                                           "--data-dir", f.data.root.path, "--budget", "12", "--budget-kind", "steps",
                                           "--threads", "1", "--set", "eval-every=25", "--json"], home: home)
         #expect(run.status == 0, "ntng run: \(run.output)")
@@ -20,7 +20,7 @@ import TrainingFixtures
         #expect(summary["curve"] == nil, "ntng run --json keeps to the summary")
         let id = try #require(summary["run_id"] as? String)
 
-        let show = try BadInputTests.ntng(["runs", "show", id, "--json"], home: home)
+        let show = try NTNGBinary.run(["runs", "show", id, "--json"], home: home)
         #expect(show.status == 0, "ntng runs show: \(show.output)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(show.output.utf8)) as? [String: Any])
         #expect(json["run_id"] as? String == id)

@@ -31,7 +31,7 @@ import TrainingFixtures
 
     @Test func aCrashInsideAHookIsRecordedWithTheSignalAndTheHook() throws {
         defer { try? FileManager.default.removeItem(at: f.directory) }
-        let outcome = try BadInputTests.ntng(arguments(try buildProbe(["CRASH_ON_STEP"])), home: home)
+        let outcome = try NTNGBinary.run(arguments(try buildProbe(["CRASH_ON_STEP"])), home: home)
         #expect(outcome.status == 1 && !outcome.timedOut)
         #expect(outcome.output.contains("killed by signal 11"), "\(outcome.output)")
         let run = try onlyRun()
@@ -42,7 +42,7 @@ import TrainingFixtures
     @Test func aHungHookFailsTheRunAtItsLimit() throws {
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let started = Date()
-        let outcome = try BadInputTests.ntng(arguments(try buildProbe(["HANG_ON_STEP"]), ["--hook-timeout", "2"]), home: home, timeout: 60)
+        let outcome = try NTNGBinary.run(arguments(try buildProbe(["HANG_ON_STEP"]), ["--hook-timeout", "2"]), home: home, timeout: 60)
         #expect(Date().timeIntervalSince(started) < 30 && !outcome.timedOut)
         #expect(outcome.status == 1)
         let run = try onlyRun()
@@ -82,7 +82,7 @@ import TrainingFixtures
         let pids = f.directory.appendingPathComponent("pids")
         setenv("NTNG_PROBE_PIDFILE", pids.path, 1)
         defer { unsetenv("NTNG_PROBE_PIDFILE") }
-        let outcome = try BadInputTests.ntng(arguments(try buildProbe(["FORK_GRANDCHILD"])), home: home, timeout: 60)
+        let outcome = try NTNGBinary.run(arguments(try buildProbe(["FORK_GRANDCHILD"])), home: home, timeout: 60)
         #expect(outcome.status == 0 && !outcome.timedOut, "\(outcome.output)")
         #expect(try onlyRun().status == .finished)
         usleep(200_000)
