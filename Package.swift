@@ -151,7 +151,8 @@ let package = Package(
         .testTarget(name: "ClockTests", dependencies: ["Clock", "TestSupport"]),
         .testTarget(name: "RecordsTests", dependencies: ["Records", "Clock", "Storage", "TestSupport", grdb]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "OneDNNKernels"]),
+        // Fixtures/: transformers' T5 v1.1 loss and gradients on shared weights (scripts/t5-fixture).
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "OneDNNKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tasks", "Storage"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "WorkloadsTests", dependencies: ["Workloads", "Models", "TensorCore", "Corpus"]),
