@@ -33,8 +33,8 @@ import TensorCore
         return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
     }
 
-    /// The fixture's shape as a `t5-tiny` variant.
-    static func config(_ s: Fixture.Shape) throws -> ModelConfig {
+    /// The fixture's shape as a `t5-tiny` variant, laid out for its batch's rows.
+    static func config(_ s: Fixture.Shape, rows: Int) throws -> ModelConfig {
         var c = try ModelConfig.preset("t5-tiny")
         c.vocabularySize = s.tokens
         c.hidden = s.hidden
@@ -42,7 +42,7 @@ import TensorCore
         c.ffn = 2 * s.ffn_half
         c.layers = s.layers
         c.sequenceLength = s.input_length
-        c.microBatch = 3
+        c.microBatch = rows
         c.layerNormEpsilon = s.epsilon
         c.encoderDecoder = EncoderDecoderShape(targetLength: s.target_length, sentinels: s.sentinels,
                                                relativeBuckets: s.buckets, relativeMaxDistance: s.max_distance)
@@ -51,7 +51,7 @@ import TensorCore
 
     /// A model holding the fixture's weights.
     static func model(_ f: Fixture) throws -> T5Model {
-        let model = try T5Model(config: try config(f.shape), seed: 0)
+        let model = try T5Model(config: try config(f.shape, rows: f.batch.input_lengths.count), seed: 0)
         let p = model.parameters
         // The same tensors under both names: none missing, none extra, every shape's size equal.
         #expect(Set(p.entries.map(\.name)) == Set(f.parameters.keys))
@@ -68,7 +68,7 @@ import TensorCore
         let model = try Self.model(f), config = model.config, p = model.parameters
         var batch = SpanCorruptionBatch(inputLength: f.shape.input_length, targetLength: f.shape.target_length,
                                         inputs: f.batch.inputs, decoderInputs: f.batch.decoder_inputs, targets: f.batch.targets,
-                                        exampleIds: [0, 1, 2])
+                                        exampleIds: f.batch.input_lengths.indices.map(UInt64.init))
         batch.inputLengths = f.batch.input_lengths
         batch.targetLengths = f.batch.target_lengths
         try batch.validate(for: config)
