@@ -100,34 +100,36 @@ for row in generated.sequences.tolist():
 
 
 def ntng_names():
-    """ntng's parameter name → the transformers tensor it is, packed the way ntng packs it."""
+    """ntng's parameter name → the transformers tensor it is, packed the way ntng packs it:
+    `qkv` = [q; k; v], cross-attention `key_value` = [k; v], `ffn.input` = [wi_1; wi_0] (the
+    linear half first, then the GELU's)."""
     def cat(*names):
         return lambda source: torch.cat([source[n] for n in names], dim=0)
+
+    def self_attention(ours, theirs):
+        a = theirs + "SelfAttention."
+        return {ours + "_norm.gain": cat(theirs + "layer_norm.weight"),
+                ours + ".qkv.weight": cat(*(a + f"{x}.weight" for x in "qkv")),
+                ours + ".relative_bias": cat(a + "relative_attention_bias.weight"),
+                ours + ".output.weight": cat(a + "o.weight")}
+
+    def feed_forward(ours, theirs):
+        f = theirs + "DenseReluDense."
+        return {ours + "ffn_norm.gain": cat(theirs + "layer_norm.weight"),
+                ours + "ffn.input.weight": cat(f + "wi_1.weight", f + "wi_0.weight"),
+                ours + "ffn.output.weight": cat(f + "wo.weight")}
+
     m = {"embedding.token": cat("shared.weight"), "encoder.final_norm.gain": cat("encoder.final_layer_norm.weight"),
          "decoder.final_norm.gain": cat("decoder.final_layer_norm.weight"), "head.weight": cat("lm_head.weight")}
     for l in range(shape["layers"]):
         e, d = f"encoder.block.{l}.layer.", f"decoder.block.{l}.layer."
-        p = f"encoder.layers.{l}."
-        m[p + "attention_norm.gain"] = cat(e + "0.layer_norm.weight")
-        m[p + "attention.qkv.weight"] = cat(*(e + f"0.SelfAttention.{x}.weight" for x in "qkv"))
-        m[p + "attention.relative_bias"] = cat(e + "0.SelfAttention.relative_attention_bias.weight")
-        m[p + "attention.output.weight"] = cat(e + "0.SelfAttention.o.weight")
-        m[p + "ffn_norm.gain"] = cat(e + "1.layer_norm.weight")
-        # ntng's packed input matrix: wi_1 (the linear half) first, then wi_0 (the GELU's).
-        m[p + "ffn.input.weight"] = cat(e + "1.DenseReluDense.wi_1.weight", e + "1.DenseReluDense.wi_0.weight")
-        m[p + "ffn.output.weight"] = cat(e + "1.DenseReluDense.wo.weight")
-        p = f"decoder.layers.{l}."
-        m[p + "self_attention_norm.gain"] = cat(d + "0.layer_norm.weight")
-        m[p + "self_attention.qkv.weight"] = cat(*(d + f"0.SelfAttention.{x}.weight" for x in "qkv"))
-        m[p + "self_attention.relative_bias"] = cat(d + "0.SelfAttention.relative_attention_bias.weight")
-        m[p + "self_attention.output.weight"] = cat(d + "0.SelfAttention.o.weight")
-        m[p + "cross_attention_norm.gain"] = cat(d + "1.layer_norm.weight")
-        m[p + "cross_attention.query.weight"] = cat(d + "1.EncDecAttention.q.weight")
-        m[p + "cross_attention.key_value.weight"] = cat(d + "1.EncDecAttention.k.weight", d + "1.EncDecAttention.v.weight")
-        m[p + "cross_attention.output.weight"] = cat(d + "1.EncDecAttention.o.weight")
-        m[p + "ffn_norm.gain"] = cat(d + "2.layer_norm.weight")
-        m[p + "ffn.input.weight"] = cat(d + "2.DenseReluDense.wi_1.weight", d + "2.DenseReluDense.wi_0.weight")
-        m[p + "ffn.output.weight"] = cat(d + "2.DenseReluDense.wo.weight")
+        m |= self_attention(f"encoder.layers.{l}.attention", e + "0.")
+        m |= feed_forward(f"encoder.layers.{l}.", e + "1.")
+        m |= self_attention(f"decoder.layers.{l}.self_attention", d + "0.")
+        cross, p = d + "1.EncDecAttention.", f"decoder.layers.{l}.cross_attention"
+        m |= {p + "_norm.gain": cat(d + "1.layer_norm.weight"), p + ".query.weight": cat(cross + "q.weight"),
+              p + ".key_value.weight": cat(cross + "k.weight", cross + "v.weight"), p + ".output.weight": cat(cross + "o.weight")}
+        m |= feed_forward(f"decoder.layers.{l}.", d + "2.")
     return m
 
 
